@@ -1,0 +1,435 @@
+//! The domain model: projects, tasks, subtasks, timeline entries, sessions and events.
+//!
+//! Every type serializes to the JSON shapes of SPEC §2: camelCase fields, snake_case enum
+//! values, RFC 3339 UTC timestamps.
+
+use crate::error::{Code, Error, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::fmt;
+use std::str::FromStr;
+
+/// A point in time, UTC.
+pub type Timestamp = DateTime<Utc>;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident, $code:expr, $what:literal { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self> {
+                let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+                $name::ALL.iter().copied().find(|v| v.as_str() == norm).ok_or_else(|| {
+                    let allowed: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    Error::new($code, format!("'{}' is not a valid {}; use one of: {}", s, $what, allowed.join(", ")))
+                        .with_details(json!({ "value": s, "allowed": allowed }))
+                        .with_suggestion(format!("Use one of: {}", allowed.join(", ")))
+                })
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// Task status; see [`crate::status`] for the allowed transitions.
+    TaskStatus, Code::InvalidStatus, "task status" {
+        Pending => "pending",
+        InProgress => "in_progress",
+        Blocked => "blocked",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+);
+
+string_enum!(
+    /// Task priority; the ready queue serves `high` first.
+    Priority, Code::InvalidPriority, "priority" {
+        High => "high",
+        Medium => "medium",
+        Low => "low",
+    }
+);
+
+string_enum!(
+    /// Status of a session (one running agent).
+    SessionStatus, Code::InvalidStatus, "session status" {
+        Spawning => "spawning",
+        Starting => "starting",
+        Active => "active",
+        Completed => "completed",
+        Failed => "failed",
+        Stopped => "stopped",
+        Lost => "lost",
+    }
+);
+
+string_enum!(
+    /// What a session does.
+    Role, Code::InvalidArgument, "role" {
+        Orchestrator => "orchestrator",
+        Worker => "worker",
+    }
+);
+
+impl Priority {
+    /// Sort rank: lower is served first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::High => 0,
+            Priority::Medium => 1,
+            Priority::Low => 2,
+        }
+    }
+}
+
+impl SessionStatus {
+    /// Whether the session has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Completed
+                | SessionStatus::Failed
+                | SessionStatus::Stopped
+                | SessionStatus::Lost
+        )
+    }
+}
+
+/// A project: the unit most commands act on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: String,
+    pub project_id: String,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    /// Ids of the tasks this one depends on.
+    pub dependencies: Vec<String>,
+    pub labels: Vec<String>,
+    /// Ids of the sessions the task is assigned to.
+    pub session_ids: Vec<String>,
+    pub metadata: Map<String, Value>,
+    /// +1 on every change.
+    pub version: i64,
+    /// Fencing token: +1 on every claim or release.
+    pub claim_epoch: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// A dependency of a task as shown by `task get`: id, title and status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyRef {
+    pub id: String,
+    pub title: String,
+    pub status: TaskStatus,
+}
+
+/// A task with everything `task get` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    pub subtasks: Vec<Subtask>,
+    /// The dependencies with their titles and statuses (the ids are in `task.dependencies`).
+    #[serde(rename = "dependencyDetails")]
+    pub dependency_details: Vec<DependencyRef>,
+    /// Tasks that depend on this one.
+    pub dependents: Vec<DependencyRef>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// A subtask: an ordered checklist item of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subtask {
+    pub id: String,
+    pub task_id: String,
+    pub title: String,
+    pub description: String,
+    pub completed: bool,
+    pub order: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// What happened to a task, as a structured timeline event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum TimelineKind {
+    Created,
+    StatusChanged { from: TaskStatus, to: TaskStatus },
+    Progress { message: String },
+    SubtaskCreated { subtask_id: String },
+    SubtaskCompleted { subtask_id: String },
+    Blocked { reason: String },
+    Assigned { session_id: String },
+    Released { session_id: String, reason: String },
+    Comment { author: String, message: String },
+}
+
+impl TimelineKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TimelineKind::Created => "created",
+            TimelineKind::StatusChanged { .. } => "status_changed",
+            TimelineKind::Progress { .. } => "progress",
+            TimelineKind::SubtaskCreated { .. } => "subtask_created",
+            TimelineKind::SubtaskCompleted { .. } => "subtask_completed",
+            TimelineKind::Blocked { .. } => "blocked",
+            TimelineKind::Assigned { .. } => "assigned",
+            TimelineKind::Released { .. } => "released",
+            TimelineKind::Comment { .. } => "comment",
+        }
+    }
+}
+
+/// One entry of a task's append-only timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineEntry {
+    pub id: i64,
+    pub task_id: String,
+    #[serde(flatten)]
+    pub kind: TimelineKind,
+    pub timestamp: Timestamp,
+    /// The acting session, when known.
+    pub session_id: Option<String>,
+}
+
+/// A session: one running agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub role: Role,
+    pub skill: Option<String>,
+    /// Agent profile (`claude`, `codex`, a configured name …).
+    pub agent: Option<String>,
+    pub task_ids: Vec<String>,
+    pub status: SessionStatus,
+    pub spawned_by: Option<String>,
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    pub cwd: Option<String>,
+    pub exit_code: Option<i64>,
+    /// Why the session failed or was lost, when known.
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub last_seen: Timestamp,
+}
+
+/// Event types of the durable event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "project:created")]
+    ProjectCreated,
+    #[serde(rename = "project:updated")]
+    ProjectUpdated,
+    #[serde(rename = "task:created")]
+    TaskCreated,
+    #[serde(rename = "task:updated")]
+    TaskUpdated,
+    #[serde(rename = "task:deleted")]
+    TaskDeleted,
+    #[serde(rename = "subtask:created")]
+    SubtaskCreated,
+    #[serde(rename = "subtask:updated")]
+    SubtaskUpdated,
+    #[serde(rename = "subtask:deleted")]
+    SubtaskDeleted,
+    #[serde(rename = "timeline:added")]
+    TimelineAdded,
+    #[serde(rename = "session:created")]
+    SessionCreated,
+    #[serde(rename = "session:updated")]
+    SessionUpdated,
+    #[serde(rename = "session:spawn_request")]
+    SessionSpawnRequest,
+}
+
+impl EventType {
+    pub const ALL: &'static [EventType] = &[
+        EventType::ProjectCreated,
+        EventType::ProjectUpdated,
+        EventType::TaskCreated,
+        EventType::TaskUpdated,
+        EventType::TaskDeleted,
+        EventType::SubtaskCreated,
+        EventType::SubtaskUpdated,
+        EventType::SubtaskDeleted,
+        EventType::TimelineAdded,
+        EventType::SessionCreated,
+        EventType::SessionUpdated,
+        EventType::SessionSpawnRequest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ProjectCreated => "project:created",
+            EventType::ProjectUpdated => "project:updated",
+            EventType::TaskCreated => "task:created",
+            EventType::TaskUpdated => "task:updated",
+            EventType::TaskDeleted => "task:deleted",
+            EventType::SubtaskCreated => "subtask:created",
+            EventType::SubtaskUpdated => "subtask:updated",
+            EventType::SubtaskDeleted => "subtask:deleted",
+            EventType::TimelineAdded => "timeline:added",
+            EventType::SessionCreated => "session:created",
+            EventType::SessionUpdated => "session:updated",
+            EventType::SessionSpawnRequest => "session:spawn_request",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        EventType::ALL.iter().copied().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of the durable event log; `seq` is global, gap-free and increasing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub seq: i64,
+    pub ts: Timestamp,
+    pub project_id: Option<String>,
+    /// The entity after the change (for deletions: its id).
+    pub data: Value,
+}
+
+/// A page of results; `next_cursor` is set when more remain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Counts for `maestro status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    pub project_id: String,
+    pub tasks: TaskCounts,
+    pub sessions: SessionCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCounts {
+    pub total: i64,
+    /// Every status, with zero counts included.
+    pub by_status: Map<String, Value>,
+    /// Every priority, with zero counts included.
+    pub by_priority: Map<String, Value>,
+    pub ready: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCounts {
+    pub active: i64,
+    pub total: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_parse_leniently_and_fail_with_allowed_values() {
+        assert_eq!(
+            "in-progress".parse::<TaskStatus>().unwrap(),
+            TaskStatus::InProgress
+        );
+        assert_eq!("HIGH".parse::<Priority>().unwrap(), Priority::High);
+        let e = "urgent".parse::<Priority>().unwrap_err();
+        assert_eq!(e.code(), Code::InvalidPriority);
+        assert_eq!(e.details()["allowed"], json!(["high", "medium", "low"]));
+        assert_eq!(
+            "done".parse::<TaskStatus>().unwrap_err().code(),
+            Code::InvalidStatus
+        );
+    }
+
+    #[test]
+    fn timeline_entries_serialize_flat_and_camel_case() {
+        let e = TimelineEntry {
+            id: 1,
+            task_id: "t-1".into(),
+            kind: TimelineKind::StatusChanged {
+                from: TaskStatus::Pending,
+                to: TaskStatus::InProgress,
+            },
+            timestamp: "2026-01-01T00:00:00Z".parse().unwrap(),
+            session_id: Some("s-1".into()),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "status_changed");
+        assert_eq!(v["from"], "pending");
+        assert_eq!(v["to"], "in_progress");
+        assert_eq!(v["sessionId"], "s-1");
+        assert_eq!(v["taskId"], "t-1");
+        let r = TimelineKind::Released {
+            session_id: "s-2".into(),
+            reason: "lease".into(),
+        };
+        assert_eq!(serde_json::to_value(&r).unwrap()["sessionId"], "s-2");
+        let back: TimelineEntry = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn event_types_round_trip() {
+        for &t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.as_str()));
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! The embedded store: SQLite in WAL mode, safe for many processes at once.
+//!
+//! Every operation is one transaction; mutations take `BEGIN IMMEDIATE` so concurrent
+//! writers (threads or processes) serialize instead of losing updates, and they append their
+//! events to the durable event log in the same transaction.
+
+mod migrate;
+mod ops;
+mod rows;
+
+pub use migrate::{LATEST_VERSION, MIGRATIONS};
+
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::store::*;
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a writer waits for another process's transaction before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub busy_timeout: Duration,
+    /// Connections kept for concurrent readers in this process.
+    pub max_connections: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            max_connections: 4,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    opts: SqliteOptions,
+    pool: Mutex<Pool>,
+    available: Condvar,
+    /// In-process writers queue here rather than spinning on SQLite's busy handler.
+    write_lock: Mutex<()>,
+    /// The latest seq committed by this process.
+    commits: watch::Sender<i64>,
+}
+
+struct Pool {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, opts: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::storage(format!("cannot create directory {}: {e}", dir.display()))
+                    .with_suggestion("Check the path given with --db or MAESTRO_DB")
+            })?;
+        }
+        Self::with_first_connection(Some(path), opts)
+    }
+
+    /// A private in-memory store (one connection), for tests and experiments.
+    pub fn open_in_memory() -> Result<Self> {
+        Self::with_first_connection(
+            None,
+            SqliteOptions {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+    }
+
+    fn with_first_connection(path: Option<PathBuf>, opts: SqliteOptions) -> Result<Self> {
+        let mut conn = connect(path.as_deref(), opts.busy_timeout)?;
+        migrate::migrate(&mut conn)?;
+        let latest: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+        let (commits, _) = watch::channel(latest);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                opts,
+                pool: Mutex::new(Pool {
+                    idle: vec![conn],
+                    open: 1,
+                }),
+                available: Condvar::new(),
+                write_lock: Mutex::new(()),
+                commits,
+            }),
+        })
+    }
+
+    /// The database file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Watches the latest seq committed through this store (in this process). Events
+    /// written by other processes are found by polling [`Store::latest_seq`].
+    pub fn watch_commits(&self) -> watch::Receiver<i64> {
+        self.inner.commits.subscribe()
+    }
+
+    fn checkout(&self) -> Result<PooledConn<'_>> {
+        let inner = &self.inner;
+        let mut pool = inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(PooledConn {
+                    store: inner,
+                    conn: Some(conn),
+                });
+            }
+            if pool.open < inner.opts.max_connections.max(1) {
+                pool.open += 1;
+                drop(pool);
+                return match connect(inner.path.as_deref(), inner.opts.busy_timeout) {
+                    Ok(conn) => Ok(PooledConn {
+                        store: inner,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        inner.pool.lock().unwrap_or_else(|p| p.into_inner()).open -= 1;
+                        inner.available.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            pool = inner
+                .available
+                .wait(pool)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot).
+    pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.checkout()?;
+        let tx = conn
+            .get()
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
+    }
+
+    /// Runs mutation `f` in one `BEGIN IMMEDIATE` transaction. With an op id, a repeated
+    /// call returns the first call's result without applying again.
+    pub(crate) fn write_sync<T, F>(&self, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
+    {
+        let _writer = self
+            .inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.checkout()?;
+        let tx = conn
+            .get()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(op_id) = &op.op_id
+            && let Some(prev) = ops::recorded_op(&tx, op_id)?
+        {
+            return Ok(serde_json::from_str(&prev)?);
+        }
+        let now = ops::now_ms();
+        if let Some(session) = &op.session_id {
+            ops::touch_session(&tx, session, now)?;
+        }
+        let out = f(&tx, now)?;
+        if let Some(op_id) = &op.op_id {
+            ops::record_op(&tx, op_id, &serde_json::to_string(&out)?, now)?;
+        }
+        let latest = ops::latest_seq(&tx)?;
+        tx.commit()?;
+        self.inner.commits.send_if_modified(|seq| {
+            let changed = *seq != latest;
+            *seq = latest;
+            changed
+        });
+        Ok(out)
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        blocking(move || store.read_sync(f)).await
+    }
+
+    async fn write<T, F>(&self, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        let op = op.clone();
+        blocking(move || store.write_sync(&op, f)).await
+    }
+}
+
+/// Runs blocking SQLite work off the async runtime (inline when there is no runtime).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread => {
+            tokio::task::spawn_blocking(f)
+                .await
+                .map_err(|e| Error::internal(format!("storage task failed: {e}")))?
+        }
+        // A current-thread runtime (the CLI) has nothing else to run meanwhile.
+        _ => f(),
+    }
+}
+
+struct PooledConn<'a> {
+    store: &'a Inner,
+    conn: Option<Connection>,
+}
+
+impl PooledConn<'_> {
+    fn get(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut pool = self.store.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if conn.is_autocommit() {
+                pool.idle.push(conn);
+            } else {
+                // A transaction was left open by a panic: do not reuse the connection.
+                pool.open -= 1;
+            }
+            drop(pool);
+            self.store.available.notify_one();
+        }
+    }
+}
+
+fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
+    let conn = match path {
+        Some(p) => Connection::open_with_flags(
+            p,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| {
+            Error::storage(format!("cannot open database {}: {e}", p.display()))
+                .with_details(serde_json::json!({ "db": p.display().to_string() }))
+                .with_suggestion("Check the path given with --db or MAESTRO_DB and its permissions")
+        })?,
+        None => Connection::open_in_memory()?,
+    };
+    conn.busy_timeout(busy_timeout)?;
+    if path.is_some() {
+        // journal_mode needs a lock of its own; the busy timeout set above covers it.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::storage(format!(
+                "cannot enable WAL mode (got '{mode}')"
+            )));
+        }
+    }
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        match &self.inner.path {
+            Some(p) => p.display().to_string(),
+            None => ":memory:".into(),
+        }
+    }
+
+    async fn create_project(
+        &self,
+        op: &OpContext,
+        name: &str,
+        make_default: bool,
+    ) -> Result<Project> {
+        let name = name.to_string();
+        self.write(op, move |tx, now| {
+            ops::create_project(tx, &name, make_default, now)
+        })
+        .await
+    }
+    async fn list_projects(&self) -> Result<Vec<Project>> {
+        self.read(ops::list_projects).await
+    }
+    async fn get_project(&self, id: &str) -> Result<Project> {
+        let id = id.to_string();
+        self.read(move |tx| ops::get_project(tx, &id)).await
+    }
+    async fn resolve_project(&self, project_id: Option<&str>) -> Result<Project> {
+        let id = project_id.map(str::to_string);
+        self.read(move |tx| ops::resolve_project(tx, id.as_deref()))
+            .await
+    }
+
+    async fn create_task(&self, op: &OpContext, new: NewTask) -> Result<Task> {
+        let op2 = op.clone();
+        self.write(op, move |tx, now| ops::create_task(tx, &op2, &new, now))
+            .await
+    }
+    async fn get_task(&self, id: &str) -> Result<TaskDetail> {
+        let id = id.to_string();
+        self.read(move |tx| ops::get_task_detail(tx, &id)).await
+    }
+    async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
+        self.read(move |tx| ops::list_tasks(tx, &filter)).await
+    }
+    async fn update_task(&self, op: &OpContext, id: &str, patch: TaskPatch) -> Result<Task> {
+        let (op2, id) = (op.clone(), id.to_string());
+        self.write(op, move |tx, now| {
+            ops::update_task(tx, &op2, &id, &patch, now)
+        })
+        .await
+    }
+    async fn change_status(&self, op: &OpContext, id: &str, change: StatusChange) -> Result<Task> {
+        let (op2, id) = (op.clone(), id.to_string());
+        self.write(op, move |tx, now| {
+            ops::change_status(tx, &op2, &id, &change, now)
+        })
+        .await
+    }
+    async fn delete_task(&self, op: &OpContext, id: &str) -> Result<Task> {
+        let id = id.to_string();
+        self.write(op, move |tx, now| ops::delete_task(tx, &id, now))
+            .await
+    }
+    async fn ready_tasks(
+        &self,
+        project_id: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Task>> {
+        let id = project_id.map(str::to_string);
+        self.read(move |tx| {
+            let project = ops::resolve_project(tx, id.as_deref())?;
+            ops::ready_tasks(
+                tx,
+                &project.id,
+                limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
+            )
+        })
+        .await
+    }
+    async fn claim_task(&self, op: &OpContext, id: &str, session_id: &str) -> Result<Task> {
+        let (op2, id, session) = (op.clone(), id.to_string(), session_id.to_string());
+        self.write(op, move |tx, now| {
+            ops::claim_task(tx, &op2, Some(&id), None, &session, now)
+        })
+        .await
+    }
+    async fn claim_next(
+        &self,
+        op: &OpContext,
+        project_id: Option<&str>,
+        session_id: &str,
+    ) -> Result<Task> {
+        let (op2, project, session) = (
+            op.clone(),
+            project_id.map(str::to_string),
+            session_id.to_string(),
+        );
+        self.write(op, move |tx, now| {
+            ops::claim_task(tx, &op2, None, Some(project.as_deref()), &session, now)
+        })
+        .await
+    }
+
+    async fn add_timeline(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        kind: TimelineKind,
+    ) -> Result<TimelineEntry> {
+        let (op2, id) = (op.clone(), task_id.to_string());
+        self.write(op, move |tx, now| {
+            ops::add_timeline(tx, &op2, &id, kind, now)
+        })
+        .await
+    }
+    async fn timeline(&self, task_id: &str, limit: Option<usize>) -> Result<Vec<TimelineEntry>> {
+        let id = task_id.to_string();
+        self.read(move |tx| {
+            let id = ops::resolve_task(tx, &id)?;
+            ops::timeline(tx, &id, limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT))
+        })
+        .await
+    }
+
+    async fn create_subtask(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        title: &str,
+        description: Option<&str>,
+    ) -> Result<Subtask> {
+        let (op2, id, title, desc) = (
+            op.clone(),
+            task_id.to_string(),
+            title.to_string(),
+            description.map(str::to_string),
+        );
+        self.write(op, move |tx, now| {
+            ops::create_subtask(tx, &op2, &id, &title, desc.as_deref(), now)
+        })
+        .await
+    }
+    async fn list_subtasks(&self, task_id: &str) -> Result<Vec<Subtask>> {
+        let id = task_id.to_string();
+        self.read(move |tx| {
+            let id = ops::resolve_task(tx, &id)?;
+            ops::subtasks_of(tx, &id)
+        })
+        .await
+    }
+    async fn update_subtask(
+        &self,
+        op: &OpContext,
+        task_id: Option<&str>,
+        subtask_id: &str,
+        patch: SubtaskPatch,
+    ) -> Result<Subtask> {
+        let (op2, task, id) = (
+            op.clone(),
+            task_id.map(str::to_string),
+            subtask_id.to_string(),
+        );
+        self.write(op, move |tx, now| {
+            ops::update_subtask(tx, &op2, task.as_deref(), &id, &patch, now)
+        })
+        .await
+    }
+    async fn delete_subtask(
+        &self,
+        op: &OpContext,
+        task_id: Option<&str>,
+        subtask_id: &str,
+    ) -> Result<Subtask> {
+        let (task, id) = (task_id.map(str::to_string), subtask_id.to_string());
+        self.write(op, move |tx, now| {
+            ops::delete_subtask(tx, task.as_deref(), &id, now)
+        })
+        .await
+    }
+
+    async fn create_session(&self, op: &OpContext, new: NewSession) -> Result<Session> {
+        let op2 = op.clone();
+        self.write(op, move |tx, now| ops::create_session(tx, &op2, &new, now))
+            .await
+    }
+    async fn list_sessions(&self, filter: SessionFilter) -> Result<Page<Session>> {
+        self.read(move |tx| ops::list_sessions(tx, &filter)).await
+    }
+    async fn get_session(&self, id: &str) -> Result<Session> {
+        let id = id.to_string();
+        self.read(move |tx| {
+            let id = ops::resolve_session(tx, &id)?;
+            ops::load_session(tx, &id)
+        })
+        .await
+    }
+    async fn update_session(
+        &self,
+        op: &OpContext,
+        id: &str,
+        patch: SessionPatch,
+    ) -> Result<Session> {
+        let id = id.to_string();
+        self.write(op, move |tx, now| ops::update_session(tx, &id, &patch, now))
+            .await
+    }
+    async fn heartbeat(&self, id: &str) -> Result<Session> {
+        let id = id.to_string();
+        self.write(&OpContext::default(), move |tx, now| {
+            ops::heartbeat(tx, &id, now)
+        })
+        .await
+    }
+
+    async fn events_since(
+        &self,
+        since: i64,
+        limit: usize,
+        projects: &[String],
+    ) -> Result<Vec<Event>> {
+        let projects = projects.to_vec();
+        self.read(move |tx| ops::events_since(tx, since, limit, &projects))
+            .await
+    }
+    async fn latest_seq(&self) -> Result<i64> {
+        self.read(ops::latest_seq).await
+    }
+    async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
+        let id = project_id.map(str::to_string);
+        self.read(move |tx| ops::status(tx, id.as_deref())).await
+    }
+}
