@@ -26,21 +26,19 @@ pub struct Client {
     project_id: Arc<Mutex<Option<String>>>,
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl Client {
-    pub fn new(maestro: Maestro, backend: Backend, options: ClientOptions) -> Self {
+    /// A client acting as `session_id` on `project_id` (both already resolved by the caller).
+    pub fn new(
+        maestro: Maestro,
+        backend: Backend,
+        session_id: Option<String>,
+        project_id: Option<String>,
+    ) -> Self {
         Self {
             maestro,
             backend,
-            session_id: Arc::new(Mutex::new(
-                options.session_id.or_else(|| env_var("MAESTRO_SESSION_ID")),
-            )),
-            project_id: Arc::new(Mutex::new(
-                options.project_id.or_else(|| env_var("MAESTRO_PROJECT_ID")),
-            )),
+            session_id: Arc::new(Mutex::new(session_id)),
+            project_id: Arc::new(Mutex::new(project_id)),
         }
     }
 

@@ -11,43 +11,63 @@ mod options;
 mod subscription;
 
 use client::{Backend, Client};
+use maestro_core::config::{self, Env};
 use maestro_core::{Error, Maestro, SqliteStore};
 use napi_derive::napi;
 use options::ClientOptions;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
-/// The database a local client opens: the explicit path, else `MAESTRO_DB`.
-fn resolve_db(path: Option<String>) -> maestro_core::Result<PathBuf> {
-    path.filter(|p| !p.trim().is_empty())
-        .or_else(|| {
-            std::env::var("MAESTRO_DB")
-                .ok()
-                .filter(|p| !p.trim().is_empty())
-        })
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            Error::new(
-                maestro_core::Code::InvalidArgument,
-                "No database given and MAESTRO_DB is not set",
-            )
-            .with_suggestion("Pass a path: open('.maestro/maestro.db'), or set MAESTRO_DB")
-        })
+/// The acting session and project: option > environment > config files (project only).
+fn context(
+    env: &Env,
+    options: &ClientOptions,
+) -> maestro_core::Result<(Option<String>, Option<String>)> {
+    let session = options
+        .session_id
+        .clone()
+        .or_else(|| env.var("MAESTRO_SESSION_ID").map(|s| s.trim().to_string()));
+    let project = config::setting(
+        options.project_id.as_deref(),
+        env,
+        "MAESTRO_PROJECT_ID",
+        &env.config()?,
+        "projectId",
+    );
+    Ok((session, project))
 }
 
-/// Opens (creating and migrating if needed) a local SQLite store.
+/// Runs blocking work (file system, SQLite open and migrations) off the JavaScript thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> maestro_core::Result<T> + Send + 'static,
+) -> napi::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| error::to_napi(Error::internal(format!("background task failed: {e}"))))?
+        .map_err(error::to_napi)
+}
+
+/// Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
+/// else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
 #[napi]
 pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
-    let open =
-        move || -> maestro_core::Result<SqliteStore> { SqliteStore::open(resolve_db(path)?) };
-    let store = tokio::task::spawn_blocking(open)
-        .await
-        .map_err(|e| error::to_napi(Error::internal(format!("open failed: {e}"))))?
-        .map_err(error::to_napi)?;
+    let options = options.unwrap_or_default();
+    let (store, session, project) = blocking(move || {
+        let env = Env::current();
+        let db = env.db_path(
+            path.as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(Path::new),
+        );
+        let (session, project) = context(&env, &options)?;
+        Ok((SqliteStore::open(db)?, session, project))
+    })
+    .await?;
     let maestro = Maestro::new(Arc::new(store.clone()));
     Ok(Client::new(
         maestro,
         Backend::Local(store),
-        options.unwrap_or_default(),
+        session,
+        project,
     ))
 }
