@@ -72,7 +72,7 @@ impl Client {
 #[napi]
 impl Client {
     /// `local` (a SQLite file) or `remote` (a server).
-    #[napi(getter)]
+    #[napi(getter, ts_return_type = "'local' | 'remote'")]
     pub fn mode(&self) -> &'static str {
         match self.backend {
             Backend::Local(_) => "local",
@@ -109,7 +109,7 @@ impl Client {
 
     // ---- projects ----
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Project>")]
     pub async fn create_project(
         &self,
         name: String,
@@ -122,13 +122,13 @@ impl Client {
             .await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Project[]>")]
     pub async fn list_projects(&self) -> napi::Result<Value> {
         js(self.maestro.list_projects().await)
     }
 
     /// The project `id` names, else the client's project, else the store's default.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Project>")]
     pub async fn get_project(&self, id: Option<String>) -> napi::Result<Value> {
         let id = id.or_else(|| self.project());
         js(self.maestro.project(id.as_deref()).await)
@@ -136,7 +136,7 @@ impl Client {
 
     // ---- tasks ----
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn create_task(
         &self,
         title: String,
@@ -149,25 +149,25 @@ impl Client {
     }
 
     /// The task with its subtasks, dependency details, dependents and timeline.
-    #[napi]
+    #[napi(ts_return_type = "Promise<TaskDetail>")]
     pub async fn get_task(&self, id: String) -> napi::Result<Value> {
         js(self.maestro.get_task(&id).await)
     }
 
     /// A page of tasks: `{ items, nextCursor }`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Page<Task>>")]
     pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<Value> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
         js(self.maestro.list_tasks(filter).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn update_task(&self, id: String, changes: UpdateTaskOptions) -> napi::Result<Value> {
         let patch = changes.into_patch()?;
         js(self.maestro.update_task(&self.op(), &id, patch).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn start_task(
         &self,
         id: String,
@@ -177,7 +177,7 @@ impl Client {
         js(self.maestro.start_task(&self.op(), &id, force).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn complete_task(
         &self,
         id: String,
@@ -187,29 +187,29 @@ impl Client {
         js(self.maestro.complete_task(&self.op(), &id, force).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn block_task(&self, id: String, reason: String) -> napi::Result<Value> {
         js(self.maestro.block_task(&self.op(), &id, &reason).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn reopen_task(&self, id: String) -> napi::Result<Value> {
         js(self.maestro.reopen_task(&self.op(), &id).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn cancel_task(&self, id: String) -> napi::Result<Value> {
         js(self.maestro.cancel_task(&self.op(), &id).await)
     }
 
     /// Deletes the task; resolves with the deleted task.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn delete_task(&self, id: String) -> napi::Result<Value> {
         js(self.maestro.delete_task(&self.op(), &id).await)
     }
 
     /// The ready queue: pending tasks whose dependencies are completed, by priority then age.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task[]>")]
     pub async fn ready_tasks(&self, options: Option<ReadyOptions>) -> napi::Result<Value> {
         let o = options.unwrap_or_default();
         let project = o.project_id.or_else(|| self.project());
@@ -218,14 +218,14 @@ impl Client {
     }
 
     /// Assigns a ready task to a session (default: the client's) and starts it, atomically.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<Value> {
         let session = self.session_or(session_id)?;
         js(self.maestro.claim_task(&self.op(), &id, &session).await)
     }
 
     /// Claims the first ready task; rejects with `nothing_ready` when the queue is empty.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Task>")]
     pub async fn claim_next(&self, session_id: Option<String>) -> napi::Result<Value> {
         let session = self.session_or(session_id)?;
         let project = self.project();
@@ -237,7 +237,7 @@ impl Client {
 
     // ---- timeline ----
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<TimelineEntry>")]
     pub async fn add_progress(&self, task_id: String, message: String) -> napi::Result<Value> {
         js(self
             .maestro
@@ -245,7 +245,7 @@ impl Client {
             .await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<TimelineEntry>")]
     pub async fn add_comment(
         &self,
         task_id: String,
@@ -263,7 +263,7 @@ impl Client {
     }
 
     /// The task's timeline, oldest first.
-    #[napi]
+    #[napi(ts_return_type = "Promise<TimelineEntry[]>")]
     pub async fn timeline(
         &self,
         task_id: String,
@@ -275,7 +275,7 @@ impl Client {
 
     // ---- subtasks ----
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Subtask>")]
     pub async fn create_subtask(
         &self,
         task_id: String,
@@ -289,12 +289,12 @@ impl Client {
             .await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Subtask[]>")]
     pub async fn list_subtasks(&self, task_id: String) -> napi::Result<Value> {
         js(self.maestro.list_subtasks(&task_id).await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Subtask>")]
     pub async fn update_subtask(
         &self,
         task_id: String,
@@ -307,7 +307,7 @@ impl Client {
             .await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Subtask>")]
     pub async fn complete_subtask(
         &self,
         task_id: String,
@@ -319,7 +319,7 @@ impl Client {
             .await)
     }
 
-    #[napi]
+    #[napi(ts_return_type = "Promise<Subtask>")]
     pub async fn delete_subtask(&self, task_id: String, subtask_id: String) -> napi::Result<Value> {
         js(self
             .maestro
@@ -330,7 +330,7 @@ impl Client {
     // ---- sessions ----
 
     /// Registers a running agent (status `active`). Does not change the client's `sessionId`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Session>")]
     pub async fn register_session(
         &self,
         options: Option<RegisterSessionOptions>,
@@ -342,21 +342,21 @@ impl Client {
     }
 
     /// A page of sessions: `{ items, nextCursor }`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Page<Session>>")]
     pub async fn list_sessions(&self, options: Option<ListSessionsOptions>) -> napi::Result<Value> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
         js(self.maestro.list_sessions(filter).await)
     }
 
     /// The session `id` names (default: the client's session).
-    #[napi]
+    #[napi(ts_return_type = "Promise<Session>")]
     pub async fn get_session(&self, id: Option<String>) -> napi::Result<Value> {
         let id = self.session_or(id)?;
         js(self.maestro.get_session(&id).await)
     }
 
     /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Session>")]
     pub async fn spawn_session(
         &self,
         task_id: String,
@@ -369,18 +369,18 @@ impl Client {
     }
 
     /// Refreshes the session's lease (default: the client's session).
-    #[napi]
+    #[napi(ts_return_type = "Promise<Session>")]
     pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<Value> {
         let id = self.session_or(id)?;
         js(self.maestro.heartbeat(&id).await)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Session>")]
     pub async fn end_session(
         &self,
         id: Option<String>,
-        status: Option<String>,
+        #[napi(ts_arg_type = "'completed' | 'failed' | 'stopped'")] status: Option<String>,
     ) -> napi::Result<Value> {
         let id = self.session_or(id)?;
         let status = session_status(status)?;
@@ -390,7 +390,7 @@ impl Client {
     // ---- status and events ----
 
     /// Counts by status and priority, the ready count and active sessions.
-    #[napi]
+    #[napi(ts_return_type = "Promise<StatusReport>")]
     pub async fn status(&self, options: Option<StatusOptions>) -> napi::Result<Value> {
         let project = options
             .and_then(|o| o.project_id)
@@ -399,7 +399,7 @@ impl Client {
     }
 
     /// Events of the log after `since`, oldest first.
-    #[napi]
+    #[napi(ts_return_type = "Promise<MaestroEvent[]>")]
     pub async fn events(&self, options: Option<EventsOptions>) -> napi::Result<Value> {
         let o = options.unwrap_or_default();
         let projects: Vec<String> = o.project.into_iter().collect();
@@ -420,7 +420,7 @@ impl Client {
     }
 
     /// Starts an event subscription; `index.js` wraps it as an async iterator.
-    #[napi]
+    #[napi(ts_return_type = "Promise<NativeSubscription>")]
     pub async fn subscribe(&self, options: Option<SubscribeOptions>) -> napi::Result<Subscription> {
         let o = options.unwrap_or_default();
         let projects: Vec<String> = o.project.into_iter().collect();

@@ -49,7 +49,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
 /// else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
-#[napi]
+#[napi(ts_return_type = "Promise<NativeClient>")]
 pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
     let options = options.unwrap_or_default();
     let (store, session, project) = blocking(move || {

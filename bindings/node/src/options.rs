@@ -46,10 +46,12 @@ pub struct CreateProjectOptions {
 pub struct CreateTaskOptions {
     pub description: Option<String>,
     /// `high`, `medium` (default) or `low`.
+    #[napi(ts_type = "Priority")]
     pub priority: Option<String>,
     /// Ids (or unique prefixes) of the tasks this one depends on.
     pub depends_on: Option<Vec<String>>,
     pub labels: Option<Vec<String>>,
+    #[napi(ts_type = "JsonObject")]
     pub metadata: Option<Map<String, Value>>,
     pub project_id: Option<String>,
 }
@@ -72,7 +74,9 @@ impl CreateTaskOptions {
 #[napi(object)]
 #[derive(Default)]
 pub struct ListTasksOptions {
+    #[napi(ts_type = "TaskStatus")]
     pub status: Option<String>,
+    #[napi(ts_type = "Priority")]
     pub priority: Option<String>,
     pub label: Option<String>,
     /// Only tasks in the ready queue.
@@ -107,13 +111,16 @@ impl ListTasksOptions {
 pub struct UpdateTaskOptions {
     pub title: Option<String>,
     pub description: Option<String>,
+    #[napi(ts_type = "Priority")]
     pub priority: Option<String>,
+    #[napi(ts_type = "TaskStatus")]
     pub status: Option<String>,
     pub add_dependencies: Option<Vec<String>>,
     pub remove_dependencies: Option<Vec<String>>,
     /// Replaces the labels.
     pub labels: Option<Vec<String>>,
     /// Merged into the metadata (a `null` value removes the key).
+    #[napi(ts_type = "JsonObject")]
     pub metadata: Option<Map<String, Value>>,
     /// Fail with `version_conflict` unless the task is at this version.
     pub expected_version: Option<i64>,
@@ -205,6 +212,7 @@ impl From<UpdateSubtaskOptions> for SubtaskPatch {
 pub struct RegisterSessionOptions {
     pub name: Option<String>,
     /// `worker` (default) or `orchestrator`.
+    #[napi(ts_type = "Role")]
     pub role: Option<String>,
     pub skill: Option<String>,
     pub agent: Option<String>,
@@ -240,6 +248,7 @@ pub struct SpawnSessionOptions {
     pub agent: Option<String>,
     pub skill: Option<String>,
     pub name: Option<String>,
+    #[napi(ts_type = "Role")]
     pub role: Option<String>,
     pub cwd: Option<String>,
     pub project_id: Option<String>,
@@ -272,6 +281,7 @@ impl SpawnSessionOptions {
 pub struct ListSessionsOptions {
     /// Only sessions that have not ended.
     pub active: Option<bool>,
+    #[napi(ts_type = "SessionStatus")]
     pub status: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,

@@ -65,7 +65,7 @@ async fn wait_closed(mut rx: watch::Receiver<bool>) {
 #[napi]
 impl Subscription {
     /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`.
-    #[napi]
+    #[napi(ts_return_type = "Promise<MaestroEvent | null>")]
     pub async fn next(&self) -> napi::Result<Option<Value>> {
         let closed = self.closed.subscribe();
         if *closed.borrow() {

@@ -1,0 +1,247 @@
+// Declarations of the native addon, generated from the napi-derive type definitions by
+// scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
+
+import type { JsonObject, MaestroEvent, Page, Priority, Project, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+
+/** A Maestro client over a local store (`open`) or a server (`connect`). */
+export declare class NativeClient {
+  /** `local` (a SQLite file) or `remote` (a server). */
+  get mode(): 'local' | 'remote'
+  /** The database path or the server URL. */
+  get location(): string
+  /** The acting session, recorded in timelines and used by `claimNext` and friends. */
+  get sessionId(): string | null
+  set sessionId(id: string | undefined | null)
+  /** The project acted on (`undefined`: the store's default project). */
+  get projectId(): string | null
+  set projectId(id: string | undefined | null)
+  createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Project>
+  listProjects(): Promise<Project[]>
+  /** The project `id` names, else the client's project, else the store's default. */
+  getProject(id?: string | undefined | null): Promise<Project>
+  createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Task>
+  /** The task with its subtasks, dependency details, dependents and timeline. */
+  getTask(id: string): Promise<TaskDetail>
+  /** A page of tasks: `{ items, nextCursor }`. */
+  listTasks(options?: ListTasksOptions | undefined | null): Promise<Page<Task>>
+  updateTask(id: string, changes: UpdateTaskOptions): Promise<Task>
+  startTask(id: string, options?: ForceOptions | undefined | null): Promise<Task>
+  completeTask(id: string, options?: ForceOptions | undefined | null): Promise<Task>
+  blockTask(id: string, reason: string): Promise<Task>
+  reopenTask(id: string): Promise<Task>
+  cancelTask(id: string): Promise<Task>
+  /** Deletes the task; resolves with the deleted task. */
+  deleteTask(id: string): Promise<Task>
+  /** The ready queue: pending tasks whose dependencies are completed, by priority then age. */
+  readyTasks(options?: ReadyOptions | undefined | null): Promise<Task[]>
+  /** Assigns a ready task to a session (default: the client's) and starts it, atomically. */
+  claimTask(id: string, sessionId?: string | undefined | null): Promise<Task>
+  /** Claims the first ready task; rejects with `nothing_ready` when the queue is empty. */
+  claimNext(sessionId?: string | undefined | null): Promise<Task>
+  addProgress(taskId: string, message: string): Promise<TimelineEntry>
+  addComment(taskId: string, message: string, options?: CommentOptions | undefined | null): Promise<TimelineEntry>
+  /** The task's timeline, oldest first. */
+  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<TimelineEntry[]>
+  createSubtask(taskId: string, title: string, options?: CreateSubtaskOptions | undefined | null): Promise<Subtask>
+  listSubtasks(taskId: string): Promise<Subtask[]>
+  updateSubtask(taskId: string, subtaskId: string, changes: UpdateSubtaskOptions): Promise<Subtask>
+  completeSubtask(taskId: string, subtaskId: string): Promise<Subtask>
+  deleteSubtask(taskId: string, subtaskId: string): Promise<Subtask>
+  /** Registers a running agent (status `active`). Does not change the client's `sessionId`. */
+  registerSession(options?: RegisterSessionOptions | undefined | null): Promise<Session>
+  /** A page of sessions: `{ items, nextCursor }`. */
+  listSessions(options?: ListSessionsOptions | undefined | null): Promise<Page<Session>>
+  /** The session `id` names (default: the client's session). */
+  getSession(id?: string | undefined | null): Promise<Session>
+  /** Asks a host to launch an agent on the task; resolves with the `spawning` session. */
+  spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Session>
+  /** Refreshes the session's lease (default: the client's session). */
+  heartbeat(id?: string | undefined | null): Promise<Session>
+  /** Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`. */
+  endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Session>
+  /** Counts by status and priority, the ready count and active sessions. */
+  status(options?: StatusOptions | undefined | null): Promise<StatusReport>
+  /** Events of the log after `since`, oldest first. */
+  events(options?: EventsOptions | undefined | null): Promise<MaestroEvent[]>
+  /** The seq of the latest event (0 when the log is empty). */
+  latestSeq(): Promise<number>
+  /** Starts an event subscription; `index.js` wraps it as an async iterator. */
+  subscribe(options?: SubscribeOptions | undefined | null): Promise<NativeSubscription>
+}
+
+/**
+ * A live event subscription; `next()` resolves with the next event in seq order, or `null`
+ * once closed.
+ */
+export declare class NativeSubscription {
+  /** The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. */
+  next(): Promise<MaestroEvent | null>
+  /** Stops the subscription: pending and later `next()` calls resolve with `null`. */
+  close(): void
+}
+
+/** Options of `open` and `connect`. */
+export interface ClientOptions {
+  /** Bearer token for `connect` (default `MAESTRO_TOKEN`). */
+  token?: string
+  /** The acting session (default `MAESTRO_SESSION_ID`). */
+  sessionId?: string
+  /** The project acted on (default `MAESTRO_PROJECT_ID`, else the store's default project). */
+  projectId?: string
+}
+
+/** Options of `addComment`. */
+export interface CommentOptions {
+  /** Who wrote it (default: the client's session id, else `user`). */
+  author?: string
+}
+
+/** Options of `createProject`. */
+export interface CreateProjectOptions {
+  /** Make it the store's default project (the first project always is). */
+  makeDefault?: boolean
+}
+
+/** Options of `createSubtask`. */
+export interface CreateSubtaskOptions {
+  description?: string
+}
+
+/** Options of `createTask`. */
+export interface CreateTaskOptions {
+  description?: string
+  /** `high`, `medium` (default) or `low`. */
+  priority?: Priority
+  /** Ids (or unique prefixes) of the tasks this one depends on. */
+  dependsOn?: Array<string>
+  labels?: Array<string>
+  metadata?: JsonObject
+  projectId?: string
+}
+
+/** Options of `events`. */
+export interface EventsOptions {
+  /** Events with a greater seq (default 0: from the start). */
+  since?: number
+  /** At most this many (default 100, at most 1000). */
+  limit?: number
+  /** Only events of this project. */
+  project?: string
+}
+
+/** Options of `startTask` and `completeTask`. */
+export interface ForceOptions {
+  /** Start despite unfinished dependencies, or complete a blocked task. */
+  force?: boolean
+}
+
+/** Filters of `listSessions`. */
+export interface ListSessionsOptions {
+  /** Only sessions that have not ended. */
+  active?: boolean
+  status?: SessionStatus
+  limit?: number
+  cursor?: string
+  projectId?: string
+}
+
+/** Filters of `listTasks`. */
+export interface ListTasksOptions {
+  status?: TaskStatus
+  priority?: Priority
+  label?: string
+  /** Only tasks in the ready queue. */
+  ready?: boolean
+  /** Only tasks assigned to this session. */
+  sessionId?: string
+  /** Page size (default 100, at most 1000). */
+  limit?: number
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
+  projectId?: string
+}
+
+/** Options of `readyTasks`. */
+export interface ReadyOptions {
+  limit?: number
+  projectId?: string
+}
+
+/** Options of `registerSession`. */
+export interface RegisterSessionOptions {
+  name?: string
+  /** `worker` (default) or `orchestrator`. */
+  role?: Role
+  skill?: string
+  agent?: string
+  taskIds?: Array<string>
+  cwd?: string
+  pid?: number
+  host?: string
+  projectId?: string
+}
+
+/** Options of `spawnSession`. */
+export interface SpawnSessionOptions {
+  /** Agent profile the host launches (`claude`, `codex`, a configured name …). */
+  agent?: string
+  skill?: string
+  name?: string
+  role?: Role
+  cwd?: string
+  projectId?: string
+}
+
+/** Options of `status`. */
+export interface StatusOptions {
+  projectId?: string
+}
+
+/** Options of `subscribe`. */
+export interface SubscribeOptions {
+  /** Replay events after this seq first (default: only events from now on). */
+  since?: number
+  /** Only events of this project. */
+  project?: string
+  /** Local stores: how often to look for events written by other processes (default 100). */
+  pollIntervalMs?: number
+}
+
+/** Options of `timeline`. */
+export interface TimelineOptions {
+  /** The newest entries to return (oldest first). */
+  limit?: number
+}
+
+/** Changes of `updateSubtask`. */
+export interface UpdateSubtaskOptions {
+  title?: string
+  description?: string
+  completed?: boolean
+  /** New position, from 1. */
+  order?: number
+}
+
+/** Changes of `updateTask`; absent fields stay as they are. */
+export interface UpdateTaskOptions {
+  title?: string
+  description?: string
+  priority?: Priority
+  status?: TaskStatus
+  addDependencies?: Array<string>
+  removeDependencies?: Array<string>
+  /** Replaces the labels. */
+  labels?: Array<string>
+  /** Merged into the metadata (a `null` value removes the key). */
+  metadata?: JsonObject
+  /** Fail with `version_conflict` unless the task is at this version. */
+  expectedVersion?: number
+  /** Skip the dependency and force-only transition checks. */
+  force?: boolean
+}
+
+/**
+ * Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
+ * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
+ */
+export declare function open(path?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
