@@ -87,6 +87,16 @@ impl Maestro {
         Ok(Self::new(Arc::new(SqliteStore::open(path)?)))
     }
 
+    /// A client of the Maestro server at `url` (e.g. `http://127.0.0.1:3000`), with the
+    /// retry policy of `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`. No I/O happens here.
+    #[cfg(feature = "remote")]
+    pub fn connect(url: &str, token: Option<String>) -> Result<Self> {
+        let policy = crate::retry::RetryPolicy::from_env()?;
+        Ok(Self::new(Arc::new(crate::remote::HttpStore::new(
+            url, token, policy,
+        )?)))
+    }
+
     /// A private in-memory store.
     pub fn in_memory() -> Result<Self> {
         Ok(Self::new(Arc::new(SqliteStore::open_in_memory()?)))

@@ -27,6 +27,9 @@ pub mod facade;
 pub mod id;
 pub mod model;
 pub mod protocol;
+#[cfg(feature = "remote")]
+pub mod remote;
+pub mod retry;
 pub mod sqlite;
 pub mod status;
 pub mod store;
