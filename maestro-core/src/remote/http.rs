@@ -641,7 +641,7 @@ impl Store for HttpStore {
     ) -> Result<Subtask> {
         self.run(Call::mutate(
             Method::PATCH,
-            subtask_path(task_id, subtask_id),
+            subtask_path(task_id, subtask_id)?,
             Some(op),
             to_body(&patch),
         ))
@@ -656,7 +656,7 @@ impl Store for HttpStore {
     ) -> Result<Subtask> {
         self.run(Call::mutate(
             Method::DELETE,
-            subtask_path(task_id, subtask_id),
+            subtask_path(task_id, subtask_id)?,
             Some(op),
             Value::Null,
         ))
@@ -754,13 +754,20 @@ impl Store for HttpStore {
     }
 }
 
-/// The route of a subtask; without a task id, `-` stands for "whichever task owns it".
-fn subtask_path(task_id: Option<&str>, subtask_id: &str) -> String {
-    format!(
+/// The route of a subtask. Over HTTP a subtask is addressed through its task.
+fn subtask_path(task_id: Option<&str>, subtask_id: &str) -> Result<String> {
+    let task_id = task_id.ok_or_else(|| {
+        Error::missing_field("taskId")
+            .with_details(json!({ "field": "taskId", "subtaskId": subtask_id }))
+            .with_suggestion(
+                "Pass the subtask's task id too, e.g. 'maestro subtask complete <task-id> <subtask-id>'",
+            )
+    })?;
+    Ok(format!(
         "/api/tasks/{}/subtasks/{}",
-        task_id.map(seg).unwrap_or_else(|| "-".into()),
+        seg(task_id),
         seg(subtask_id)
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -860,10 +867,12 @@ mod tests {
     #[test]
     fn subtask_paths() {
         assert_eq!(
-            subtask_path(Some("t-1"), "st-2"),
+            subtask_path(Some("t-1"), "st-2").unwrap(),
             "/api/tasks/t-1/subtasks/st-2"
         );
-        assert_eq!(subtask_path(None, "st-2"), "/api/tasks/-/subtasks/st-2");
+        let e = subtask_path(None, "st-2").unwrap_err();
+        assert_eq!(e.code(), Code::MissingRequiredField);
+        assert!(e.suggestion().unwrap().contains("<task-id>"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::url::ws_url;
 use crate::error::{Code, Error, Result};
 use crate::id::{IdKind, new_id};
 use crate::model::Event;
-use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, ServerFrame};
+use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, SESSION_HEADER, ServerFrame};
 use crate::retry::{RetryPolicy, debug_from_env, random_unit};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
@@ -105,6 +105,8 @@ pub struct SyncOptions {
     pub url: String,
     /// Sent as `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// The acting session of the ops sent through this client (`X-Maestro-Session`).
+    pub session_id: Option<String>,
     /// Deliver the events after this seq (replay, then live); `None` = only events after the
     /// latest seq at the first connection.
     pub since: Option<i64>,
@@ -134,6 +136,7 @@ impl SyncOptions {
         Self {
             url: url.into(),
             token: None,
+            session_id: None,
             since: None,
             projects: Vec::new(),
             backoff: RetryPolicy {
@@ -152,6 +155,10 @@ impl SyncOptions {
 
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token = token;
+        self
+    }
+    pub fn session_id(mut self, session_id: Option<String>) -> Self {
+        self.session_id = session_id;
         self
     }
     pub fn since(mut self, since: Option<i64>) -> Self {
@@ -282,7 +289,7 @@ impl SyncClient {
     /// `max_reconnects` is `Some(0)`, which returns the error).
     pub async fn connect(opts: SyncOptions) -> Result<SyncClient> {
         let url = ws_url(&opts.url)?;
-        let request = build_request(&url, opts.token.as_deref())?;
+        let request = build_request(&url, opts.token.as_deref(), opts.session_id.as_deref())?;
         if opts.heartbeat.is_zero() {
             return Err(Error::invalid_argument(
                 "The heartbeat interval must not be zero",
@@ -463,7 +470,11 @@ enum Failure {
     Fatal(Error),
 }
 
-fn build_request(url: &str, token: Option<&str>) -> Result<http::Request<()>> {
+fn build_request(
+    url: &str,
+    token: Option<&str>,
+    session_id: Option<&str>,
+) -> Result<http::Request<()>> {
     let mut req = url.into_client_request().map_err(|e| {
         Error::invalid_argument(format!("'{url}' is not a valid WebSocket URL: {e}"))
             .with_suggestion("Pass the server's base URL, e.g. http://127.0.0.1:3000")
@@ -474,6 +485,13 @@ fn build_request(url: &str, token: Option<&str>) -> Result<http::Request<()>> {
                 .with_suggestion("Check --token / MAESTRO_TOKEN")
         })?;
         req.headers_mut().insert(http::header::AUTHORIZATION, value);
+    }
+    if let Some(s) = session_id.filter(|s| !s.trim().is_empty()) {
+        let value = http::HeaderValue::from_str(s).map_err(|_| {
+            Error::invalid_argument(format!("'{s}' is not a valid session id"))
+                .with_suggestion("Check MAESTRO_SESSION_ID")
+        })?;
+        req.headers_mut().insert(SESSION_HEADER, value);
     }
     Ok(req)
 }
@@ -600,8 +618,6 @@ enum Outcome {
     Closed,
     /// The connection failed; reconnect.
     Lost(Error),
-    /// The connection must be replaced right away (resubscribe after a resync).
-    Resubscribe,
 }
 
 /// The outcome of waiting for something while serving commands and delivering events.
@@ -696,7 +712,6 @@ impl Worker {
             let started = Instant::now();
             match self.connected(ws, since).await {
                 Outcome::Closed => break,
-                Outcome::Resubscribe => failures = 0,
                 Outcome::Lost(e) => {
                     self.log(|| format!("sync: connection lost: {}", e.message()));
                     self.shared
@@ -805,8 +820,15 @@ impl Worker {
                     };
                     match ServerFrame::decode(&text) {
                         Ok(frame) => {
-                            if let Some(o) = self.t.on_frame(frame) {
-                                break o;
+                            if let Some(since) = self.t.on_frame(frame) {
+                                // Resume after the resync point on the same connection.
+                                let sub = ClientFrame::Subscribe {
+                                    since,
+                                    projects: self.opts.projects.clone(),
+                                };
+                                if let Err(e) = sink.send(Message::text(sub.encode())).await {
+                                    break Outcome::Lost(classify_lost(e));
+                                }
                             }
                         }
                         Err(e) => {
@@ -842,7 +864,7 @@ impl Worker {
                 }
             }
         };
-        if matches!(outcome, Outcome::Closed | Outcome::Resubscribe) {
+        if matches!(outcome, Outcome::Closed) {
             // A clean goodbye; bounded so a dead peer cannot hold the task.
             let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         }
@@ -851,8 +873,8 @@ impl Worker {
 }
 
 impl Tracker {
-    /// Handles one frame; `Some` ends the connection.
-    fn on_frame(&mut self, frame: ServerFrame) -> Option<Outcome> {
+    /// Handles one frame; `Some(since)` asks to subscribe again after `since`.
+    fn on_frame(&mut self, frame: ServerFrame) -> Option<i64> {
         match frame {
             ServerFrame::Event(ev) => {
                 if self.last_seq.is_none_or(|last| ev.seq > last) {
@@ -879,17 +901,17 @@ impl Tracker {
                 None
             }
             ServerFrame::ResyncRequired { oldest } => {
+                // Either the events after our resume point were pruned (oldest is ahead of
+                // us), or the server's log is behind us (another database): in both cases
+                // the caller must reload its state, and the stream resumes at `oldest`.
                 let last = self.last_seq.unwrap_or(0);
-                if oldest - 1 > last {
-                    self.buffer.push_back(SyncEvent::ResyncRequired {
-                        last_seq: last,
-                        oldest,
-                    });
-                    self.last_seq = Some(oldest - 1);
-                    Some(Outcome::Resubscribe)
-                } else {
-                    None
-                }
+                let since = (oldest - 1).max(0);
+                self.buffer.push_back(SyncEvent::ResyncRequired {
+                    last_seq: last,
+                    oldest,
+                });
+                self.last_seq = Some(since);
+                Some(since)
             }
             ServerFrame::Hello { .. } | ServerFrame::Pong => None,
         }
@@ -921,11 +943,13 @@ mod tests {
 
     #[test]
     fn requests_carry_the_token() {
-        let r = build_request("ws://127.0.0.1:1/ws", Some("secret")).unwrap();
+        let r = build_request("ws://127.0.0.1:1/ws", Some("secret"), Some("s-1")).unwrap();
         assert_eq!(r.headers()[http::header::AUTHORIZATION], "Bearer secret");
-        let r = build_request("ws://127.0.0.1:1/ws", None).unwrap();
+        assert_eq!(r.headers()[SESSION_HEADER], "s-1");
+        let r = build_request("ws://127.0.0.1:1/ws", None, None).unwrap();
         assert!(r.headers().get(http::header::AUTHORIZATION).is_none());
-        assert!(build_request("ws://127.0.0.1:1/ws", Some("a\nb")).is_err());
+        assert!(r.headers().get(SESSION_HEADER).is_none());
+        assert!(build_request("ws://127.0.0.1:1/ws", Some("a\nb"), None).is_err());
     }
 
     #[test]
@@ -960,7 +984,7 @@ mod tests {
         let (state_tx, _) = watch::channel(ConnectionState::Connected);
         let w = Worker {
             opts: SyncOptions::new("http://127.0.0.1:1"),
-            request: build_request("ws://127.0.0.1:1/ws", None).unwrap(),
+            request: build_request("ws://127.0.0.1:1/ws", None, None).unwrap(),
             t: Tracker {
                 last_seq: Some(5),
                 ..Tracker::default()
@@ -1034,12 +1058,13 @@ mod tests {
     }
 
     #[test]
-    fn resync_is_surfaced_once_and_moves_the_cursor() {
+    fn resync_is_surfaced_and_moves_the_cursor() {
         let (mut w, _rx) = worker();
-        assert!(matches!(
+        // Pruned past our resume point (5): resume at 20.
+        assert_eq!(
             w.t.on_frame(ServerFrame::ResyncRequired { oldest: 20 }),
-            Some(Outcome::Resubscribe)
-        ));
+            Some(19)
+        );
         assert_eq!(w.t.last_seq, Some(19));
         assert_eq!(
             w.t.buffer.pop_front(),
@@ -1048,11 +1073,20 @@ mod tests {
                 oldest: 20
             })
         );
-        // Already past it: nothing to do.
-        assert!(
-            w.t.on_frame(ServerFrame::ResyncRequired { oldest: 20 })
-                .is_none()
+        // The server's log is behind us (another database): start over from its beginning.
+        assert_eq!(
+            w.t.on_frame(ServerFrame::ResyncRequired { oldest: 1 }),
+            Some(0)
         );
-        assert!(w.t.buffer.is_empty());
+        assert_eq!(w.t.last_seq, Some(0));
+        assert_eq!(
+            w.t.buffer.pop_front(),
+            Some(SyncEvent::ResyncRequired {
+                last_seq: 19,
+                oldest: 1
+            })
+        );
+        w.t.on_frame(ev(1));
+        assert_eq!(w.t.buffer.pop_front().unwrap().event().unwrap().seq, 1);
     }
 }
