@@ -27,6 +27,8 @@ pub mod facade;
 pub mod id;
 pub mod model;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;
