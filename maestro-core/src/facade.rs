@@ -423,6 +423,18 @@ impl Maestro {
     pub async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
         self.store.status(project_id).await
     }
+    /// The first seq the event log still retains.
+    pub async fn oldest_seq(&self) -> Result<i64> {
+        self.store.oldest_seq().await
+    }
+    /// Deletes all but the newest `keep` events; returns how many were deleted.
+    pub async fn prune_events(&self, keep: usize) -> Result<u64> {
+        if keep == 0 {
+            return Err(Error::invalid_argument("keep must be at least 1")
+                .with_suggestion("Keep at least one event so the latest seq is preserved"));
+        }
+        self.store.prune_events(keep).await
+    }
 }
 
 #[cfg(test)]

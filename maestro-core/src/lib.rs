@@ -30,6 +30,8 @@ pub mod protocol;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod retry;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;
