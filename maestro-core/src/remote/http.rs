@@ -737,11 +737,11 @@ impl Store for HttpStore {
     }
 
     async fn latest_seq(&self) -> Result<i64> {
-        // Asking for what follows the newest possible seq returns no events, only the latest.
+        // The smallest page of the log; its answer carries the latest seq.
         let answer: EventsAnswer = self
             .run(
                 Call::get("/api/events".into())
-                    .query("since", Some(i64::MAX))
+                    .query("since", Some(0))
                     .query("limit", Some(1)),
             )
             .await?;
