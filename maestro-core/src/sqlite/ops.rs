@@ -503,7 +503,8 @@ fn apply_status(
             task.completed_at = None;
         }
         TaskStatus::Completed => task.completed_at = Some(at),
-        TaskStatus::Pending if from == TaskStatus::InProgress => {
+        // Back to pending from work that had (or may have had) owners: a release.
+        TaskStatus::Pending if matches!(from, TaskStatus::InProgress | TaskStatus::Blocked) => {
             let reason = reason.unwrap_or("released");
             for sid in std::mem::take(&mut task.session_ids) {
                 let kind = TimelineKind::Released {
@@ -648,16 +649,12 @@ pub fn change_status(
         StatusAction::Complete => (TaskStatus::Completed, None),
         StatusAction::Block { reason } => (TaskStatus::Blocked, Some(reason.as_str())),
         StatusAction::Cancel => (TaskStatus::Cancelled, None),
-        StatusAction::Release { reason } => {
-            if task.status != TaskStatus::InProgress && task.status != TaskStatus::Pending {
-                return Err(
-                    status::check(&task.id, task.status, TaskStatus::Pending, false)
-                        .err()
-                        .unwrap_or_else(|| Error::internal("release from an unexpected status")),
-                );
+        StatusAction::Release { reason } => match task.status {
+            TaskStatus::InProgress | TaskStatus::Blocked | TaskStatus::Pending => {
+                (TaskStatus::Pending, Some(reason.as_str()))
             }
-            (TaskStatus::Pending, Some(reason.as_str()))
-        }
+            finished => return Err(not_releasable(&task.id, finished)),
+        },
         StatusAction::Reopen => match task.status {
             TaskStatus::Pending | TaskStatus::InProgress => return Ok(task),
             s => (status::reopen_target(s), None),
@@ -673,6 +670,23 @@ pub fn change_status(
         finish_update(tx, &mut task, now)?;
     }
     Ok(task)
+}
+
+/// Only open work can be released; finished work is reopened instead.
+fn not_releasable(task_id: &str, status: TaskStatus) -> Error {
+    Error::new(
+        Code::InvalidTransition,
+        format!("Task '{task_id}' is {status} and cannot be released"),
+    )
+    .with_details(json!({
+        "taskId": task_id,
+        "from": status,
+        "to": TaskStatus::Pending,
+        "releasableFrom": [TaskStatus::InProgress, TaskStatus::Blocked],
+    }))
+    .with_suggestion(format!(
+        "Only in_progress or blocked tasks can be released; run 'maestro task reopen {task_id}' to work on it again"
+    ))
 }
 
 pub fn delete_task(tx: &Tx, input: &str, now: i64) -> Result<Task> {
