@@ -1,8 +1,8 @@
 // Types of maestro-sdk, the wrapper in index.js. The method signatures come from native.d.ts
 // (generated from the Rust code), the result shapes from types.d.ts (SPEC §2).
 
-import type { ClientOptions, NativeClient, SubscribeOptions } from './native'
-import type { ErrorCode, MaestroEvent } from './types'
+import type { ClientOptions, NativeClient, ServeOptions, SubscribeOptions } from './native'
+import type { ErrorCode, MaestroEvent, ResyncRequired } from './types'
 
 export * from './types'
 export type {
@@ -17,6 +17,7 @@ export type {
   ListTasksOptions,
   ReadyOptions,
   RegisterSessionOptions,
+  ServeOptions,
   SpawnSessionOptions,
   StatusOptions,
   SubscribeOptions,
@@ -45,11 +46,17 @@ export declare class MaestroError extends Error {
   }
 }
 
+/** What a subscription yields: events in seq order, or a resync notice from a server. */
+export type SubscriptionItem = MaestroEvent | ResyncRequired
+
 /** An event subscription: `for await (const event of subscription)`; `close()` stops it. */
-export declare class Subscription implements AsyncIterableIterator<MaestroEvent> {
+export declare class Subscription implements AsyncIterableIterator<SubscriptionItem> {
   private constructor()
-  next(): Promise<IteratorResult<MaestroEvent, undefined>>
-  return(): Promise<IteratorResult<MaestroEvent, undefined>>
+  /** 'connected', 'reconnecting' (a server connection is down or not yet up) or 'disconnected'. */
+  readonly state: 'connected' | 'reconnecting' | 'disconnected'
+  next(): Promise<IteratorResult<SubscriptionItem, undefined>>
+  return(): Promise<IteratorResult<SubscriptionItem, undefined>>
+  /** Stops the subscription; a pending `next()` resolves with `{ done: true }`. */
   close(): Promise<void>
   [Symbol.asyncIterator](): Subscription
 }
@@ -77,6 +84,32 @@ export declare class Client {
  * `.maestro/maestro.db` upward from the working directory, else `$MAESTRO_HOME/maestro.db`.
  */
 export declare function open(path?: string | null, options?: ClientOptions): Promise<Client>
+
+/**
+ * A client of the Maestro server at `url` (default MAESTRO_API_URL, then config `apiUrl`),
+ * sending `options.token` (default MAESTRO_TOKEN, then config `token`) as a bearer token.
+ * Calls retry connection failures, timeouts and 5xx answers (MAESTRO_RETRIES,
+ * MAESTRO_RETRY_DELAY); nothing is sent until the first call.
+ */
+export declare function connect(url?: string | null, options?: ClientOptions): Promise<Client>
+
+/** A Maestro server (the one `maestro serve` runs) embedded in this process. */
+export declare class Server {
+  private constructor()
+  /** The base URL to pass to connect(), e.g. http://127.0.0.1:40123. */
+  readonly url: string
+  readonly port: number
+  /** The database file it serves. */
+  readonly db: string
+  /** Shuts the server down gracefully and waits for it; calling it again does nothing. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts a Maestro server on a local store (resolved like open()) in this process.
+ * `port: 0` (the default) picks a free port; a non-loopback `host` needs a `token`.
+ */
+export declare function serve(path?: string | null, options?: ServeOptions): Promise<Server>
 
 /** Turns any error thrown by the native addon into a MaestroError. */
 export declare function toMaestroError(err: unknown): MaestroError

@@ -99,12 +99,24 @@ async function call(target, name, args) {
 /** An event subscription: `for await (const event of subscription)`, `close()` to stop. */
 class Subscription {
   #native
+  #started = null
   #done = false
 
   constructor(nativePromise) {
     this.#native = nativePromise
     // A failed start is reported by the first next(); do not let it go unhandled meanwhile.
-    nativePromise.catch(() => {})
+    nativePromise.then(
+      (sub) => {
+        this.#started = sub
+      },
+      () => {},
+    )
+  }
+
+  /** 'connected', 'reconnecting' (a server connection is down or not yet up) or 'disconnected'. */
+  get state() {
+    if (this.#done) return 'disconnected'
+    return this.#started ? this.#started.state : 'reconnecting'
   }
 
   /** The next event, in seq order; `{ done: true }` once closed. */
@@ -217,6 +229,38 @@ for (const name of FORWARDED) {
   })
 }
 
+/** A Maestro server (the one `maestro serve` runs) embedded in this process. */
+class Server {
+  #native
+
+  constructor(nativeServer) {
+    if (!(nativeServer instanceof native.Server)) {
+      throw new TypeError('Use serve() to start a Maestro server')
+    }
+    this.#native = nativeServer
+  }
+
+  /** The base URL to pass to connect(), e.g. http://127.0.0.1:40123. */
+  get url() {
+    return this.#native.url
+  }
+
+  /** The port the server listens on. */
+  get port() {
+    return this.#native.port
+  }
+
+  /** The database file it serves. */
+  get db() {
+    return this.#native.db
+  }
+
+  /** Shuts the server down gracefully and waits for it; calling it again does nothing. */
+  close() {
+    return call(this.#native, 'close', [])
+  }
+}
+
 /**
  * Opens a local store: `path`, else MAESTRO_DB, else the nearest `.maestro/maestro.db`
  * upward from the working directory, else `$MAESTRO_HOME/maestro.db`.
@@ -225,4 +269,17 @@ async function open(path, options) {
   return new Client(await call(native, 'open', [path ?? null, options ?? null]))
 }
 
-module.exports = { open, Client, Subscription, MaestroError, toMaestroError }
+/**
+ * A client of the Maestro server at `url` (default MAESTRO_API_URL, then config `apiUrl`),
+ * sending `options.token` (default MAESTRO_TOKEN, then config `token`) as a bearer token.
+ */
+async function connect(url, options) {
+  return new Client(await call(native, 'connect', [url ?? null, options ?? null]))
+}
+
+/** Starts a Maestro server on a local store (resolved like open()) in this process. */
+async function serve(path, options) {
+  return new Server(await call(native, 'serve', [path ?? null, options ?? null]))
+}
+
+module.exports = { open, connect, serve, Client, Server, Subscription, MaestroError, toMaestroError }

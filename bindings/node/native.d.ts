@@ -1,7 +1,7 @@
 // Declarations of the native addon, generated from the napi-derive type definitions by
 // scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
 
-import type { JsonObject, MaestroEvent, Page, Priority, Project, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+import type { JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
 
 /** A Maestro client over a local store (`open`) or a server (`connect`). */
 export declare class NativeClient {
@@ -74,15 +74,42 @@ export declare class NativeClient {
  * once closed.
  */
 export declare class NativeSubscription {
-  /** The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. */
-  next(): Promise<MaestroEvent | null>
-  /** Stops the subscription: pending and later `next()` calls resolve with `null`. */
+  /**
+   * The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
+   * server that no longer retains the missed events yields
+   * `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
+   */
+  next(): Promise<MaestroEvent | ResyncRequired | null>
+  /**
+   * `connected`, `reconnecting` (a server connection is down and being retried) or
+   * `disconnected` (closed).
+   */
+  get state(): 'connected' | 'reconnecting' | 'disconnected'
+  /**
+   * Stops the subscription: pending and later `next()` calls resolve with `null`, and a
+   * server connection is closed.
+   */
   close(): void
+}
+
+/** A running Maestro server on a local store; `close()` shuts it down gracefully. */
+export declare class Server {
+  /** The base URL to pass to `connect()`, e.g. `http://127.0.0.1:40123`. */
+  get url(): string
+  /** The port the server listens on. */
+  get port(): number
+  /** The database file it serves. */
+  get db(): string
+  /**
+   * Shuts the server down gracefully (in-flight requests finish, WebSockets are closed)
+   * and waits for it. Calling it again does nothing.
+   */
+  close(): Promise<void>
 }
 
 /** Options of `open` and `connect`. */
 export interface ClientOptions {
-  /** Bearer token for `connect` (default `MAESTRO_TOKEN`). */
+  /** Bearer token for `connect` (default `MAESTRO_TOKEN`, then config `token`). */
   token?: string
   /** The acting session (default `MAESTRO_SESSION_ID`). */
   sessionId?: string
@@ -181,6 +208,16 @@ export interface RegisterSessionOptions {
   projectId?: string
 }
 
+/** Options of `serve`. */
+export interface ServeOptions {
+  /** The address to listen on (default `127.0.0.1`); a non-loopback one needs a token. */
+  host?: string
+  /** The port (default 0: a free port, read it from `server.url`). */
+  port?: number
+  /** Clients must send `Authorization: Bearer <token>` (default `MAESTRO_TOKEN`). */
+  token?: string
+}
+
 /** Options of `spawnSession`. */
 export interface SpawnSessionOptions {
   /** Agent profile the host launches (`claude`, `codex`, a configured name …). */
@@ -241,7 +278,18 @@ export interface UpdateTaskOptions {
 }
 
 /**
+ * A client of the Maestro server at `url` (default `MAESTRO_API_URL`, then config `apiUrl`),
+ * e.g. `http://127.0.0.1:3000`, sending the token of the options (default `MAESTRO_TOKEN`,
+ * then config `token`). Calls are retried per `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`;
+ * nothing is sent until the first call.
+ */
+export declare function connect(url?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
+
+/**
  * Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
  * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
  */
 export declare function open(path?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
+
+/** Starts a Maestro server on a local store (resolved like `open`) in this process. */
+export declare function serve(path?: string | undefined | null, options?: ServeOptions | undefined | null): Promise<Server>

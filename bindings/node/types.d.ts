@@ -69,8 +69,8 @@ interface TimelineBase {
   id: number
   taskId: string
   timestamp: Timestamp
-  /** The acting session, when known. */
-  sessionId: string | null
+  /** The acting session, when known (`sessionId` names the session assigned or released). */
+  actorSessionId: string | null
 }
 
 /** One entry of a task's append-only timeline, discriminated by `type`. */
@@ -132,6 +132,16 @@ export interface MaestroEvent {
   projectId: string | null
   /** The entity after the change (for deletions: its id). */
   data: JsonObject
+}
+
+/**
+ * Delivered by a subscription to a server that no longer retains the events after
+ * `lastSeq` up to `oldest - 1`: reload what you mirror; events go on from `oldest`.
+ */
+export interface ResyncRequired {
+  type: 'resync_required'
+  lastSeq: number
+  oldest: number
 }
 
 /** A page of a list; `nextCursor` is set when more remain. */

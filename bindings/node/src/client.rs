@@ -4,7 +4,9 @@
 use crate::error::{OrNapi, js};
 use crate::options::*;
 use crate::subscription::{Source, Subscription};
-use maestro_core::{Error, Maestro, OpContext, SqliteStore};
+use maestro_core::remote::SyncClient;
+use maestro_core::remote::SyncOptions;
+use maestro_core::{Error, Maestro, OpContext};
 use napi_derive::napi;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -14,7 +16,9 @@ use std::time::Duration;
 #[derive(Clone)]
 pub enum Backend {
     /// A SQLite file opened in this process.
-    Local(SqliteStore),
+    Local,
+    /// A `maestro serve` server.
+    Remote { url: String, token: Option<String> },
 }
 
 /// A Maestro client over a local store (`open`) or a server (`connect`).
@@ -75,7 +79,8 @@ impl Client {
     #[napi(getter, ts_return_type = "'local' | 'remote'")]
     pub fn mode(&self) -> &'static str {
         match self.backend {
-            Backend::Local(_) => "local",
+            Backend::Local => "local",
+            Backend::Remote { .. } => "remote",
         }
     }
 
@@ -429,11 +434,19 @@ impl Client {
             None => self.maestro.latest_seq().await.or_napi()?,
         };
         let source = match &self.backend {
-            Backend::Local(store) => Source::Local {
+            Backend::Local => Source::Local {
                 maestro: self.maestro.clone(),
-                commits: store.watch_commits(),
+                commits: self.maestro.store().commit_notifications(),
                 poll: Duration::from_millis(u64::from(o.poll_interval_ms.unwrap_or(100).max(1))),
             },
+            Backend::Remote { url, token } => {
+                let opts = SyncOptions::new(url.clone())
+                    .token(token.clone())
+                    .session_id(self.session())
+                    .since(Some(since))
+                    .projects(projects.clone());
+                Source::Remote(SyncClient::connect(opts).await.or_napi()?)
+            }
         };
         Ok(Subscription::new(source, since, projects))
     }

@@ -8,15 +8,18 @@
 mod client;
 mod error;
 mod options;
+mod server;
 mod subscription;
 
 use client::{Backend, Client};
+
+// The exports, also reachable from Rust (napi registers them with Node at load time).
 use maestro_core::config::{self, Env};
-use maestro_core::{Error, Maestro, SqliteStore};
+use maestro_core::{Error, Maestro};
 use napi_derive::napi;
 use options::ClientOptions;
+pub use server::{ServeOptions, Server, serve};
 use std::path::Path;
-use std::sync::Arc;
 
 /// The acting session and project: option > environment > config files (project only).
 fn context(
@@ -38,7 +41,7 @@ fn context(
 }
 
 /// Runs blocking work (file system, SQLite open and migrations) off the JavaScript thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> maestro_core::Result<T> + Send + 'static,
 ) -> napi::Result<T> {
     tokio::task::spawn_blocking(f)
@@ -52,7 +55,7 @@ async fn blocking<T: Send + 'static>(
 #[napi(ts_return_type = "Promise<NativeClient>")]
 pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
     let options = options.unwrap_or_default();
-    let (store, session, project) = blocking(move || {
+    let (maestro, session, project) = blocking(move || {
         let env = Env::current();
         let db = env.db_path(
             path.as_deref()
@@ -60,13 +63,47 @@ pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi:
                 .map(Path::new),
         );
         let (session, project) = context(&env, &options)?;
-        Ok((SqliteStore::open(db)?, session, project))
+        Ok((Maestro::open(db)?, session, project))
     })
     .await?;
-    let maestro = Maestro::new(Arc::new(store.clone()));
+    Ok(Client::new(maestro, Backend::Local, session, project))
+}
+
+/// A client of the Maestro server at `url` (default `MAESTRO_API_URL`, then config `apiUrl`),
+/// e.g. `http://127.0.0.1:3000`, sending the token of the options (default `MAESTRO_TOKEN`,
+/// then config `token`). Calls are retried per `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`;
+/// nothing is sent until the first call.
+#[napi(ts_return_type = "Promise<NativeClient>")]
+pub async fn connect(url: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
+    let options = options.unwrap_or_default();
+    let (maestro, token, session, project) = blocking(move || {
+        let env = Env::current();
+        let cfg = env.config()?;
+        let url = config::setting(url.as_deref(), &env, "MAESTRO_API_URL", &cfg, "apiUrl")
+            .ok_or_else(|| {
+                Error::invalid_argument("No server URL given and MAESTRO_API_URL is not set")
+                    .with_suggestion("Call connect('http://127.0.0.1:3000') or set MAESTRO_API_URL")
+            })?;
+        let token = config::setting(
+            options.token.as_deref(),
+            &env,
+            "MAESTRO_TOKEN",
+            &cfg,
+            "token",
+        );
+        let (session, project) = context(&env, &options)?;
+        Ok((
+            Maestro::connect(&url, token.clone())?,
+            token,
+            session,
+            project,
+        ))
+    })
+    .await?;
+    let url = maestro.location();
     Ok(Client::new(
         maestro,
-        Backend::Local(store),
+        Backend::Remote { url, token },
         session,
         project,
     ))

@@ -24,7 +24,7 @@ fn limit(n: Option<u32>) -> Option<usize> {
 #[napi(object)]
 #[derive(Default)]
 pub struct ClientOptions {
-    /// Bearer token for `connect` (default `MAESTRO_TOKEN`).
+    /// Bearer token for `connect` (default `MAESTRO_TOKEN`, then config `token`).
     pub token: Option<String>,
     /// The acting session (default `MAESTRO_SESSION_ID`).
     pub session_id: Option<String>,

@@ -1,14 +1,16 @@
 //! Event subscriptions: a native `next()` Promise that `index.js` exposes as an async
 //! iterator.
 //!
-//! On a local store the subscription tails the durable event log: it reads the events after
-//! the last seq it delivered, and when there are none it waits for a commit of this process
-//! or the poll interval (events written by other processes), whichever comes first.
+//! - Local store: the subscription tails the durable event log. It reads the events after
+//!   the last seq it delivered; when there are none it waits for a commit of this process or
+//!   the poll interval (events written by other processes), whichever comes first.
+//! - Server: the core's [`SyncClient`] (WebSocket, reconnection, exactly-once in order).
 
-use crate::error::OrNapi;
-use maestro_core::{Event, Maestro};
+use crate::error::{OrNapi, to_napi};
+use maestro_core::remote::{ConnectionState, SyncClient, SyncEvent};
+use maestro_core::{Error, Event, Maestro};
 use napi_derive::napi;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +23,13 @@ const BATCH: usize = 256;
 pub enum Source {
     Local {
         maestro: Maestro,
-        /// The latest seq committed by this process.
-        commits: watch::Receiver<i64>,
+        /// The latest seq committed by this process, when the store notifies.
+        commits: Option<watch::Receiver<i64>>,
         poll: Duration,
     },
+    Remote(SyncClient),
+    /// Closed: the source was dropped (a remote connection is closed with it).
+    Closed,
 }
 
 struct State {
@@ -40,11 +45,16 @@ struct State {
 pub struct Subscription {
     state: Arc<Mutex<State>>,
     closed: watch::Sender<bool>,
+    connection: Option<watch::Receiver<ConnectionState>>,
 }
 
 impl Subscription {
     pub fn new(source: Source, since: i64, projects: Vec<String>) -> Self {
         let (closed, _) = watch::channel(false);
+        let connection = match &source {
+            Source::Remote(client) => Some(client.watch_state()),
+            _ => None,
+        };
         Self {
             state: Arc::new(Mutex::new(State {
                 source,
@@ -53,6 +63,7 @@ impl Subscription {
                 buffer: VecDeque::new(),
             })),
             closed,
+            connection,
         }
     }
 }
@@ -62,10 +73,29 @@ async fn wait_closed(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|closed| *closed).await;
 }
 
+async fn changed(commits: &mut Option<watch::Receiver<i64>>) {
+    match commits {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn to_js(event: &Event) -> napi::Result<Option<Value>> {
+    serde_json::to_value(event)
+        .map(Some)
+        .map_err(|e| to_napi(e.into()))
+}
+
 #[napi]
 impl Subscription {
-    /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`.
-    #[napi(ts_return_type = "Promise<MaestroEvent | null>")]
+    /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
+    /// server that no longer retains the missed events yields
+    /// `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
+    #[napi(ts_return_type = "Promise<MaestroEvent | ResyncRequired | null>")]
     pub async fn next(&self) -> napi::Result<Option<Value>> {
         let closed = self.closed.subscribe();
         if *closed.borrow() {
@@ -78,20 +108,22 @@ impl Subscription {
         let state = &mut *guard;
         loop {
             if *closed.borrow() {
+                state.source = Source::Closed;
                 return Ok(None);
             }
             if let Some(event) = state.buffer.pop_front() {
-                return serde_json::to_value(event)
-                    .map(Some)
-                    .map_err(|e| crate::error::to_napi(e.into()));
+                return to_js(&event);
             }
             match &mut state.source {
+                Source::Closed => return Ok(None),
                 Source::Local {
                     maestro,
                     commits,
                     poll,
                 } => {
-                    commits.mark_unchanged();
+                    if let Some(rx) = commits.as_mut() {
+                        rx.mark_unchanged();
+                    }
                     let events = maestro
                         .events_since(state.last_seq, BATCH, &state.projects)
                         .await
@@ -102,18 +134,71 @@ impl Subscription {
                         continue;
                     }
                     tokio::select! {
-                        _ = commits.changed() => {}
+                        _ = changed(commits) => {}
                         _ = tokio::time::sleep(*poll) => {}
-                        _ = wait_closed(closed.clone()) => return Ok(None),
+                        _ = wait_closed(closed.clone()) => {}
+                    }
+                }
+                Source::Remote(client) => {
+                    let next = tokio::select! {
+                        next = client.next_event() => next,
+                        _ = wait_closed(closed.clone()) => continue,
+                    };
+                    match next {
+                        Some(SyncEvent::Event(event)) => {
+                            state.last_seq = event.seq;
+                            return to_js(&event);
+                        }
+                        Some(SyncEvent::ResyncRequired { last_seq, oldest }) => {
+                            state.last_seq = oldest - 1;
+                            return Ok(Some(json!({
+                                "type": "resync_required",
+                                "lastSeq": last_seq,
+                                "oldest": oldest,
+                            })));
+                        }
+                        None => {
+                            // The client gave up (refused, or the reconnect limit was hit).
+                            let error = client.last_error();
+                            state.source = Source::Closed;
+                            return match error {
+                                Some(e) => Err(to_napi(e)),
+                                None if *closed.borrow() => Ok(None),
+                                None => Err(to_napi(Error::new(
+                                    maestro_core::Code::NetworkError,
+                                    "The event stream closed",
+                                ))),
+                            };
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Stops the subscription: pending and later `next()` calls resolve with `null`.
+    /// `connected`, `reconnecting` (a server connection is down and being retried) or
+    /// `disconnected` (closed).
+    #[napi(
+        getter,
+        ts_return_type = "'connected' | 'reconnecting' | 'disconnected'"
+    )]
+    pub fn state(&self) -> &'static str {
+        if *self.closed.borrow() {
+            return ConnectionState::Disconnected.as_str();
+        }
+        match &self.connection {
+            Some(rx) => rx.borrow().as_str(),
+            None => ConnectionState::Connected.as_str(),
+        }
+    }
+
+    /// Stops the subscription: pending and later `next()` calls resolve with `null`, and a
+    /// server connection is closed.
     #[napi]
     pub fn close(&self) {
         self.closed.send_replace(true);
+        if let Ok(mut state) = self.state.try_lock() {
+            state.source = Source::Closed;
+        }
     }
 }

@@ -1,7 +1,7 @@
 // Type-checked (tsc --noEmit --strict) by scripts/test-node: the public API as a TypeScript
 // user writes it. Not run; the behaviour is covered by the *.test.mjs files.
 
-import { open, MaestroError, type Client, type MaestroEvent, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
+import { connect, open, serve, MaestroError, type Server, type SubscriptionItem, type Client, type MaestroEvent, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
 
 async function worker(client: Client): Promise<number> {
   let done = 0
@@ -48,11 +48,25 @@ async function main(): Promise<void> {
   console.log(mode, project.name, next, deps, pending, events.length, await worker(client))
 
   const subscription = client.subscribe({ since: events.at(-1)?.seq ?? 0, project: project.id })
-  for await (const event of subscription) {
-    const seq: number = event.seq
-    if (event.type === 'task:created' || seq > 100) break
+  const state: 'connected' | 'reconnecting' | 'disconnected' = subscription.state
+  for await (const item of subscription) {
+    const any: SubscriptionItem = item
+    if (item.type === 'resync_required') {
+      const oldest: number = item.oldest
+      console.log(oldest, any)
+      continue
+    }
+    const seq: number = item.seq
+    if (item.type === 'task:created' || seq > 100) break
   }
   await subscription.close()
+  console.log(state)
+
+  const server: Server = await serve('/tmp/served.db', { port: 0, token: 'secret' })
+  const remote = await connect(server.url, { token: 'secret', sessionId: session.id })
+  const remoteMode: 'local' | 'remote' = remote.mode
+  console.log(remoteMode, server.port, server.db, (await remote.readyTasks({ limit: 3 })).length)
+  await server.close()
 
   try {
     await client.getTask('t-missing')
