@@ -2,7 +2,7 @@
 // (generated from the Rust code), the result shapes from types.d.ts (SPEC §2).
 
 import type { ClientOptions, NativeClient, ServeOptions, SubscribeOptions } from './native'
-import type { ErrorCode, MaestroEvent, ResyncRequired } from './types'
+import type { ErrorCode, Json, MaestroEvent, ResyncRequired } from './types'
 
 export * from './types'
 export type {
@@ -61,7 +61,10 @@ export declare class Subscription implements AsyncIterableIterator<SubscriptionI
   [Symbol.asyncIterator](): Subscription
 }
 
-type ClientMethods = Omit<NativeClient, 'mode' | 'location' | 'sessionId' | 'projectId' | 'subscribe'>
+/** A native method resolving with JSON text of a `T` becomes one resolving with the `T`. */
+type Parsed<F> = F extends (...args: infer A) => Promise<Json<infer T>> ? (...args: A) => Promise<T> : F
+type NativeMethods = Omit<NativeClient, 'mode' | 'location' | 'sessionId' | 'projectId' | 'subscribe'>
+type ClientMethods = { [K in keyof NativeMethods]: Parsed<NativeMethods[K]> }
 
 /** A Maestro client over a local store (`open`) or a server (`connect`). */
 export interface Client extends ClientMethods {}

@@ -3,9 +3,10 @@
 // maestro-sdk: the JavaScript face of the native addon.
 //
 // The addon does the work (every store call runs on its tokio runtime and returns a
-// Promise). This file only (1) loads the addon, (2) turns native errors into MaestroError
-// objects carrying `code`, `details`, `suggestion` and `retryable`, in one place, and
-// (3) makes subscriptions async iterators.
+// Promise). This file only (1) loads the addon, (2) parses results, which cross as JSON text
+// (JSON.parse builds them faster than N-API property by property), (3) turns native errors
+// into MaestroError objects carrying `code`, `details`, `suggestion` and `retryable`, in one
+// place, and (4) makes subscriptions async iterators.
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
@@ -88,12 +89,15 @@ function toMaestroError(err) {
   })
 }
 
+/** Calls a native method: a string result is JSON text, anything else is passed through. */
 async function call(target, name, args) {
+  let result
   try {
-    return await target[name](...args)
+    result = await target[name](...args)
   } catch (err) {
     throw toMaestroError(err)
   }
+  return typeof result === 'string' ? JSON.parse(result) : result
 }
 
 /** An event subscription: `for await (const event of subscription)`, `close()` to stop. */
@@ -130,7 +134,7 @@ class Subscription {
       throw toMaestroError(err)
     }
     const event = await call(sub, 'next', [])
-    if (event === null) {
+    if (event === null || event === undefined) {
       this.#done = true
       return { done: true, value: undefined }
     }

@@ -1,7 +1,7 @@
 // Declarations of the native addon, generated from the napi-derive type definitions by
 // scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
 
-import type { JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
 
 /** A Maestro client over a local store (`open`) or a server (`connect`). */
 export declare class NativeClient {
@@ -15,54 +15,54 @@ export declare class NativeClient {
   /** The project acted on (`undefined`: the store's default project). */
   get projectId(): string | null
   set projectId(id: string | undefined | null)
-  createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Project>
-  listProjects(): Promise<Project[]>
+  createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Json<Project>>
+  listProjects(): Promise<Json<Project[]>>
   /** The project `id` names, else the client's project, else the store's default. */
-  getProject(id?: string | undefined | null): Promise<Project>
-  createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Task>
+  getProject(id?: string | undefined | null): Promise<Json<Project>>
+  createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Json<Task>>
   /** The task with its subtasks, dependency details, dependents and timeline. */
-  getTask(id: string): Promise<TaskDetail>
+  getTask(id: string): Promise<Json<TaskDetail>>
   /** A page of tasks: `{ items, nextCursor }`. */
-  listTasks(options?: ListTasksOptions | undefined | null): Promise<Page<Task>>
-  updateTask(id: string, changes: UpdateTaskOptions): Promise<Task>
-  startTask(id: string, options?: ForceOptions | undefined | null): Promise<Task>
-  completeTask(id: string, options?: ForceOptions | undefined | null): Promise<Task>
-  blockTask(id: string, reason: string): Promise<Task>
-  reopenTask(id: string): Promise<Task>
-  cancelTask(id: string): Promise<Task>
+  listTasks(options?: ListTasksOptions | undefined | null): Promise<Json<Page<Task>>>
+  updateTask(id: string, changes: UpdateTaskOptions): Promise<Json<Task>>
+  startTask(id: string, options?: ForceOptions | undefined | null): Promise<Json<Task>>
+  completeTask(id: string, options?: ForceOptions | undefined | null): Promise<Json<Task>>
+  blockTask(id: string, reason: string): Promise<Json<Task>>
+  reopenTask(id: string): Promise<Json<Task>>
+  cancelTask(id: string): Promise<Json<Task>>
   /** Deletes the task; resolves with the deleted task. */
-  deleteTask(id: string): Promise<Task>
+  deleteTask(id: string): Promise<Json<Task>>
   /** The ready queue: pending tasks whose dependencies are completed, by priority then age. */
-  readyTasks(options?: ReadyOptions | undefined | null): Promise<Task[]>
+  readyTasks(options?: ReadyOptions | undefined | null): Promise<Json<Task[]>>
   /** Assigns a ready task to a session (default: the client's) and starts it, atomically. */
-  claimTask(id: string, sessionId?: string | undefined | null): Promise<Task>
+  claimTask(id: string, sessionId?: string | undefined | null): Promise<Json<Task>>
   /** Claims the first ready task; rejects with `nothing_ready` when the queue is empty. */
-  claimNext(sessionId?: string | undefined | null): Promise<Task>
-  addProgress(taskId: string, message: string): Promise<TimelineEntry>
-  addComment(taskId: string, message: string, options?: CommentOptions | undefined | null): Promise<TimelineEntry>
+  claimNext(sessionId?: string | undefined | null): Promise<Json<Task>>
+  addProgress(taskId: string, message: string): Promise<Json<TimelineEntry>>
+  addComment(taskId: string, message: string, options?: CommentOptions | undefined | null): Promise<Json<TimelineEntry>>
   /** The task's timeline, oldest first. */
-  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<TimelineEntry[]>
-  createSubtask(taskId: string, title: string, options?: CreateSubtaskOptions | undefined | null): Promise<Subtask>
-  listSubtasks(taskId: string): Promise<Subtask[]>
-  updateSubtask(taskId: string, subtaskId: string, changes: UpdateSubtaskOptions): Promise<Subtask>
-  completeSubtask(taskId: string, subtaskId: string): Promise<Subtask>
-  deleteSubtask(taskId: string, subtaskId: string): Promise<Subtask>
+  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<Json<TimelineEntry[]>>
+  createSubtask(taskId: string, title: string, options?: CreateSubtaskOptions | undefined | null): Promise<Json<Subtask>>
+  listSubtasks(taskId: string): Promise<Json<Subtask[]>>
+  updateSubtask(taskId: string, subtaskId: string, changes: UpdateSubtaskOptions): Promise<Json<Subtask>>
+  completeSubtask(taskId: string, subtaskId: string): Promise<Json<Subtask>>
+  deleteSubtask(taskId: string, subtaskId: string): Promise<Json<Subtask>>
   /** Registers a running agent (status `active`). Does not change the client's `sessionId`. */
-  registerSession(options?: RegisterSessionOptions | undefined | null): Promise<Session>
+  registerSession(options?: RegisterSessionOptions | undefined | null): Promise<Json<Session>>
   /** A page of sessions: `{ items, nextCursor }`. */
-  listSessions(options?: ListSessionsOptions | undefined | null): Promise<Page<Session>>
+  listSessions(options?: ListSessionsOptions | undefined | null): Promise<Json<Page<Session>>>
   /** The session `id` names (default: the client's session). */
-  getSession(id?: string | undefined | null): Promise<Session>
+  getSession(id?: string | undefined | null): Promise<Json<Session>>
   /** Asks a host to launch an agent on the task; resolves with the `spawning` session. */
-  spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Session>
+  spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Json<Session>>
   /** Refreshes the session's lease (default: the client's session). */
-  heartbeat(id?: string | undefined | null): Promise<Session>
+  heartbeat(id?: string | undefined | null): Promise<Json<Session>>
   /** Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`. */
-  endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Session>
+  endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Json<Session>>
   /** Counts by status and priority, the ready count and active sessions. */
-  status(options?: StatusOptions | undefined | null): Promise<StatusReport>
+  status(options?: StatusOptions | undefined | null): Promise<Json<StatusReport>>
   /** Events of the log after `since`, oldest first. */
-  events(options?: EventsOptions | undefined | null): Promise<MaestroEvent[]>
+  events(options?: EventsOptions | undefined | null): Promise<Json<MaestroEvent[]>>
   /** The seq of the latest event (0 when the log is empty). */
   latestSeq(): Promise<number>
   /** Starts an event subscription; `index.js` wraps it as an async iterator. */
@@ -79,7 +79,7 @@ export declare class NativeSubscription {
    * server that no longer retains the missed events yields
    * `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
    */
-  next(): Promise<MaestroEvent | ResyncRequired | null>
+  next(): Promise<Json<MaestroEvent | ResyncRequired> | null>
   /**
    * `connected`, `reconnecting` (a server connection is down and being retried) or
    * `disconnected` (closed).

@@ -7,6 +7,8 @@ export type SessionStatus = 'spawning' | 'starting' | 'active' | 'completed' | '
 export type Role = 'orchestrator' | 'worker'
 export type Timestamp = string
 export type JsonObject = { [key: string]: unknown }
+/** JSON text of a `T`, as the native addon returns it; index.js parses it into a `T`. */
+export type Json<T> = string & { readonly __json?: T }
 
 export interface Project {
   id: string

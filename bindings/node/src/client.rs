@@ -8,7 +8,6 @@ use maestro_core::remote::SyncClient;
 use maestro_core::remote::SyncOptions;
 use maestro_core::{Error, Maestro, OpContext};
 use napi_derive::napi;
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,12 +113,12 @@ impl Client {
 
     // ---- projects ----
 
-    #[napi(ts_return_type = "Promise<Project>")]
+    #[napi(ts_return_type = "Promise<Json<Project>>")]
     pub async fn create_project(
         &self,
         name: String,
         options: Option<CreateProjectOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let make_default = options.and_then(|o| o.make_default).unwrap_or(false);
         js(self
             .maestro
@@ -127,26 +126,26 @@ impl Client {
             .await)
     }
 
-    #[napi(ts_return_type = "Promise<Project[]>")]
-    pub async fn list_projects(&self) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Project[]>>")]
+    pub async fn list_projects(&self) -> napi::Result<String> {
         js(self.maestro.list_projects().await)
     }
 
     /// The project `id` names, else the client's project, else the store's default.
-    #[napi(ts_return_type = "Promise<Project>")]
-    pub async fn get_project(&self, id: Option<String>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Project>>")]
+    pub async fn get_project(&self, id: Option<String>) -> napi::Result<String> {
         let id = id.or_else(|| self.project());
         js(self.maestro.project(id.as_deref()).await)
     }
 
     // ---- tasks ----
 
-    #[napi(ts_return_type = "Promise<Task>")]
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn create_task(
         &self,
         title: String,
         options: Option<CreateTaskOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let new = options
             .unwrap_or_default()
             .into_new_task(title, self.project())?;
@@ -154,68 +153,72 @@ impl Client {
     }
 
     /// The task with its subtasks, dependency details, dependents and timeline.
-    #[napi(ts_return_type = "Promise<TaskDetail>")]
-    pub async fn get_task(&self, id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<TaskDetail>>")]
+    pub async fn get_task(&self, id: String) -> napi::Result<String> {
         js(self.maestro.get_task(&id).await)
     }
 
     /// A page of tasks: `{ items, nextCursor }`.
-    #[napi(ts_return_type = "Promise<Page<Task>>")]
-    pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Page<Task>>>")]
+    pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
         js(self.maestro.list_tasks(filter).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn update_task(&self, id: String, changes: UpdateTaskOptions) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn update_task(
+        &self,
+        id: String,
+        changes: UpdateTaskOptions,
+    ) -> napi::Result<String> {
         let patch = changes.into_patch()?;
         js(self.maestro.update_task(&self.op(), &id, patch).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn start_task(
         &self,
         id: String,
         options: Option<ForceOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let force = options.and_then(|o| o.force).unwrap_or(false);
         js(self.maestro.start_task(&self.op(), &id, force).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn complete_task(
         &self,
         id: String,
         options: Option<ForceOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let force = options.and_then(|o| o.force).unwrap_or(false);
         js(self.maestro.complete_task(&self.op(), &id, force).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn block_task(&self, id: String, reason: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn block_task(&self, id: String, reason: String) -> napi::Result<String> {
         js(self.maestro.block_task(&self.op(), &id, &reason).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn reopen_task(&self, id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn reopen_task(&self, id: String) -> napi::Result<String> {
         js(self.maestro.reopen_task(&self.op(), &id).await)
     }
 
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn cancel_task(&self, id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn cancel_task(&self, id: String) -> napi::Result<String> {
         js(self.maestro.cancel_task(&self.op(), &id).await)
     }
 
     /// Deletes the task; resolves with the deleted task.
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn delete_task(&self, id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn delete_task(&self, id: String) -> napi::Result<String> {
         js(self.maestro.delete_task(&self.op(), &id).await)
     }
 
     /// The ready queue: pending tasks whose dependencies are completed, by priority then age.
-    #[napi(ts_return_type = "Promise<Task[]>")]
-    pub async fn ready_tasks(&self, options: Option<ReadyOptions>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task[]>>")]
+    pub async fn ready_tasks(&self, options: Option<ReadyOptions>) -> napi::Result<String> {
         let o = options.unwrap_or_default();
         let project = o.project_id.or_else(|| self.project());
         let limit = o.limit.map(|n| n as usize);
@@ -223,15 +226,15 @@ impl Client {
     }
 
     /// Assigns a ready task to a session (default: the client's) and starts it, atomically.
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<String> {
         let session = self.session_or(session_id)?;
         js(self.maestro.claim_task(&self.op(), &id, &session).await)
     }
 
     /// Claims the first ready task; rejects with `nothing_ready` when the queue is empty.
-    #[napi(ts_return_type = "Promise<Task>")]
-    pub async fn claim_next(&self, session_id: Option<String>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn claim_next(&self, session_id: Option<String>) -> napi::Result<String> {
         let session = self.session_or(session_id)?;
         let project = self.project();
         js(self
@@ -242,21 +245,21 @@ impl Client {
 
     // ---- timeline ----
 
-    #[napi(ts_return_type = "Promise<TimelineEntry>")]
-    pub async fn add_progress(&self, task_id: String, message: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry>>")]
+    pub async fn add_progress(&self, task_id: String, message: String) -> napi::Result<String> {
         js(self
             .maestro
             .add_progress(&self.op(), &task_id, &message)
             .await)
     }
 
-    #[napi(ts_return_type = "Promise<TimelineEntry>")]
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry>>")]
     pub async fn add_comment(
         &self,
         task_id: String,
         message: String,
         options: Option<CommentOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let author = options
             .and_then(|o| o.author)
             .or_else(|| self.session())
@@ -268,25 +271,25 @@ impl Client {
     }
 
     /// The task's timeline, oldest first.
-    #[napi(ts_return_type = "Promise<TimelineEntry[]>")]
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry[]>>")]
     pub async fn timeline(
         &self,
         task_id: String,
         options: Option<TimelineOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let limit = options.and_then(|o| o.limit).map(|n| n as usize);
         js(self.maestro.timeline(&task_id, limit).await)
     }
 
     // ---- subtasks ----
 
-    #[napi(ts_return_type = "Promise<Subtask>")]
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
     pub async fn create_subtask(
         &self,
         task_id: String,
         title: String,
         options: Option<CreateSubtaskOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let description = options.and_then(|o| o.description);
         js(self
             .maestro
@@ -294,38 +297,42 @@ impl Client {
             .await)
     }
 
-    #[napi(ts_return_type = "Promise<Subtask[]>")]
-    pub async fn list_subtasks(&self, task_id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Subtask[]>>")]
+    pub async fn list_subtasks(&self, task_id: String) -> napi::Result<String> {
         js(self.maestro.list_subtasks(&task_id).await)
     }
 
-    #[napi(ts_return_type = "Promise<Subtask>")]
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
     pub async fn update_subtask(
         &self,
         task_id: String,
         subtask_id: String,
         changes: UpdateSubtaskOptions,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         js(self
             .maestro
             .update_subtask(&self.op(), Some(&task_id), &subtask_id, changes.into())
             .await)
     }
 
-    #[napi(ts_return_type = "Promise<Subtask>")]
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
     pub async fn complete_subtask(
         &self,
         task_id: String,
         subtask_id: String,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         js(self
             .maestro
             .complete_subtask(&self.op(), Some(&task_id), &subtask_id)
             .await)
     }
 
-    #[napi(ts_return_type = "Promise<Subtask>")]
-    pub async fn delete_subtask(&self, task_id: String, subtask_id: String) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
+    pub async fn delete_subtask(
+        &self,
+        task_id: String,
+        subtask_id: String,
+    ) -> napi::Result<String> {
         js(self
             .maestro
             .delete_subtask(&self.op(), Some(&task_id), &subtask_id)
@@ -335,11 +342,11 @@ impl Client {
     // ---- sessions ----
 
     /// Registers a running agent (status `active`). Does not change the client's `sessionId`.
-    #[napi(ts_return_type = "Promise<Session>")]
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn register_session(
         &self,
         options: Option<RegisterSessionOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let new = options
             .unwrap_or_default()
             .into_new_session(self.project())?;
@@ -347,26 +354,29 @@ impl Client {
     }
 
     /// A page of sessions: `{ items, nextCursor }`.
-    #[napi(ts_return_type = "Promise<Page<Session>>")]
-    pub async fn list_sessions(&self, options: Option<ListSessionsOptions>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Page<Session>>>")]
+    pub async fn list_sessions(
+        &self,
+        options: Option<ListSessionsOptions>,
+    ) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
         js(self.maestro.list_sessions(filter).await)
     }
 
     /// The session `id` names (default: the client's session).
-    #[napi(ts_return_type = "Promise<Session>")]
-    pub async fn get_session(&self, id: Option<String>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn get_session(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
         js(self.maestro.get_session(&id).await)
     }
 
     /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
-    #[napi(ts_return_type = "Promise<Session>")]
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn spawn_session(
         &self,
         task_id: String,
         options: Option<SpawnSessionOptions>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let new = options
             .unwrap_or_default()
             .into_new_session(task_id, self.project())?;
@@ -374,19 +384,19 @@ impl Client {
     }
 
     /// Refreshes the session's lease (default: the client's session).
-    #[napi(ts_return_type = "Promise<Session>")]
-    pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
         js(self.maestro.heartbeat(&id).await)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.
-    #[napi(ts_return_type = "Promise<Session>")]
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn end_session(
         &self,
         id: Option<String>,
         #[napi(ts_arg_type = "'completed' | 'failed' | 'stopped'")] status: Option<String>,
-    ) -> napi::Result<Value> {
+    ) -> napi::Result<String> {
         let id = self.session_or(id)?;
         let status = session_status(status)?;
         js(self.maestro.end_session(&self.op(), &id, status).await)
@@ -395,8 +405,8 @@ impl Client {
     // ---- status and events ----
 
     /// Counts by status and priority, the ready count and active sessions.
-    #[napi(ts_return_type = "Promise<StatusReport>")]
-    pub async fn status(&self, options: Option<StatusOptions>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<StatusReport>>")]
+    pub async fn status(&self, options: Option<StatusOptions>) -> napi::Result<String> {
         let project = options
             .and_then(|o| o.project_id)
             .or_else(|| self.project());
@@ -404,8 +414,8 @@ impl Client {
     }
 
     /// Events of the log after `since`, oldest first.
-    #[napi(ts_return_type = "Promise<MaestroEvent[]>")]
-    pub async fn events(&self, options: Option<EventsOptions>) -> napi::Result<Value> {
+    #[napi(ts_return_type = "Promise<Json<MaestroEvent[]>>")]
+    pub async fn events(&self, options: Option<EventsOptions>) -> napi::Result<String> {
         let o = options.unwrap_or_default();
         let projects: Vec<String> = o.project.into_iter().collect();
         let limit = o

@@ -10,7 +10,7 @@ use crate::error::{OrNapi, to_napi};
 use maestro_core::remote::{ConnectionState, SyncClient, SyncEvent};
 use maestro_core::{Error, Event, Maestro};
 use napi_derive::napi;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,8 +84,8 @@ async fn changed(commits: &mut Option<watch::Receiver<i64>>) {
     }
 }
 
-fn to_js(event: &Event) -> napi::Result<Option<Value>> {
-    serde_json::to_value(event)
+fn to_js(event: &impl serde::Serialize) -> napi::Result<Option<String>> {
+    serde_json::to_string(event)
         .map(Some)
         .map_err(|e| to_napi(e.into()))
 }
@@ -95,8 +95,8 @@ impl Subscription {
     /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
     /// server that no longer retains the missed events yields
     /// `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
-    #[napi(ts_return_type = "Promise<MaestroEvent | ResyncRequired | null>")]
-    pub async fn next(&self) -> napi::Result<Option<Value>> {
+    #[napi(ts_return_type = "Promise<Json<MaestroEvent | ResyncRequired> | null>")]
+    pub async fn next(&self) -> napi::Result<Option<String>> {
         let closed = self.closed.subscribe();
         if *closed.borrow() {
             return Ok(None);
@@ -151,11 +151,11 @@ impl Subscription {
                         }
                         Some(SyncEvent::ResyncRequired { last_seq, oldest }) => {
                             state.last_seq = oldest - 1;
-                            return Ok(Some(json!({
+                            return to_js(&json!({
                                 "type": "resync_required",
                                 "lastSeq": last_seq,
                                 "oldest": oldest,
-                            })));
+                            }));
                         }
                         None => {
                             // The client gave up (refused, or the reconnect limit was hit).

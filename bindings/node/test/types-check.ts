@@ -85,3 +85,6 @@ main().catch((err: unknown) => {
   console.error(err)
   process.exitCode = 1
 })
+
+// @ts-expect-error results are typed, not `any`
+void (async (c: Client): Promise<number> => (await c.getTask('t-1')).title)
