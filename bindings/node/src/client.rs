@@ -8,7 +8,7 @@ use maestro_core::remote::SyncClient;
 use maestro_core::remote::SyncOptions;
 use maestro_core::{Error, Maestro, OpContext};
 use napi_derive::napi;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where the client's data lives.
@@ -25,8 +25,8 @@ pub enum Backend {
 pub struct Client {
     maestro: Maestro,
     backend: Backend,
-    session_id: Arc<Mutex<Option<String>>>,
-    project_id: Arc<Mutex<Option<String>>>,
+    session_id: Mutex<Option<String>>,
+    project_id: Mutex<Option<String>>,
 }
 
 impl Client {
@@ -40,8 +40,8 @@ impl Client {
         Self {
             maestro,
             backend,
-            session_id: Arc::new(Mutex::new(session_id)),
-            project_id: Arc::new(Mutex::new(project_id)),
+            session_id: Mutex::new(session_id),
+            project_id: Mutex::new(project_id),
         }
     }
 
