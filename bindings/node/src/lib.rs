@@ -7,6 +7,7 @@
 
 mod client;
 mod error;
+mod inline;
 mod options;
 mod server;
 mod subscription;
