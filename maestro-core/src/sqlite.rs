@@ -303,7 +303,10 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
     // Every CLI call is a short-lived process, usually the last connection: without this,
     // each exit would checkpoint the WAL and fsync the database. Checkpoints still happen
     // automatically as the WAL grows (every 1000 pages).
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;
