@@ -568,14 +568,24 @@ async fn metrics_count_requests_clients_events_and_tasks() {
     let n = s.maestro.latest_seq().await.unwrap() as usize;
     events(&mut ws, n).await;
 
-    let text = h.get(s.url("/metrics")).send().await.unwrap();
-    assert!(
-        text.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = text.text().await.unwrap();
+    // The delivered counter moves once the server's write completes, which may be just
+    // after the client has read the frames: scrape until it shows.
+    let delivered = format!("maestro_events_delivered_total {n}");
+    let mut text = String::new();
+    for _ in 0..100 {
+        let resp = h.get(s.url("/metrics")).send().await.unwrap();
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        text = resp.text().await.unwrap();
+        if text.lines().any(|l| l == delivered) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let has = |line: &str| text.lines().any(|l| l == line);
     assert!(
         has(r#"maestro_http_requests_total{route="/api/tasks/{id}",method="GET",status="200"} 3"#),
