@@ -967,6 +967,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn handles_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SyncClient>();
+        send_sync::<OpSender>();
+        send_sync::<crate::remote::HttpStore>();
+    }
+
+    #[test]
     fn states_have_wire_names() {
         assert_eq!(ConnectionState::Connected.as_str(), "connected");
         assert_eq!(ConnectionState::Reconnecting.to_string(), "reconnecting");
