@@ -282,6 +282,8 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
         None => Connection::open_in_memory()?,
     };
     conn.busy_timeout(busy_timeout)?;
+    // Room for every statement the operations use, so none is parsed twice.
+    conn.set_prepared_statement_cache_capacity(256);
     if path.is_some() {
         // Switching a new database to WAL takes an exclusive lock, and SQLite answers
         // SQLITE_BUSY at once (without calling the busy handler) when several connections
