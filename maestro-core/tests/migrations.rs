@@ -138,7 +138,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     let path = dir.path().join("maestro.db");
     // A database written by the first release: tasks and sessions created within the
     // same millisecond, in a known order.
-    let ids = ["t-zz000001", "t-aa000002", "t-mm000003"];
+    let ids = ["t-zz000001", "t-aa000002", "t-mm000003", "t-cc000004"];
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
@@ -157,6 +157,13 @@ fn a_version_1_database_is_upgraded_in_place() {
             )
             .unwrap();
         }
+        // mm waits on zz (pending); aa's only dependency, cc, is completed.
+        conn.execute_batch(
+            "UPDATE tasks SET status = 'completed', completed_at = 2000 WHERE id = 't-cc000004';
+             INSERT INTO task_deps (task_id, depends_on, position) VALUES
+                ('t-mm000003', 't-zz000001', 1), ('t-aa000002', 't-cc000004', 1);",
+        )
+        .unwrap();
         for id in ["s-zz000001", "s-aa000002"] {
             conn.execute(
                 "INSERT INTO sessions (id, project_id, name, role, status, created_at, last_seen)
@@ -187,7 +194,19 @@ fn a_version_1_database_is_upgraded_in_place() {
             .into_iter()
             .map(|t| t.id)
             .collect();
-        assert_eq!(ready, ids);
+        assert_eq!(ready, ids[..2], "open dependencies counted by the upgrade");
+        let op = OpContext::default();
+        m.complete_task(&op, ids[0], true).await.unwrap_err();
+        m.start_task(&op, ids[0], false).await.unwrap();
+        m.complete_task(&op, ids[0], false).await.unwrap();
+        let ready: Vec<String> = m
+            .ready_tasks(None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ready, [ids[1], ids[2]]);
         let sessions: Vec<String> = m
             .list_sessions(SessionFilter::default())
             .await
@@ -198,7 +217,6 @@ fn a_version_1_database_is_upgraded_in_place() {
             .collect();
         assert_eq!(sessions, ["s-zz000001", "s-aa000002"]);
         // New rows go after the old ones.
-        let op = OpContext::default();
         let new = m
             .create_task(
                 &op,
@@ -211,7 +229,7 @@ fn a_version_1_database_is_upgraded_in_place() {
             .unwrap();
         let page = m
             .list_tasks(TaskFilter {
-                limit: Some(3),
+                limit: Some(4),
                 ..Default::default()
             })
             .await

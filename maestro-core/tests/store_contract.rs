@@ -2016,3 +2016,144 @@ async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
         .unwrap();
     assert_ne!(third.id, first.id);
 }
+
+// ---- the ready queue against the pure model --------------------------------------------
+
+/// A deterministic pseudo-random sequence (64-bit LCG).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// After every operation of a long pseudo-random mix (edges added and removed, statuses
+/// changed to and from completed, deletions), the store's ready queue, its ready count
+/// and the `ready` filter agree with `dag::ready_queue` computed from the listed tasks.
+#[tokio::test]
+async fn the_ready_queue_matches_the_pure_dag_model_after_random_operations() {
+    let env = Env::new().await;
+    let op = &env.op;
+    let mut rng = Lcg(42);
+    let mut live: Vec<String> = Vec::new();
+    for step in 0..300 {
+        let pick = |rng: &mut Lcg, live: &[String]| live[rng.below(live.len())].clone();
+        let choice = if live.len() < 5 { 0 } else { rng.below(10) };
+        let _ = match choice {
+            0 | 1 => {
+                let mut deps = Vec::new();
+                for _ in 0..rng.below(3) {
+                    if !live.is_empty() {
+                        deps.push(pick(&mut rng, &live));
+                    }
+                }
+                let t = env
+                    .task_with(NewTask {
+                        title: format!("step {step}"),
+                        priority: Some(Priority::ALL[rng.below(3)]),
+                        depends_on: deps,
+                        ..Default::default()
+                    })
+                    .await;
+                live.push(t.id);
+                Ok(())
+            }
+            2 => env
+                .m
+                .start_task(op, &pick(&mut rng, &live), rng.below(2) == 0)
+                .await
+                .map(drop),
+            3 | 4 => env
+                .m
+                .complete_task(op, &pick(&mut rng, &live), true)
+                .await
+                .map(drop),
+            5 => env
+                .m
+                .reopen_task(op, &pick(&mut rng, &live))
+                .await
+                .map(drop),
+            6 => env
+                .m
+                .change_status(
+                    op,
+                    &pick(&mut rng, &live),
+                    StatusChange::new(match rng.below(3) {
+                        0 => StatusAction::Cancel,
+                        1 => StatusAction::Block { reason: "r".into() },
+                        _ => StatusAction::Release { reason: "r".into() },
+                    }),
+                )
+                .await
+                .map(drop),
+            7 => {
+                let (a, b) = (pick(&mut rng, &live), pick(&mut rng, &live));
+                let patch = if rng.below(2) == 0 {
+                    TaskPatch {
+                        add_dependencies: vec![b],
+                        ..Default::default()
+                    }
+                } else {
+                    TaskPatch {
+                        remove_dependencies: vec![b],
+                        ..Default::default()
+                    }
+                };
+                env.m.update_task(op, &a, patch).await.map(drop)
+            }
+            8 => {
+                let id = live.remove(rng.below(live.len()));
+                env.m.delete_task(op, &id).await.map(drop)
+            }
+            _ => {
+                let id = pick(&mut rng, &live);
+                let s = env.session(&format!("s{step}")).await;
+                env.m.claim_task(op, &id, &s.id).await.map(drop)
+            }
+        };
+
+        let tasks = env
+            .m
+            .list_tasks(TaskFilter {
+                limit: Some(MAX_LIMIT),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items;
+        let nodes: Vec<maestro_core::dag::Node<'_>> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| maestro_core::dag::Node {
+                id: &t.id,
+                status: t.status,
+                priority: t.priority,
+                created_ms: i as i64,
+                deps: &t.dependencies,
+            })
+            .collect();
+        let expected: Vec<String> = maestro_core::dag::ready_queue(&nodes)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let ready = ids(&env.m.ready_tasks(None, Some(MAX_LIMIT)).await.unwrap());
+        assert_eq!(ready, expected, "ready queue after step {step}");
+        let filtered: HashSet<String> = env
+            .list(TaskFilter {
+                ready: true,
+                limit: Some(MAX_LIMIT),
+                ..Default::default()
+            })
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(filtered, expected.iter().cloned().collect(), "step {step}");
+        let status = env.m.status(None).await.unwrap();
+        assert_eq!(status.tasks.ready, expected.len() as i64, "step {step}");
+    }
+}

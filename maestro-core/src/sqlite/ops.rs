@@ -348,6 +348,31 @@ fn add_dependencies(tx: &Tx, task: &str, inputs: &[String], new_task: bool) -> R
     Ok(resolved)
 }
 
+/// Recomputes `open_deps` (dependencies not completed) of `task` after its edges changed.
+fn recount_open_deps(tx: &Tx, task: &str) -> Result<()> {
+    exec(
+        tx,
+        "UPDATE tasks SET open_deps = (
+            SELECT COUNT(*) FROM task_deps d JOIN tasks x ON x.id = d.depends_on
+            WHERE d.task_id = ?1 AND x.status <> 'completed')
+         WHERE id = ?1",
+        [task],
+    )?;
+    Ok(())
+}
+
+/// Adds `delta` to `open_deps` of every task that depends on `task`: -1 when `task`
+/// becomes completed, +1 when it stops being completed or (-1) is deleted unfinished.
+fn shift_dependents_open_deps(tx: &Tx, task: &str, delta: i64) -> Result<()> {
+    exec(
+        tx,
+        "UPDATE tasks SET open_deps = open_deps + ?2
+         WHERE id IN (SELECT task_id FROM task_deps WHERE depends_on = ?1)",
+        params![task, delta],
+    )?;
+    Ok(())
+}
+
 fn unfinished_deps(tx: &Tx, task: &str) -> Result<Vec<(String, String, TaskStatus)>> {
     let mut stmt = tx.prepare_cached(
         "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.depends_on
@@ -385,7 +410,7 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
         "INSERT INTO tasks (id, project_id, title, description, status, priority, priority_rank,
             labels, metadata, created_at, updated_at, seq)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9,
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks))",
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks WHERE project_id = ?2))",
         params![
             id,
             project.id,
@@ -398,7 +423,9 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
             now,
         ],
     )?;
-    add_dependencies(tx, &id, &new.depends_on, true)?;
+    if !add_dependencies(tx, &id, &new.depends_on, true)?.is_empty() {
+        recount_open_deps(tx, &id)?;
+    }
     let task = load_task(tx, &id)?;
     emit(tx, EventType::TaskCreated, &project.id, &task, now)?;
     add_entry(
@@ -438,7 +465,7 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
     let dependents = tx
         .prepare_cached(
             "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.task_id
-             WHERE d.depends_on = ?1 ORDER BY x.seq",
+             WHERE d.depends_on = ?1 ORDER BY x.seq, x.id",
         )?
         .query_map([&id], dep_ref)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -451,9 +478,8 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
     })
 }
 
-const READY_CONDITION: &str = "t.status = 'pending' AND NOT EXISTS (
-    SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.depends_on
-    WHERE d.task_id = t.id AND x.status <> 'completed')";
+/// Ready: pending, with every dependency completed (see [`recount_open_deps`]).
+const READY_CONDITION: &str = "t.status = 'pending' AND t.open_deps = 0";
 
 pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
     let project = resolve_project(tx, f.project_id.as_deref())?;
@@ -540,6 +566,10 @@ fn apply_status(
         if !unfinished.is_empty() {
             return Err(dag::dependencies_incomplete(&task.id, &unfinished));
         }
+    }
+    if (from == TaskStatus::Completed) != (to == TaskStatus::Completed) {
+        let delta = if to == TaskStatus::Completed { -1 } else { 1 };
+        shift_dependents_open_deps(tx, &task.id, delta)?;
     }
     let at = rows::ts(now);
     task.status = to;
@@ -667,9 +697,10 @@ pub fn update_task(tx: &Tx, op: &OpContext, input: &str, p: &TaskPatch, now: i64
     }
     if !p.add_dependencies.is_empty() {
         changed |= !add_dependencies(tx, &id, &p.add_dependencies, false)?.is_empty();
+    }
+    if !p.add_dependencies.is_empty() || !p.remove_dependencies.is_empty() {
         task.dependencies = deps_of(tx, &id)?;
-    } else if !p.remove_dependencies.is_empty() {
-        task.dependencies = deps_of(tx, &id)?;
+        recount_open_deps(tx, &id)?;
     }
     if let Some(to) = p.status {
         let reason = (to == TaskStatus::Blocked).then_some("blocked via update");
@@ -744,6 +775,9 @@ pub fn delete_task(tx: &Tx, input: &str, now: i64) -> Result<Task> {
         .prepare_cached("SELECT task_id FROM task_deps WHERE depends_on = ?1")?
         .query_map([&id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    if task.status != TaskStatus::Completed {
+        shift_dependents_open_deps(tx, &id, -1)?;
+    }
     exec(tx, "DELETE FROM tasks WHERE id = ?1", [&id])?;
     for dep_id in dependents {
         let mut t = load_task(tx, &dep_id)?;
@@ -1107,7 +1141,7 @@ pub fn create_session(tx: &Tx, op: &OpContext, new: &NewSession, now: i64) -> Re
         &format!(
             "INSERT INTO sessions ({SESSION_COLS}, seq) VALUES
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13, ?14, NULL, ?13,
-              (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions))"
+              (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions WHERE project_id = ?2))"
         ),
         params![
             id,
