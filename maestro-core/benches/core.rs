@@ -138,6 +138,34 @@ fn bench_inserts(dir: &tempfile::TempDir, n: usize) {
         &stats,
         Some(Duration::from_secs(1)),
     );
+
+    for batch in [100, n] {
+        let mut totals = Vec::new();
+        for round in 0..3 {
+            let m = fresh_store(dir, &format!("batch-{batch}-{round}.db"));
+            let op = OpContext::default();
+            let start = Instant::now();
+            rt.block_on(async {
+                for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
+                    let new = chunk
+                        .iter()
+                        .map(|i| NewTask {
+                            title: format!("task {i}"),
+                            labels: vec!["bench".into()],
+                            ..Default::default()
+                        })
+                        .collect();
+                    m.create_tasks(&op, new).await.expect("insert");
+                }
+            });
+            totals.push(start.elapsed());
+        }
+        report(
+            &format!("{n} task inserts (create_tasks, {batch} per call)"),
+            &Stats::new(totals),
+            Some(Duration::from_secs(1)),
+        );
+    }
 }
 
 /// `n` tasks, each (but the first two) depending on two distinct earlier tasks drawn

@@ -294,6 +294,76 @@ async fn create_task_with_dependencies_labels_and_priority() {
 }
 
 #[tokio::test]
+async fn create_tasks_creates_a_batch_in_order_all_or_nothing() {
+    let env = Env::new().await;
+    let base = env.task("base").await;
+    let batch: Vec<NewTask> = (0..5)
+        .map(|i| NewTask {
+            title: format!("step {i}"),
+            depends_on: vec![base.id.clone()],
+            priority: Some(Priority::ALL[i % 3]),
+            ..Default::default()
+        })
+        .collect();
+    let before = env.seq().await;
+    let created = env.m.create_tasks(&env.op, batch.clone()).await.unwrap();
+    assert_eq!(
+        created.iter().map(|t| t.title.clone()).collect::<Vec<_>>(),
+        (0..5).map(|i| format!("step {i}")).collect::<Vec<_>>()
+    );
+    assert!(
+        created
+            .iter()
+            .all(|t| t.dependencies == vec![base.id.clone()])
+    );
+    let mut expected = vec![base.id.clone()];
+    expected.extend(ids(&created));
+    assert_eq!(env.list(TaskFilter::default()).await, expected);
+    // Each task gets its own creation events, as if created one by one.
+    let events = env.events_after(before).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == EventType::TaskCreated)
+            .count(),
+        5
+    );
+    assert_eq!(env.get(&base.id).await.version, base.version);
+    assert_eq!(env.m.get_task(&base.id).await.unwrap().dependents.len(), 5);
+
+    // One bad item: nothing is written.
+    let seq = env.seq().await;
+    let mut bad = batch.clone();
+    bad[3].depends_on = vec!["t-zzzzzzzz".into()];
+    assert_eq!(
+        err(env.m.create_tasks(&env.op, bad).await).code(),
+        Code::TaskNotFound
+    );
+    let mut invalid = batch.clone();
+    invalid[4].title = " ".into();
+    assert_eq!(
+        err(env.m.create_tasks(&env.op, invalid).await).code(),
+        Code::MissingRequiredField
+    );
+    assert_eq!(env.seq().await, seq);
+    assert_eq!(env.list(TaskFilter::default()).await.len(), 6);
+
+    // Idempotent as a whole.
+    let op = OpContext::default().with_op_id("op-batch-1");
+    let first = env.m.create_tasks(&op, batch.clone()).await.unwrap();
+    let seq = env.seq().await;
+    assert_eq!(env.m.create_tasks(&op, batch).await.unwrap(), first);
+    assert_eq!(env.seq().await, seq);
+    assert!(
+        env.m
+            .create_tasks(&env.op, vec![])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn get_task_shows_subtasks_dependencies_dependents_and_timeline() {
     let env = Env::new().await;
     let a = env.task("A").await;
