@@ -39,12 +39,18 @@ fn cpu_time() -> Option<Duration> {
 
 struct Stats {
     samples: Vec<Duration>,
+    /// CPU time of the benchmark thread per sample, when the platform tells it.
+    cpu: Vec<Duration>,
 }
 
 impl Stats {
-    fn new(mut samples: Vec<Duration>) -> Self {
+    fn new(mut samples: Vec<Duration>, mut cpu: Vec<Duration>) -> Self {
         samples.sort();
-        Self { samples }
+        cpu.sort();
+        Self { samples, cpu }
+    }
+    fn cpu_median(&self) -> Option<Duration> {
+        (!self.cpu.is_empty()).then(|| self.cpu[self.cpu.len() / 2])
     }
     fn pct(&self, p: f64) -> Duration {
         let i = ((self.samples.len() - 1) as f64 * p).round() as usize;
@@ -65,8 +71,11 @@ fn verdict(value: Duration, target: Duration) -> &'static str {
 
 fn report(name: &str, stats: &Stats, target: Option<Duration>) {
     let n = stats.samples.len();
+    let cpu = stats
+        .cpu_median()
+        .map_or(String::new(), |c| format!("  cpu median {:>11}", ms(c)));
     let line = format!(
-        "{name:<44} n={n:<4} median {:>11}  p95 {:>11}  min {:>11}  max {:>11}",
+        "{name:<48} n={n:<4} median {:>11}  p95 {:>11}  min {:>11}  max {:>11}{cpu}",
         ms(stats.median()),
         ms(stats.pct(0.95)),
         ms(stats.samples[0]),
@@ -84,14 +93,17 @@ where
     F: FnMut(usize) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let samples = (0..iters)
-        .map(|i| {
-            let start = Instant::now();
-            rt.block_on(f(i)).expect("benchmarked call failed");
-            start.elapsed()
-        })
-        .collect();
-    Stats::new(samples)
+    let mut samples = Vec::with_capacity(iters);
+    let mut cpu = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let (start, cpu_start) = (Instant::now(), cpu_time());
+        rt.block_on(f(i)).expect("benchmarked call failed");
+        samples.push(start.elapsed());
+        if let (Some(a), Some(b)) = (cpu_start, cpu_time()) {
+            cpu.push(b - a);
+        }
+    }
+    Stats::new(samples, cpu)
 }
 
 fn fresh_store(dir: &tempfile::TempDir, name: &str) -> Maestro {
@@ -101,71 +113,49 @@ fn fresh_store(dir: &tempfile::TempDir, name: &str) -> Maestro {
     m
 }
 
-fn bench_inserts(dir: &tempfile::TempDir, n: usize) {
+/// Inserts `n` tasks into a fresh store, `batch` per call (`None`: `create_task` each);
+/// three rounds.
+fn bench_inserts(dir: &tempfile::TempDir, n: usize, batch: Option<usize>) {
     let rt = rt();
-    let mut totals = Vec::new();
+    let (mut totals, mut cpus) = (Vec::new(), Vec::new());
+    let new = |i: usize| NewTask {
+        title: format!("task {i}"),
+        labels: vec!["bench".into()],
+        ..Default::default()
+    };
     for round in 0..3 {
-        let m = fresh_store(dir, &format!("inserts-{round}.db"));
+        let m = fresh_store(dir, &format!("inserts-{batch:?}-{round}.db"));
         let op = OpContext::default();
-        let start = Instant::now();
-        let cpu = cpu_time();
+        let (start, cpu_start) = (Instant::now(), cpu_time());
         rt.block_on(async {
-            for i in 0..n {
-                m.create_task(
-                    &op,
-                    NewTask {
-                        title: format!("task {i}"),
-                        labels: vec!["bench".into()],
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("insert");
+            match batch {
+                None => {
+                    for i in 0..n {
+                        m.create_task(&op, new(i)).await.expect("insert");
+                    }
+                }
+                Some(size) => {
+                    for first in (0..n).step_by(size) {
+                        let chunk = (first..(first + size).min(n)).map(new).collect();
+                        m.create_tasks(&op, chunk).await.expect("insert");
+                    }
+                }
             }
         });
         totals.push(start.elapsed());
-        if let (Some(a), Some(b)) = (cpu, cpu_time()) {
-            println!(
-                "  round {round}: wall {}, cpu of this thread {}",
-                ms(start.elapsed()),
-                ms(b - a)
-            );
+        if let (Some(a), Some(b)) = (cpu_start, cpu_time()) {
+            cpus.push(b - a);
         }
     }
-    let stats = Stats::new(totals);
+    let name = match batch {
+        None => format!("{n} task inserts (create_task, one tx each)"),
+        Some(size) => format!("{n} task inserts (create_tasks, {size} per tx)"),
+    };
     report(
-        &format!("{n} task inserts (one transaction each)"),
-        &stats,
+        &name,
+        &Stats::new(totals, cpus),
         Some(Duration::from_secs(1)),
     );
-
-    for batch in [100, n] {
-        let mut totals = Vec::new();
-        for round in 0..3 {
-            let m = fresh_store(dir, &format!("batch-{batch}-{round}.db"));
-            let op = OpContext::default();
-            let start = Instant::now();
-            rt.block_on(async {
-                for chunk in (0..n).collect::<Vec<_>>().chunks(batch) {
-                    let new = chunk
-                        .iter()
-                        .map(|i| NewTask {
-                            title: format!("task {i}"),
-                            labels: vec!["bench".into()],
-                            ..Default::default()
-                        })
-                        .collect();
-                    m.create_tasks(&op, new).await.expect("insert");
-                }
-            });
-            totals.push(start.elapsed());
-        }
-        report(
-            &format!("{n} task inserts (create_tasks, {batch} per call)"),
-            &Stats::new(totals),
-            Some(Duration::from_secs(1)),
-        );
-    }
 }
 
 /// `n` tasks, each (but the first two) depending on two distinct earlier tasks drawn
@@ -340,7 +330,9 @@ fn main() {
     );
     let only = std::env::var("MAESTRO_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "inserts" {
-        bench_inserts(&dir, n);
+        bench_inserts(&dir, n, None);
+        bench_inserts(&dir, n, Some(100));
+        bench_inserts(&dir, n, Some(n));
     }
     if only.is_empty() || only == "graph" {
         bench_ready_and_claims(&dir, n);
