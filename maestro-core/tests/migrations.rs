@@ -257,6 +257,78 @@ fn a_version_1_database_is_upgraded_in_place() {
 }
 
 #[test]
+fn a_version_2_database_gets_its_ready_queue_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, created_at) VALUES
+                ('p-00000001', 'one', 1000), ('p-00000002', 'two', 1001);
+             INSERT INTO meta (key, value) VALUES ('default_project', 'p-00000001');
+             INSERT INTO tasks (id, project_id, title, status, priority, priority_rank,
+                created_at, updated_at, seq) VALUES
+                ('t-00000001', 'p-00000001', 'done', 'completed', 'medium', 1, 2000, 2000, 1),
+                ('t-00000002', 'p-00000001', 'open', 'pending', 'medium', 1, 2000, 2000, 2),
+                ('t-00000003', 'p-00000001', 'after done', 'pending', 'high', 0, 2000, 2000, 3),
+                ('t-00000004', 'p-00000001', 'after open', 'pending', 'high', 0, 2000, 2000, 4);
+             INSERT INTO task_deps (task_id, depends_on, position) VALUES
+                ('t-00000003', 't-00000001', 1),
+                ('t-00000004', 't-00000001', 1), ('t-00000004', 't-00000002', 2);",
+        )
+        .unwrap();
+    }
+    let m = Maestro::open(&path).unwrap();
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    rt().block_on(async {
+        let ready: Vec<String> = m
+            .ready_tasks(None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ready, ["t-00000003", "t-00000002"]);
+        // Both projects number their tasks from their own seq.
+        let op = OpContext::default();
+        for project in ["p-00000001", "p-00000002", "p-00000002"] {
+            m.create_task(
+                &op,
+                NewTask {
+                    project_id: Some(project.into()),
+                    title: "new".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let two = m
+            .list_tasks(TaskFilter {
+                project_id: Some("p-00000002".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(two.items.len(), 2);
+        for project in ["p-00000001", "p-00000002"] {
+            m.register_session(
+                &op,
+                NewSession {
+                    project_id: Some(project.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+    });
+}
+
+#[test]
 fn eight_threads_opening_a_fresh_file_at_once_all_succeed() {
     for round in 0..5 {
         let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,8 @@ use rusqlite::{Connection, TransactionBehavior};
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_order_and_ready_queue.sql"),
+    include_str!("../../migrations/0002_insertion_order.sql"),
+    include_str!("../../migrations/0003_ready_queue_index.sql"),
 ];
 
 /// The schema version this code writes.
