@@ -21,12 +21,18 @@
 //! # }
 //! ```
 
+pub mod config;
 pub mod dag;
 pub mod error;
 pub mod facade;
 pub mod id;
 pub mod model;
 pub mod protocol;
+#[cfg(feature = "remote")]
+pub mod remote;
+pub mod retry;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;
