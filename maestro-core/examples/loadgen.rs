@@ -15,7 +15,8 @@
 //! - server RSS idle, and with 1,000 connected and subscribed WebSocket clients.
 //!
 //! HTTP requests go through a minimal HTTP/1.1 keep-alive client so that the load generator
-//! spends as little of the shared CPU as possible.
+//! spends as little of the shared CPU as possible. `LOADGEN_POOL=<n>` sets the spawned
+//! server's SQLite connection pool (default 4).
 
 use futures_util::{SinkExt, StreamExt};
 use maestro_core::sqlite::SqliteOptions;
