@@ -1,0 +1,299 @@
+//! `maestro.Subscription`: a stream of events, both an iterator and an async iterator.
+//!
+//! A background task on the shared runtime feeds a bounded channel: for a local store it
+//! tails the durable event log. Consumers take events from the channel with the GIL
+//! released. An event received for an `async for` step that was cancelled is kept in a
+//! one-event slot and delivered by the next step, so none is lost.
+
+use crate::client::Mode;
+use crate::error::to_py_err;
+use crate::runtime::rt;
+use crate::types::PyEvent;
+use maestro_core::{Error, Event, Maestro};
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Events buffered between the background task and the consumer.
+const CHANNEL_CAPACITY: usize = 1024;
+/// Events read from the log per query.
+const BATCH: usize = 500;
+/// How often a blocked `next()` wakes up to let Python handle signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+type Item = Result<Event, Error>;
+
+/// The outcome of waiting on the channel.
+enum Wait {
+    Item(Item),
+    TimedOut,
+    Closed,
+}
+
+/// A stream of events in `seq` order. Iterate it (`for ev in sub`), or `async for ev in sub`;
+/// `next_event(timeout)` waits a bounded time. `close()` (or leaving a `with` block) stops
+/// the background work and ends the iteration.
+#[pyclass(frozen, name = "Subscription", module = "maestro")]
+pub struct Subscription {
+    rx: tokio::sync::Mutex<mpsc::Receiver<Item>>,
+    /// An event received but not yet handed out (see the module docs).
+    slot: Mutex<Option<Item>>,
+    stop: watch::Sender<bool>,
+    last_seq: AtomicI64,
+}
+
+impl Subscription {
+    /// Starts the background task feeding the subscription.
+    pub fn start(
+        m: Maestro,
+        mode: &Mode,
+        since: i64,
+        projects: Vec<String>,
+        interval: Duration,
+    ) -> PyResult<Self> {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (stop, stop_rx) = watch::channel(false);
+        let rt = rt()?;
+        match mode {
+            Mode::Local | Mode::Remote { .. } => {
+                rt.spawn(tail_log(m, since, projects, interval, tx, stop_rx));
+            }
+        }
+        Ok(Self {
+            rx: tokio::sync::Mutex::new(rx),
+            slot: Mutex::new(None),
+            stop,
+            last_seq: AtomicI64::new(since),
+        })
+    }
+
+    fn take_slot(&self) -> Option<Item> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn has_slot(&self) -> bool {
+        self.slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Waits up to `timeout` for the next item of the channel, with the GIL released.
+    fn recv(&self, py: Python<'_>, timeout: Duration) -> PyResult<Wait> {
+        if *self.stop.borrow() {
+            return Ok(Wait::Closed);
+        }
+        let rt = rt()?;
+        let mut stop = self.stop.subscribe();
+        Ok(py.detach(|| {
+            rt.block_on(async {
+                let sleep = tokio::time::sleep(timeout);
+                tokio::pin!(sleep);
+                let mut rx = tokio::select! {
+                    rx = self.rx.lock() => rx,
+                    _ = stop.wait_for(|s| *s) => return Wait::Closed,
+                    _ = &mut sleep => return Wait::TimedOut,
+                };
+                tokio::select! {
+                    item = rx.recv() => item.map_or(Wait::Closed, Wait::Item),
+                    _ = stop.wait_for(|s| *s) => Wait::Closed,
+                    _ = &mut sleep => Wait::TimedOut,
+                }
+            })
+        }))
+    }
+
+    /// Turns an item into the event handed out (remembering its seq) or the exception.
+    fn deliver(&self, py: Python<'_>, item: Item) -> PyResult<PyEvent> {
+        match item {
+            Ok(ev) => {
+                self.last_seq.store(ev.seq, Ordering::Relaxed);
+                Ok(PyEvent(ev))
+            }
+            Err(e) => Err(to_py_err(py, e)),
+        }
+    }
+
+    /// Blocks until an event arrives or the subscription ends (`None`), checking for signals
+    /// between waits; `timeout` bounds the whole wait (`None` on expiry).
+    fn next_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<Duration>,
+    ) -> PyResult<Option<PyEvent>> {
+        if let Some(item) = self.take_slot() {
+            return self.deliver(py, item).map(Some);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let step = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK),
+                None => SIGNAL_CHECK,
+            };
+            match self.recv(py, step)? {
+                Wait::Item(item) => return self.deliver(py, item).map(Some),
+                Wait::Closed => return Ok(None),
+                Wait::TimedOut => {
+                    py.check_signals()?;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Subscription {
+    /// The `seq` of the last event handed out (the `since` given at first).
+    #[getter]
+    fn last_seq(&self) -> i64 {
+        self.last_seq.load(Ordering::Relaxed)
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// The next event, waiting at most `timeout` seconds (None: until one arrives). Returns
+    /// None on timeout or once the subscription is closed.
+    #[pyo3(signature = (timeout = None))]
+    fn next_event(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyEvent>> {
+        let timeout = timeout
+            .map(|t| {
+                Duration::try_from_secs_f64(t.max(0.0)).map_err(|_| {
+                    to_py_err(
+                        py,
+                        Error::invalid_argument("timeout must be a number of seconds"),
+                    )
+                })
+            })
+            .transpose()?;
+        self.next_blocking(py, timeout)
+    }
+
+    /// Stops the background work; iteration ends. Idempotent.
+    fn close(&self) {
+        self.stop.send_replace(true);
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
+        self.next_blocking(py, None)
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Awaits the next event; the wait runs in the event loop's default executor.
+    fn __anext__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        py.import("maestro._aio")?
+            .getattr("next_event")?
+            .call1((slf,))
+    }
+
+    /// Waits up to `timeout` seconds for an event to be ready for `_take()`. Returns
+    /// `"ready"`, `"timeout"` or `"closed"` (used by `async for`).
+    fn _fill(&self, py: Python<'_>, timeout: f64) -> PyResult<&'static str> {
+        if self.has_slot() {
+            return Ok("ready");
+        }
+        let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(SIGNAL_CHECK);
+        Ok(match self.recv(py, timeout)? {
+            Wait::Item(item) => {
+                *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(item);
+                "ready"
+            }
+            Wait::TimedOut => "timeout",
+            Wait::Closed => "closed",
+        })
+    }
+
+    /// Hands out the event `_fill()` made ready; raises StopAsyncIteration when there is none.
+    fn _take(&self, py: Python<'_>) -> PyResult<PyEvent> {
+        match self.take_slot() {
+            Some(item) => self.deliver(py, item),
+            None => Err(PyStopAsyncIteration::new_err(())),
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Subscription(last_seq={}, closed={})",
+            self.last_seq(),
+            if self.closed() { "True" } else { "False" }
+        )
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Tails the durable event log: reads the events after `since` in batches, then polls for
+/// new ones every `interval`, until stopped or the consumer is gone.
+async fn tail_log(
+    m: Maestro,
+    mut since: i64,
+    projects: Vec<String>,
+    interval: Duration,
+    tx: mpsc::Sender<Item>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let batch = tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            r = m.events_since(since, BATCH, &projects) => r,
+        };
+        match batch {
+            Ok(events) => {
+                let full = events.len() == BATCH;
+                for ev in events {
+                    since = ev.seq;
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        sent = tx.send(Ok(ev)) => if sent.is_err() { return },
+                    }
+                }
+                if full {
+                    continue;
+                }
+            }
+            // A busy database is worth another try; anything else ends the stream.
+            Err(e) if e.retryable() => {}
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
