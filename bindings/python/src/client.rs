@@ -319,8 +319,9 @@ impl Client {
 
     /// Gives an in-progress task back (`pending`), releasing its sessions, so another worker
     /// can claim it.
-    #[pyo3(signature = (id, reason = String::new()))]
-    fn release_task(&self, py: Python<'_>, id: String, reason: String) -> PyResult<PyTask> {
+    #[pyo3(signature = (id, reason = None))]
+    fn release_task(&self, py: Python<'_>, id: String, reason: Option<String>) -> PyResult<PyTask> {
+        let reason = reason.unwrap_or_default();
         self.change(py, id, StatusChange::new(StatusAction::Release { reason }))
     }
 

@@ -1,19 +1,20 @@
 //! `maestro.Subscription`: a stream of events, both an iterator and an async iterator.
 //!
 //! A background task on the shared runtime feeds a bounded channel: for a local store it
-//! tails the durable event log. Consumers take events from the channel with the GIL
-//! released. An event received for an `async for` step that was cancelled is kept in a
-//! one-event slot and delivered by the next step, so none is lost.
+//! tails the durable event log. Consumers move events from the channel to a ready queue
+//! (while holding the receiver, so the queue keeps `seq` order) with the GIL released, then
+//! take them from the front. An event received for an `async for` step that was cancelled
+//! stays in the queue and is handed out by the next step, so none is lost.
 
 use crate::client::Mode;
 use crate::error::to_py_err;
 use crate::runtime::rt;
 use crate::types::PyEvent;
 use maestro_core::{Error, Event, Maestro};
-use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use std::sync::Mutex;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -26,9 +27,10 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 type Item = Result<Event, Error>;
 
-/// The outcome of waiting on the channel.
-enum Wait {
-    Item(Item),
+/// The outcome of waiting for an event.
+enum Fill {
+    /// The ready queue has an item.
+    Ready,
     TimedOut,
     Closed,
 }
@@ -39,8 +41,8 @@ enum Wait {
 #[pyclass(frozen, name = "Subscription", module = "maestro")]
 pub struct Subscription {
     rx: tokio::sync::Mutex<mpsc::Receiver<Item>>,
-    /// An event received but not yet handed out (see the module docs).
-    slot: Mutex<Option<Item>>,
+    /// Received events not yet handed out, oldest first.
+    ready: Mutex<VecDeque<Item>>,
     stop: watch::Sender<bool>,
     last_seq: AtomicI64,
 }
@@ -64,27 +66,27 @@ impl Subscription {
         }
         Ok(Self {
             rx: tokio::sync::Mutex::new(rx),
-            slot: Mutex::new(None),
+            ready: Mutex::new(VecDeque::new()),
             stop,
             last_seq: AtomicI64::new(since),
         })
     }
 
-    fn take_slot(&self) -> Option<Item> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn ready(&self) -> MutexGuard<'_, VecDeque<Item>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn has_slot(&self) -> bool {
-        self.slot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+    fn is_closed(&self) -> bool {
+        *self.stop.borrow()
     }
 
-    /// Waits up to `timeout` for the next item of the channel, with the GIL released.
-    fn recv(&self, py: Python<'_>, timeout: Duration) -> PyResult<Wait> {
-        if *self.stop.borrow() {
-            return Ok(Wait::Closed);
+    /// Waits up to `timeout`, with the GIL released, until the ready queue has an item.
+    fn fill(&self, py: Python<'_>, timeout: Duration) -> PyResult<Fill> {
+        if self.is_closed() {
+            return Ok(Fill::Closed);
+        }
+        if !self.ready().is_empty() {
+            return Ok(Fill::Ready);
         }
         let rt = rt()?;
         let mut stop = self.stop.subscribe();
@@ -94,26 +96,39 @@ impl Subscription {
                 tokio::pin!(sleep);
                 let mut rx = tokio::select! {
                     rx = self.rx.lock() => rx,
-                    _ = stop.wait_for(|s| *s) => return Wait::Closed,
-                    _ = &mut sleep => return Wait::TimedOut,
+                    _ = stop.wait_for(|s| *s) => return Fill::Closed,
+                    _ = &mut sleep => return Fill::TimedOut,
                 };
+                // Another consumer may have filled the queue while this one waited for `rx`.
+                if !self.ready().is_empty() {
+                    return Fill::Ready;
+                }
                 tokio::select! {
-                    item = rx.recv() => item.map_or(Wait::Closed, Wait::Item),
-                    _ = stop.wait_for(|s| *s) => Wait::Closed,
-                    _ = &mut sleep => Wait::TimedOut,
+                    item = rx.recv() => match item {
+                        // Queued while `rx` is held, so the queue stays in channel order.
+                        Some(item) => {
+                            self.ready().push_back(item);
+                            Fill::Ready
+                        }
+                        None => Fill::Closed,
+                    },
+                    _ = stop.wait_for(|s| *s) => Fill::Closed,
+                    _ = &mut sleep => Fill::TimedOut,
                 }
             })
         }))
     }
 
-    /// Turns an item into the event handed out (remembering its seq) or the exception.
-    fn deliver(&self, py: Python<'_>, item: Item) -> PyResult<PyEvent> {
-        match item {
-            Ok(ev) => {
+    /// Hands out the oldest ready event (remembering its seq), raises its error, or returns
+    /// None when the queue is empty.
+    fn pop(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
+        match self.ready().pop_front() {
+            Some(Ok(ev)) => {
                 self.last_seq.store(ev.seq, Ordering::Relaxed);
-                Ok(PyEvent(ev))
+                Ok(Some(PyEvent(ev)))
             }
-            Err(e) => Err(to_py_err(py, e)),
+            Some(Err(e)) => Err(to_py_err(py, e)),
+            None => Ok(None),
         }
     }
 
@@ -124,9 +139,6 @@ impl Subscription {
         py: Python<'_>,
         timeout: Option<Duration>,
     ) -> PyResult<Option<PyEvent>> {
-        if let Some(item) = self.take_slot() {
-            return self.deliver(py, item).map(Some);
-        }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let step = match deadline {
@@ -135,10 +147,14 @@ impl Subscription {
                     .min(SIGNAL_CHECK),
                 None => SIGNAL_CHECK,
             };
-            match self.recv(py, step)? {
-                Wait::Item(item) => return self.deliver(py, item).map(Some),
-                Wait::Closed => return Ok(None),
-                Wait::TimedOut => {
+            match self.fill(py, step)? {
+                Fill::Ready => {
+                    if let Some(ev) = self.pop(py)? {
+                        return Ok(Some(ev));
+                    }
+                }
+                Fill::Closed => return Ok(None),
+                Fill::TimedOut => {
                     py.check_signals()?;
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Ok(None);
@@ -160,7 +176,7 @@ impl Subscription {
     /// Whether `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
-        *self.stop.borrow()
+        self.is_closed()
     }
 
     /// The next event, waiting at most `timeout` seconds (None: until one arrives). Returns
@@ -208,26 +224,17 @@ impl Subscription {
     /// Waits up to `timeout` seconds for an event to be ready for `_take()`. Returns
     /// `"ready"`, `"timeout"` or `"closed"` (used by `async for`).
     fn _fill(&self, py: Python<'_>, timeout: f64) -> PyResult<&'static str> {
-        if self.has_slot() {
-            return Ok("ready");
-        }
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(SIGNAL_CHECK);
-        Ok(match self.recv(py, timeout)? {
-            Wait::Item(item) => {
-                *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(item);
-                "ready"
-            }
-            Wait::TimedOut => "timeout",
-            Wait::Closed => "closed",
+        Ok(match self.fill(py, timeout)? {
+            Fill::Ready => "ready",
+            Fill::TimedOut => "timeout",
+            Fill::Closed => "closed",
         })
     }
 
-    /// Hands out the event `_fill()` made ready; raises StopAsyncIteration when there is none.
-    fn _take(&self, py: Python<'_>) -> PyResult<PyEvent> {
-        match self.take_slot() {
-            Some(item) => self.deliver(py, item),
-            None => Err(PyStopAsyncIteration::new_err(())),
-        }
+    /// Hands out the oldest ready event, or None when another consumer took it first.
+    fn _take(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
+        self.pop(py)
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -572,8 +572,9 @@ impl PyPage {
     #[classmethod]
     fn __class_getitem__<'py>(
         cls: &Bound<'py, PyType>,
-        _item: &Bound<'py, PyAny>,
+        item: &Bound<'py, PyAny>,
     ) -> Bound<'py, PyType> {
+        let _ = item;
         cls.clone()
     }
 }

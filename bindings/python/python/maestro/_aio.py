@@ -23,6 +23,8 @@ async def next_event(sub: Subscription) -> Event:
     while True:
         state = await loop.run_in_executor(None, sub._fill, _SLICE)
         if state == "ready":
-            return sub._take()
+            event = sub._take()
+            if event is not None:
+                return event
         if state == "closed":
             raise StopAsyncIteration
