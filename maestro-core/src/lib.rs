@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod config;
 pub mod dag;
 pub mod error;
 pub mod facade;

@@ -101,6 +101,8 @@ pub enum ServerFrame {
 }
 
 /// Frames a client sends.
+// Frames live only while being encoded or decoded; boxing the op would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {

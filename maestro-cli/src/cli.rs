@@ -1,0 +1,499 @@
+//! The command line: every command, flag and help text.
+
+use clap::{Args, Parser, Subcommand};
+use maestro_core::{Priority, Role, SessionStatus, TaskStatus};
+use std::path::PathBuf;
+
+const TOP_HELP: &str = "\
+Common workflows:
+
+  Start a project and plan work
+    maestro init --name \"my app\"
+    maestro task create \"Design the schema\" --priority high
+    maestro task create \"Write the API\" --depends-on t-abc123
+
+  Work as an agent (every command takes --json for machine-readable output)
+    export MAESTRO_SESSION_ID=$(maestro session register --name worker-1 --json | jq -r .data.id)
+    maestro task claim --next --json        # atomically take the next ready task
+    maestro update \"Schema drafted\"         # progress on your task
+    maestro subtask create t-abc123 \"Add indexes\"
+    maestro task complete t-abc123
+
+  Watch the whole project
+    maestro status
+    maestro task ready
+    maestro events --since 0
+
+Exit codes: 0 ok, 1 error, 2 usage/validation, 3 not found, 4 conflict, 5 server unreachable.
+Environment: MAESTRO_DB, MAESTRO_HOME, MAESTRO_PROJECT_ID, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS,
+MAESTRO_JSON=1 (always JSON), NO_COLOR.";
+
+/// Maestro: orchestration for LLM coding agents.
+#[derive(Debug, Parser)]
+#[command(name = "maestro", version, about, after_help = TOP_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// Print one JSON envelope on stdout ({"success": true, "data": ...}) and nothing else
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Project to act on (default: MAESTRO_PROJECT_ID, then the store's default project)
+    #[arg(long, global = true, value_name = "ID")]
+    pub project: Option<String>,
+    /// SQLite database file (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Print only essential output (ids) in human mode
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+fn status_arg(s: &str) -> Result<TaskStatus, maestro_core::Error> {
+    s.parse()
+}
+fn priority_arg(s: &str) -> Result<Priority, maestro_core::Error> {
+    s.parse()
+}
+fn session_status_arg(s: &str) -> Result<SessionStatus, maestro_core::Error> {
+    s.parse()
+}
+fn role_arg(s: &str) -> Result<Role, maestro_core::Error> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a project (and its .maestro/ store in this folder)
+    #[command(
+        after_help = "Examples:\n  maestro init\n  maestro init --name \"checkout service\"\n  maestro init --db /tmp/scratch.db --json"
+    )]
+    Init {
+        /// Project name (default: the folder's name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show where commands go: store or server, project, session and task context
+    #[command(after_help = "Examples:\n  maestro whoami\n  maestro whoami --json")]
+    Whoami,
+    /// Task counts by status and priority, ready tasks and active sessions
+    #[command(after_help = "Examples:\n  maestro status\n  maestro status --json")]
+    Status,
+    /// Create, list and show projects
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Create, inspect and move tasks through their lifecycle
+    #[command(subcommand)]
+    Task(TaskCmd),
+    /// Add a progress entry to your task(s)
+    #[command(
+        after_help = "Examples:\n  maestro update \"Parser handles nested blocks\"\n  maestro update \"Tests green\" --task t-abc123\n\nWithout --task the entry goes to MAESTRO_TASK_IDS, else to the session's in-progress tasks."
+    )]
+    Update {
+        /// The progress message
+        message: String,
+        /// Task to report on (default: the context tasks)
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+    },
+    /// Ordered checklist items of a task
+    #[command(subcommand)]
+    Subtask(SubtaskCmd),
+    /// Agent sessions: register, inspect, spawn workers, heartbeat, end
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Read and write settings (.maestro/config.json, then $MAESTRO_HOME/config.json)
+    #[command(
+        after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set retries=5\n  maestro config --get retries\n  maestro config --list"
+    )]
+    Config(ConfigArgs),
+    /// The durable event log (every change, in order)
+    #[command(
+        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # stream new events as JSON lines with --json"
+    )]
+    Events {
+        /// Show events after this sequence number
+        #[arg(long, default_value_t = 0, value_name = "SEQ")]
+        since: i64,
+        /// Most events to show
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+        /// Keep running and print new events as they happen
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+
+    // The prototype's hyphenated commands, kept for existing scripts.
+    #[command(name = "task-list", hide = true)]
+    TaskListAlias(TaskListArgs),
+    #[command(name = "task-get", hide = true)]
+    TaskGetAlias { id: String },
+    #[command(name = "task-create", hide = true)]
+    TaskCreateAlias(TaskCreateArgs),
+    #[command(name = "task-update", hide = true)]
+    TaskUpdateAlias(TaskUpdateArgs),
+    #[command(name = "task-start", hide = true)]
+    TaskStartAlias(TaskStartArgs),
+    #[command(name = "task-complete", hide = true)]
+    TaskCompleteAlias(TaskCompleteArgs),
+    #[command(name = "task-block", hide = true)]
+    TaskBlockAlias(TaskBlockArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    /// Create a project
+    #[command(
+        after_help = "Examples:\n  maestro project create \"billing\"\n  maestro project create \"billing\" --default"
+    )]
+    Create {
+        name: String,
+        /// Make it the store's default project
+        #[arg(long)]
+        default: bool,
+    },
+    /// List projects
+    #[command(after_help = "Examples:\n  maestro project list --json")]
+    List,
+    /// Show a project (default: the current one)
+    #[command(after_help = "Examples:\n  maestro project get\n  maestro project get p-4k2m")]
+    Get { id: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCmd {
+    /// List tasks, oldest first
+    #[command(
+        after_help = "Examples:\n  maestro task list\n  maestro task list --status in_progress --json\n  maestro task list --ready --priority high\n  maestro task list --limit 20 --cursor <nextCursor>"
+    )]
+    List(TaskListArgs),
+    /// Show a task with its subtasks, dependencies and timeline
+    #[command(
+        after_help = "Examples:\n  maestro task get t-7k2m9q\n  maestro task get 7k2m --json      # a unique prefix is enough"
+    )]
+    Get { id: String },
+    /// Create a task
+    #[command(
+        after_help = "Examples:\n  maestro task create \"Write the parser\"\n  maestro task create \"Add tests\" --priority high --depends-on t-7k2m9q --label backend\n  maestro task create \"Ship\" --depends-on t-aaa,t-bbb --desc \"Release once both are done\""
+    )]
+    Create(TaskCreateArgs),
+    /// Change a task's fields, status or dependencies
+    #[command(
+        after_help = "Examples:\n  maestro task update t-7k2m --title \"Write the lexer\"\n  maestro task update t-7k2m --priority high --add-dep t-9zz1\n  maestro task update t-7k2m --status pending --if-version 4"
+    )]
+    Update(TaskUpdateArgs),
+    /// Start a task (pending/blocked → in_progress); its dependencies must be completed
+    #[command(
+        after_help = "Examples:\n  maestro task start t-7k2m\n  maestro task start            # the first of MAESTRO_TASK_IDS\n  maestro task start t-7k2m --force   # ignore unfinished dependencies"
+    )]
+    Start(TaskStartArgs),
+    /// Mark a task completed
+    #[command(
+        after_help = "Examples:\n  maestro task complete t-7k2m\n  maestro task complete         # the first of MAESTRO_TASK_IDS"
+    )]
+    Complete(TaskCompleteArgs),
+    /// Reopen a completed (→ in_progress), cancelled or blocked (→ pending) task
+    #[command(after_help = "Examples:\n  maestro task reopen t-7k2m")]
+    Reopen { id: String },
+    /// Cancel a task
+    #[command(after_help = "Examples:\n  maestro task cancel t-7k2m")]
+    Cancel { id: String },
+    /// Delete a task with its subtasks and timeline; dependents lose the dependency
+    #[command(after_help = "Examples:\n  maestro task delete t-7k2m")]
+    Delete { id: String },
+    /// Block a task, saying why
+    #[command(
+        after_help = "Examples:\n  maestro task block t-7k2m --reason \"Needs the API key from ops\""
+    )]
+    Block(TaskBlockArgs),
+    /// The ready queue: pending tasks whose dependencies are done, by priority then age
+    #[command(
+        after_help = "Examples:\n  maestro task ready\n  maestro task ready --json --limit 5"
+    )]
+    Ready {
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Atomically assign a ready task to your session and start it
+    #[command(
+        after_help = "Examples:\n  MAESTRO_SESSION_ID=s-4f2k maestro task claim --next --json\n  maestro task claim t-7k2m\n\nTwo agents claiming at once never get the same task. With nothing ready: nothing_ready, exit 3."
+    )]
+    Claim {
+        /// The task to claim (default: the next ready task)
+        id: Option<String>,
+        /// Claim the first task of the ready queue
+        #[arg(long, conflicts_with = "id")]
+        next: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TaskListArgs {
+    #[arg(long, value_parser = status_arg, value_name = "STATUS")]
+    pub status: Option<TaskStatus>,
+    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    pub priority: Option<Priority>,
+    #[arg(long, value_name = "LABEL")]
+    pub label: Option<String>,
+    /// Only tasks in the ready queue
+    #[arg(long)]
+    pub ready: bool,
+    /// Only tasks assigned to this session
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Page size (default 100, at most 1000)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Continue after the page that returned this nextCursor
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskCreateArgs {
+    pub title: String,
+    #[arg(long, visible_alias = "description", value_name = "TEXT")]
+    pub desc: Option<String>,
+    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    pub priority: Option<Priority>,
+    /// Tasks this one depends on (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub depends_on: Vec<String>,
+    /// Labels (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "LABEL")]
+    pub label: Vec<String>,
+    /// Metadata as a JSON object
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskUpdateArgs {
+    pub id: String,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long, visible_alias = "description", value_name = "TEXT")]
+    pub desc: Option<String>,
+    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    pub priority: Option<Priority>,
+    #[arg(long, value_parser = status_arg, value_name = "STATUS")]
+    pub status: Option<TaskStatus>,
+    /// Add dependencies (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub add_dep: Vec<String>,
+    /// Remove dependencies (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub remove_dep: Vec<String>,
+    /// Replace the labels (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "LABEL")]
+    pub label: Option<Vec<String>>,
+    /// Metadata keys to merge, as a JSON object (null removes a key)
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+    /// Fail with version_conflict unless the task is at this version
+    #[arg(long, value_name = "VERSION")]
+    pub if_version: Option<i64>,
+    /// Skip dependency checks and force-only transitions
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskStartArgs {
+    /// Task id (default: the first of MAESTRO_TASK_IDS)
+    pub id: Option<String>,
+    /// Start even if dependencies are not completed
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskCompleteArgs {
+    /// Task id (default: the first of MAESTRO_TASK_IDS)
+    pub id: Option<String>,
+    /// Complete even a blocked task
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskBlockArgs {
+    pub id: String,
+    /// Why the task cannot go on
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubtaskCmd {
+    /// Add a subtask at the end of a task's list
+    #[command(
+        after_help = "Examples:\n  maestro subtask create t-7k2m \"Write unit tests\"\n  maestro subtask create t-7k2m \"Benchmark\" --desc \"criterion, 3 sizes\""
+    )]
+    Create {
+        task_id: String,
+        title: String,
+        #[arg(long, visible_alias = "description", value_name = "TEXT")]
+        desc: Option<String>,
+    },
+    /// List a task's subtasks in order
+    #[command(after_help = "Examples:\n  maestro subtask list t-7k2m --json")]
+    List { task_id: String },
+    /// Mark a subtask done
+    #[command(after_help = "Examples:\n  maestro subtask complete t-7k2m st-p3x8")]
+    Complete { task_id: String, subtask_id: String },
+    /// Change a subtask's title, description, order or done flag
+    #[command(
+        after_help = "Examples:\n  maestro subtask update t-7k2m st-p3x8 --title \"Write more tests\"\n  maestro subtask update t-7k2m st-p3x8 --order 1\n  maestro subtask update t-7k2m st-p3x8 --undone"
+    )]
+    Update {
+        task_id: String,
+        subtask_id: String,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long, visible_alias = "description", value_name = "TEXT")]
+        desc: Option<String>,
+        /// New position, starting at 1
+        #[arg(long, value_name = "N")]
+        order: Option<i64>,
+        /// Mark done
+        #[arg(long, conflicts_with = "undone")]
+        done: bool,
+        /// Mark not done
+        #[arg(long)]
+        undone: bool,
+    },
+    /// Delete a subtask
+    #[command(after_help = "Examples:\n  maestro subtask delete t-7k2m st-p3x8")]
+    Delete { task_id: String, subtask_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCmd {
+    /// Register a manually started agent and get its session id
+    #[command(
+        after_help = "Examples:\n  maestro session register --name worker-1\n  export MAESTRO_SESSION_ID=$(maestro session register --json | jq -r .data.id)\n  maestro session register --role orchestrator"
+    )]
+    Register {
+        #[arg(long)]
+        name: Option<String>,
+        /// worker (default) or orchestrator
+        #[arg(long, value_parser = role_arg)]
+        role: Option<Role>,
+    },
+    /// Show the current session (MAESTRO_SESSION_ID)
+    #[command(after_help = "Examples:\n  maestro session info --json")]
+    Info,
+    /// List sessions
+    #[command(
+        after_help = "Examples:\n  maestro session list\n  maestro session list --active --json"
+    )]
+    List {
+        /// Only sessions that have not ended
+        #[arg(long)]
+        active: bool,
+        #[arg(long, value_parser = session_status_arg, value_name = "STATUS")]
+        status: Option<SessionStatus>,
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
+    /// Show a session
+    #[command(after_help = "Examples:\n  maestro session get s-4f2k")]
+    Get { id: String },
+    /// Ask a host to launch a worker agent for a task (the session starts as `spawning`)
+    #[command(
+        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker"
+    )]
+    Spawn {
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        task: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        skill: Option<String>,
+        /// Agent profile (claude, codex, gemini or one from config agents.<name>)
+        #[arg(long, value_name = "PROFILE")]
+        agent: Option<String>,
+        /// Working directory of the agent
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+        /// worker (default) or orchestrator
+        #[arg(long, value_parser = role_arg)]
+        role: Option<Role>,
+    },
+    /// Refresh the current session's lease
+    #[command(after_help = "Examples:\n  maestro session heartbeat")]
+    Heartbeat {
+        /// Session id (default: MAESTRO_SESSION_ID)
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
+    /// End the current session
+    #[command(
+        after_help = "Examples:\n  maestro session end\n  maestro session end --status failed"
+    )]
+    End {
+        /// completed (default), failed or stopped
+        #[arg(long, value_parser = session_status_arg, value_name = "STATUS")]
+        status: Option<SessionStatus>,
+        /// Session id (default: MAESTRO_SESSION_ID)
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: Option<ConfigCmd>,
+    /// Print a value
+    #[arg(long, value_name = "KEY", group = "form")]
+    pub get: Option<String>,
+    /// Set a value: key=value
+    #[arg(long, value_name = "KEY=VALUE", group = "form")]
+    pub set: Option<String>,
+    /// Print every setting
+    #[arg(long, group = "form")]
+    pub list: bool,
+    /// Write to the user config ($MAESTRO_HOME/config.json) even inside a project
+    #[arg(long)]
+    pub global: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print a value
+    Get { key: String },
+    /// Set a value (JSON values are parsed: numbers, arrays, objects)
+    Set {
+        key: String,
+        value: String,
+        /// Write to the user config even inside a project
+        #[arg(long)]
+        global: bool,
+    },
+    /// Remove a value
+    Unset {
+        key: String,
+        #[arg(long)]
+        global: bool,
+    },
+    /// Print every setting with the file it comes from
+    List,
+}

@@ -1,0 +1,74 @@
+//! One module per command group, each with a `run()`.
+
+mod config;
+mod events;
+mod project;
+mod session;
+mod subtask;
+mod task;
+
+use crate::cli::{Cli, Command, TaskCmd};
+use crate::context::Ctx;
+use crate::output::Out;
+use maestro_core::{Error, Result};
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, out: Out) -> Result<()> {
+    let mut ctx = Ctx::new(cli.global, out);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(dispatch(&mut ctx, cli.command))
+}
+
+async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
+    match command {
+        Command::Init { name } => project::init(ctx, name).await,
+        Command::Whoami => project::whoami(ctx).await,
+        Command::Status => project::status(ctx).await,
+        Command::Project(c) => project::run(ctx, c).await,
+        Command::Task(c) => task::run(ctx, c).await,
+        Command::Update { message, task } => {
+            task::update_progress(ctx, &message, task.as_deref()).await
+        }
+        Command::Subtask(c) => subtask::run(ctx, c).await,
+        Command::Session(c) => session::run(ctx, c).await,
+        Command::Config(a) => config::run(ctx, a),
+        Command::Events {
+            since,
+            limit,
+            follow,
+        } => events::run(ctx, since, limit, follow).await,
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::TaskListAlias(a) => task::run(ctx, TaskCmd::List(a)).await,
+        Command::TaskGetAlias { id } => task::run(ctx, TaskCmd::Get { id }).await,
+        Command::TaskCreateAlias(a) => task::run(ctx, TaskCmd::Create(a)).await,
+        Command::TaskUpdateAlias(a) => task::run(ctx, TaskCmd::Update(a)).await,
+        Command::TaskStartAlias(a) => task::run(ctx, TaskCmd::Start(a)).await,
+        Command::TaskCompleteAlias(a) => task::run(ctx, TaskCmd::Complete(a)).await,
+        Command::TaskBlockAlias(a) => task::run(ctx, TaskCmd::Block(a)).await,
+    }
+}
+
+/// Parses a JSON object given on the command line.
+fn json_object(
+    field: &str,
+    text: Option<&str>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    match text {
+        None => Ok(None),
+        Some(t) => match serde_json::from_str(t) {
+            Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+            _ => Err(
+                Error::invalid_argument(format!("--{field} must be a JSON object"))
+                    .with_details(serde_json::json!({ "field": field, "value": t }))
+                    .with_suggestion(format!("Pass e.g. --{field} '{{\"key\": \"value\"}}'")),
+            ),
+        },
+    }
+}

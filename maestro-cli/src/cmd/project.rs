@@ -1,0 +1,192 @@
+//! `init`, `whoami`, `status` and `project …`.
+
+use crate::cli::ProjectCmd;
+use crate::context::Ctx;
+use crate::output::{Style, table};
+use maestro_core::config::{DB_FILE, PROJECT_DIR};
+use maestro_core::{Project, Result, TaskStatus};
+use serde_json::json;
+
+pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
+    // Without --db / MAESTRO_DB, init makes a project store in this folder.
+    let explicit = ctx.global.db.is_some() || ctx.env.var("MAESTRO_DB").is_some();
+    let path = if explicit {
+        ctx.db_path()
+    } else {
+        ctx.env.cwd().join(PROJECT_DIR).join(DB_FILE)
+    };
+    let m = maestro_core::Maestro::open(&path)?;
+    let op = ctx.op();
+    let existing = match m.project(None).await {
+        Ok(p) => Some(p),
+        Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
+        Err(e) => return Err(e),
+    };
+    // Re-running init is safe: it returns the default project unless a new name is asked for.
+    let (project, created) = match existing {
+        Some(p) if name.as_deref().is_none_or(|n| n.trim() == p.name) => (p, false),
+        _ => {
+            let name = name.unwrap_or_else(|| {
+                ctx.env
+                    .cwd()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "maestro".into())
+            });
+            (m.create_project(&op, &name, true).await?, true)
+        }
+    };
+    let db = path.display().to_string();
+    ctx.out.success(&json!({ "project": project, "db": db, "created": created }), |s| {
+        if s.quiet {
+            return project.id.clone();
+        }
+        let head = if created {
+            s.ok(&format!("Created project {} {}", s.cyan(&project.id), s.bold(&project.name)))
+        } else {
+            s.ok(&format!("Project {} {} is already set up", s.cyan(&project.id), s.bold(&project.name)))
+        };
+        format!(
+            "{head}\n  store: {db}\n\nNext:\n  maestro task create \"First task\"\n  maestro session register --name me"
+        )
+    });
+    Ok(())
+}
+
+pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
+    let path = ctx.db_path();
+    let project_flag = ctx.project()?;
+    let project_id = match &project_flag {
+        Some(p) => Some(p.clone()),
+        None if path.exists() => match ctx.open(false)?.project(None).await {
+            Ok(p) => Some(p.id),
+            Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let data = json!({
+        "mode": "local",
+        "db": path.display().to_string(),
+        "projectId": project_id,
+        "sessionId": ctx.session_id(),
+        "taskIds": ctx.task_ids(),
+    });
+    ctx.out.success(&data, |s| {
+        let none = s.dim("(none)");
+        let row = |k: &str, v: Option<String>| vec![s.dim(k), v.unwrap_or_else(|| none.clone())];
+        let rows = vec![
+            row("mode", Some("local".into())),
+            row("db", Some(path.display().to_string())),
+            row("project", project_id.clone()),
+            row("session", ctx.session_id()),
+            row(
+                "tasks",
+                Some(ctx.task_ids().join(", ")).filter(|t| !t.is_empty()),
+            ),
+        ];
+        rows.into_iter()
+            .map(|r| format!("{:>10}  {}", r[0], r[1]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+pub async fn status(ctx: &mut Ctx) -> Result<()> {
+    let project = ctx.project()?;
+    let m = ctx.open(false)?;
+    let report = m.status(project.as_deref()).await?;
+    ctx.out.success(&report, |s| {
+        if report.tasks.total == 0 {
+            return format!(
+                "Project {}: no tasks yet — create one with: maestro task create \"<title>\"",
+                s.cyan(&report.project_id)
+            );
+        }
+        let count = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_i64()).unwrap_or(0);
+        let rows: Vec<Vec<String>> = TaskStatus::ALL
+            .iter()
+            .map(|st| {
+                vec![
+                    s.status(*st),
+                    count(report.tasks.by_status.get(st.as_str())).to_string(),
+                ]
+            })
+            .collect();
+        let prio: Vec<String> = ["high", "medium", "low"]
+            .iter()
+            .map(|p| format!("{p} {}", count(report.tasks.by_priority.get(*p))))
+            .collect();
+        format!(
+            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}",
+            s.cyan(&report.project_id),
+            report.tasks.total,
+            s.bold(&report.tasks.ready.to_string()),
+            report.sessions.active,
+            table(s, &["status", "tasks"], &rows),
+            s.dim("priority:"),
+            prio.join(" · ")
+        )
+    });
+    Ok(())
+}
+
+pub async fn run(ctx: &mut Ctx, cmd: ProjectCmd) -> Result<()> {
+    let m = ctx.open(false)?;
+    match cmd {
+        ProjectCmd::Create { name, default } => {
+            let p = m.create_project(&ctx.op(), &name, default).await?;
+            ctx.out.success(&p, |s| {
+                if s.quiet {
+                    p.id.clone()
+                } else {
+                    s.ok(&format!("Created project {} {}", s.cyan(&p.id), p.name))
+                }
+            });
+        }
+        ProjectCmd::List => {
+            let list = m.list_projects().await?;
+            let default = m.project(None).await.ok().map(|p| p.id);
+            ctx.out
+                .success(&list, |s| project_table(s, &list, default.as_deref()));
+        }
+        ProjectCmd::Get { id } => {
+            let id = id.or(ctx.project()?);
+            let p = m.project(id.as_deref()).await?;
+            ctx.out
+                .success(&p, |s| project_table(s, std::slice::from_ref(&p), None));
+        }
+    }
+    Ok(())
+}
+
+fn project_table(s: &Style, list: &[Project], default: Option<&str>) -> String {
+    if list.is_empty() {
+        return "No projects yet — create one with: maestro init --name \"<name>\"".into();
+    }
+    if s.quiet {
+        return list
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| {
+            let mark = if Some(p.id.as_str()) == default {
+                s.green("default")
+            } else {
+                String::new()
+            };
+            vec![
+                s.cyan(&p.id),
+                p.name.clone(),
+                crate::output::relative(&p.created_at),
+                mark,
+            ]
+        })
+        .collect();
+    table(s, &["id", "name", "created", ""], &rows)
+}

@@ -1,0 +1,164 @@
+//! `session …`.
+
+use crate::cli::SessionCmd;
+use crate::context::Ctx;
+use crate::output::{Style, relative, session_table};
+use maestro_core::{NewSession, Result, Session, SessionFilter};
+
+pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
+    let project = ctx.project()?;
+    let m = ctx.open(false)?;
+    let op = ctx.op();
+    match cmd {
+        SessionCmd::Register { name, role } => {
+            let new = NewSession {
+                project_id: project,
+                name,
+                role,
+                task_ids: ctx.task_ids(),
+                pid: Some(i64::from(std::os::unix::process::parent_id())),
+                cwd: Some(ctx.env.cwd().display().to_string()),
+                host: hostname(),
+                ..Default::default()
+            };
+            let s = m.register_session(&op, new).await?;
+            ctx.out.success(&s, |st| {
+                if st.quiet {
+                    return s.id.clone();
+                }
+                format!(
+                    "{}\n\nUse it in this shell:\n  export MAESTRO_SESSION_ID={}",
+                    st.ok(&format!(
+                        "Registered session {} ({}, {})",
+                        st.cyan(&s.id),
+                        s.name,
+                        s.role
+                    )),
+                    s.id
+                )
+            });
+        }
+        SessionCmd::Info => {
+            let id = ctx.require_session(None)?;
+            let s = m.get_session(&id).await?;
+            ctx.out.success(&s, |st| detail(st, &s));
+        }
+        SessionCmd::List {
+            active,
+            status,
+            limit,
+            cursor,
+        } => {
+            let filter = SessionFilter {
+                project_id: project,
+                active,
+                status,
+                limit,
+                cursor,
+            };
+            let page = m.list_sessions(filter).await?;
+            ctx.out.page(&page, |st| {
+                if page.items.is_empty() {
+                    "No sessions — register one with: maestro session register --name <name>".into()
+                } else {
+                    session_table(st, &page.items)
+                }
+            });
+        }
+        SessionCmd::Get { id } => {
+            let s = m.get_session(&id).await?;
+            ctx.out.success(&s, |st| detail(st, &s));
+        }
+        SessionCmd::Spawn {
+            task,
+            name,
+            skill,
+            agent,
+            cwd,
+            role,
+        } => {
+            let new = NewSession {
+                project_id: project,
+                name,
+                role,
+                skill,
+                agent,
+                task_ids: task,
+                cwd: Some(
+                    cwd.map(|c| ctx.env.cwd().join(c))
+                        .unwrap_or_else(|| ctx.env.cwd().to_path_buf())
+                        .display()
+                        .to_string(),
+                ),
+                ..Default::default()
+            };
+            let s = m.spawn_session(&op, new).await?;
+            ctx.out.success(&s, |st| {
+                if st.quiet {
+                    return s.id.clone();
+                }
+                format!(
+                    "{}\nA running host launches it: maestro host (or maestro serve --spawn)\nWatch it with: maestro session get {}",
+                    st.ok(&format!("Requested session {} for {}", st.cyan(&s.id), s.task_ids.join(", "))),
+                    s.id
+                )
+            });
+        }
+        SessionCmd::Heartbeat { id } => {
+            let id = ctx.require_session(id.as_deref())?;
+            let s = m.heartbeat(&id).await?;
+            ctx.out.success(&s, |st| {
+                if st.quiet {
+                    String::new()
+                } else {
+                    st.ok(&format!("Lease refreshed for {}", s.id))
+                }
+            });
+        }
+        SessionCmd::End { status, id } => {
+            let id = ctx.require_session(id.as_deref())?;
+            let s = m.end_session(&op, &id, status).await?;
+            ctx.out.success(&s, |st| {
+                if st.quiet {
+                    String::new()
+                } else {
+                    st.ok(&format!("Session {} ended ({})", st.cyan(&s.id), s.status))
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+fn detail(st: &Style, s: &Session) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| st.dim("-"));
+    let rows = [
+        ("id", st.cyan(&s.id)),
+        ("name", s.name.clone()),
+        ("role", s.role.to_string()),
+        ("status", st.session_status(s.status)),
+        (
+            "tasks",
+            opt(Some(s.task_ids.join(", ")).filter(|t| !t.is_empty())),
+        ),
+        ("skill", opt(s.skill.clone())),
+        ("agent", opt(s.agent.clone())),
+        ("spawned by", opt(s.spawned_by.clone())),
+        ("pid", opt(s.pid.map(|p| p.to_string()))),
+        ("exit code", opt(s.exit_code.map(|p| p.to_string()))),
+        ("reason", opt(s.reason.clone())),
+        ("created", relative(&s.created_at)),
+        ("last seen", relative(&s.last_seen)),
+    ];
+    rows.iter()
+        .map(|(k, v)| format!("{:>10}  {v}", st.dim(k)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
