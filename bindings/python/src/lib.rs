@@ -12,27 +12,16 @@ mod types;
 
 use client::{Client, Mode};
 use error::to_py_err;
-use maestro_core::{Error, Maestro};
+use maestro_core::Maestro;
+use maestro_core::config::Env;
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
-/// The database file a local client opens: `path`, else `MAESTRO_DB`.
-fn resolve_db(path: Option<PathBuf>) -> Result<PathBuf, Error> {
-    if let Some(p) = path {
-        return Ok(p);
-    }
-    match std::env::var_os("MAESTRO_DB").filter(|v| !v.is_empty()) {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => Err(
-            Error::invalid_argument("No database given and MAESTRO_DB is not set")
-                .with_suggestion("Call maestro.open('path/to/maestro.db') or set MAESTRO_DB"),
-        ),
-    }
-}
-
 /// Opens (creating and migrating if needed) a local store and returns a client on it.
 ///
-/// The database is `path` if given, else `MAESTRO_DB`. `session_id` (default
+/// The database is resolved like the CLI's: `path` > `MAESTRO_DB` > the nearest
+/// `.maestro/maestro.db` upward from the working directory > `$MAESTRO_HOME/maestro.db`
+/// (default `~/.maestro`). `session_id` (default
 /// `MAESTRO_SESSION_ID`) is the acting session recorded in timelines; `project_id` (default
 /// `MAESTRO_PROJECT_ID`) the project operations act on, else the store's default project.
 #[pyfunction]
@@ -44,7 +33,7 @@ fn open(
     project_id: Option<String>,
 ) -> PyResult<Client> {
     let m = py
-        .detach(|| resolve_db(path).and_then(Maestro::open))
+        .detach(|| Maestro::open(Env::current().db_path(path.as_deref())))
         .map_err(|e| to_py_err(py, e))?;
     Ok(Client::new(m, Mode::Local, session_id, project_id))
 }

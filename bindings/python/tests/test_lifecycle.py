@@ -114,3 +114,22 @@ def test_projects(client: maestro.Client) -> None:
     made_default = client.create_project("third", make_default=True)
     assert client.get_project().id == made_default.id
     assert client.with_project(other.id).get_project().id == other.id
+
+
+def test_store_resolution_matches_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MAESTRO_DB", raising=False)
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAESTRO_HOME", str(home))
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    monkeypatch.chdir(work / "sub")
+    # No project upward: the user store under $MAESTRO_HOME.
+    assert maestro.open().location == str(home / "maestro.db")
+    # The nearest .maestro/maestro.db upward from the working directory wins over it.
+    maestro.open(work / ".maestro" / "maestro.db").create_project("here")
+    nearest = maestro.open()
+    assert nearest.location == str(work / ".maestro" / "maestro.db")
+    assert nearest.get_project().name == "here"
+    # MAESTRO_DB wins over both; a relative path is relative to the working directory.
+    monkeypatch.setenv("MAESTRO_DB", "rel.db")
+    assert maestro.open().location == str(work / "sub" / "rel.db")
