@@ -28,6 +28,11 @@ pub mod facade;
 pub mod id;
 pub mod model;
 pub mod protocol;
+#[cfg(feature = "remote")]
+pub mod remote;
+pub mod retry;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;

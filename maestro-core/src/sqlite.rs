@@ -532,4 +532,71 @@ impl Store for SqliteStore {
         let id = project_id.map(str::to_string);
         self.read(move |tx| ops::status(tx, id.as_deref())).await
     }
+
+    async fn oldest_seq(&self) -> Result<i64> {
+        self.read(ops::oldest_seq).await
+    }
+    async fn prune_events(&self, keep: usize) -> Result<u64> {
+        self.write(&OpContext::default(), move |tx, _| {
+            ops::prune_events(tx, keep)
+        })
+        .await
+    }
+    fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
+        Some(self.watch_commits())
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_events_and_never_reuses_a_seq() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = SqliteStore::open_in_memory().unwrap();
+            let op = OpContext::default();
+            assert_eq!(s.oldest_seq().await.unwrap(), 1);
+            s.create_project(&op, "p", true).await.unwrap();
+            for i in 0..9 {
+                let t = NewTask {
+                    title: format!("t{i}"),
+                    ..Default::default()
+                };
+                s.create_task(&op, t).await.unwrap();
+            }
+            let latest = s.latest_seq().await.unwrap();
+            assert!(latest >= 10, "{latest}");
+            assert_eq!(s.prune_events(3).await.unwrap(), (latest - 3) as u64);
+            assert_eq!(s.oldest_seq().await.unwrap(), latest - 2);
+            let left: Vec<i64> = s
+                .events_since(0, 100, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(left, vec![latest - 2, latest - 1, latest]);
+            // keep 0 still keeps the newest event, so the latest seq survives.
+            assert_eq!(s.prune_events(0).await.unwrap(), 2);
+            assert_eq!(s.latest_seq().await.unwrap(), latest);
+            assert_eq!(s.oldest_seq().await.unwrap(), latest);
+            let t = NewTask {
+                title: "after".into(),
+                ..Default::default()
+            };
+            s.create_task(&op, t).await.unwrap();
+            let after = s.latest_seq().await.unwrap();
+            assert!(after > latest);
+            assert_eq!(
+                s.events_since(latest, 100, &[]).await.unwrap()[0].seq,
+                latest + 1
+            );
+            assert!(s.commit_notifications().is_some());
+            assert_eq!(*s.watch_commits().borrow(), after);
+        });
+    }
 }

@@ -1186,6 +1186,26 @@ pub fn events_since(tx: &Tx, since: i64, limit: usize, projects: &[String]) -> R
     Ok(out)
 }
 
+/// The first retained seq; `latest + 1` when the log is empty.
+pub fn oldest_seq(tx: &Tx) -> Result<i64> {
+    let oldest: Option<i64> = tx.query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
+    match oldest {
+        Some(seq) => Ok(seq),
+        None => Ok(latest_seq(tx)? + 1),
+    }
+}
+
+/// Deletes all but the newest `keep` events (at least one survives, so `MAX(seq)` and with
+/// it `latest_seq` never go back; AUTOINCREMENT never reuses a seq anyway).
+pub fn prune_events(tx: &Tx, keep: usize) -> Result<u64> {
+    let keep = keep.max(1) as i64;
+    let deleted = tx.execute(
+        "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?1",
+        [keep],
+    )?;
+    Ok(deleted as u64)
+}
+
 pub fn status(tx: &Tx, project: Option<&str>) -> Result<StatusReport> {
     let project = resolve_project(tx, project)?;
     let count_by = |col: &str, keys: Vec<&'static str>| -> Result<Map<String, Value>> {
