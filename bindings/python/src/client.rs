@@ -39,10 +39,6 @@ pub struct Client {
     project_id: Option<String>,
 }
 
-fn env_nonempty(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// Parses an optional enum argument with the core's parser (so the error names the allowed
 /// values).
 fn parse<T: FromStr<Err = Error>>(py: Python<'_>, value: Option<&str>) -> PyResult<Option<T>> {
@@ -59,6 +55,7 @@ fn metadata(
 }
 
 impl Client {
+    /// A client acting as `session_id` on `project_id` (both already resolved).
     pub fn new(
         m: Maestro,
         mode: Mode,
@@ -68,8 +65,8 @@ impl Client {
         Self {
             m,
             mode: Arc::new(mode),
-            session_id: session_id.or_else(|| env_nonempty("MAESTRO_SESSION_ID")),
-            project_id: project_id.or_else(|| env_nonempty("MAESTRO_PROJECT_ID")),
+            session_id,
+            project_id,
         }
     }
 
@@ -619,8 +616,9 @@ impl Client {
 
     /// Streams the events after `since` in `seq` order, then live ones, optionally only of
     /// one project. The result is an iterator and an async iterator; close it (or use it as a
-    /// context manager) to stop the background work. On a local store the event log is
-    /// polled every `poll_interval` seconds.
+    /// context manager) to stop the background work. On a server it is the core's sync
+    /// client (WebSocket, reconnecting and resuming from the last seq); on a local store the
+    /// event log is polled every `poll_interval` seconds.
     #[pyo3(signature = (since = 0, project = None, poll_interval = 0.05))]
     fn subscribe(
         &self,
@@ -641,6 +639,14 @@ impl Client {
                 to_py_err(py, e)
             })?;
         let projects: Vec<String> = project.into_iter().collect();
-        Subscription::start(self.m.clone(), &self.mode, since, projects, interval)
+        Subscription::start(
+            py,
+            self.m.clone(),
+            &self.mode,
+            self.session_id.clone(),
+            since,
+            projects,
+            interval,
+        )
     }
 }

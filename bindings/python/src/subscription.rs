@@ -1,7 +1,8 @@
 //! `maestro.Subscription`: a stream of events, both an iterator and an async iterator.
 //!
-//! A background task on the shared runtime feeds a bounded channel: for a local store it
-//! tails the durable event log. Consumers move events from the channel to a ready queue
+//! A background task on the shared runtime feeds a bounded channel: for a server it forwards
+//! the core's sync client (WebSocket, reconnecting, resuming from the last seq), for a local
+//! store it tails the durable event log. Consumers move events from the channel to a ready queue
 //! (while holding the receiver, so the queue keeps `seq` order) with the GIL released, then
 //! take them from the front. An event received for an `async for` step that was cancelled
 //! stays in the queue and is handed out by the next step, so none is lost.
@@ -10,11 +11,12 @@ use crate::client::Mode;
 use crate::error::to_py_err;
 use crate::runtime::rt;
 use crate::types::PyEvent;
+use maestro_core::remote::{SyncClient, SyncEvent, SyncOptions};
 use maestro_core::{Error, Event, Maestro};
 use pyo3::prelude::*;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -45,23 +47,40 @@ pub struct Subscription {
     ready: Mutex<VecDeque<Item>>,
     stop: watch::Sender<bool>,
     last_seq: AtomicI64,
+    /// The latest `(last_seq, oldest)` gap the server could not replay.
+    resync: Arc<Mutex<Option<(i64, i64)>>>,
 }
 
 impl Subscription {
-    /// Starts the background task feeding the subscription.
+    /// Starts the background task feeding the subscription: the core's sync client for a
+    /// server, a tail of the event log for a local store.
     pub fn start(
+        py: Python<'_>,
         m: Maestro,
         mode: &Mode,
+        session_id: Option<String>,
         since: i64,
         projects: Vec<String>,
         interval: Duration,
     ) -> PyResult<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (stop, stop_rx) = watch::channel(false);
+        let resync = Arc::new(Mutex::new(None));
         let rt = rt()?;
         match mode {
-            Mode::Local | Mode::Remote { .. } => {
+            Mode::Local => {
                 rt.spawn(tail_log(m, since, projects, interval, tx, stop_rx));
+            }
+            Mode::Remote { url, token } => {
+                let opts = SyncOptions::new(url.clone())
+                    .token(token.clone())
+                    .session_id(session_id)
+                    .since(Some(since))
+                    .projects(projects);
+                let client = py
+                    .detach(|| rt.block_on(SyncClient::connect(opts)))
+                    .map_err(|e| to_py_err(py, e))?;
+                rt.spawn(forward_sync(client, tx, stop_rx, resync.clone()));
             }
         }
         Ok(Self {
@@ -69,6 +88,7 @@ impl Subscription {
             ready: Mutex::new(VecDeque::new()),
             stop,
             last_seq: AtomicI64::new(since),
+            resync,
         })
     }
 
@@ -171,6 +191,13 @@ impl Subscription {
     #[getter]
     fn last_seq(&self) -> i64 {
         self.last_seq.load(Ordering::Relaxed)
+    }
+
+    /// `(last_seq, oldest)` when the server no longer had the events after `last_seq` and the
+    /// stream went on from `oldest`: reload the state you mirror. None otherwise.
+    #[getter]
+    fn resync_required(&self) -> Option<(i64, i64)> {
+        *self.resync.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether `close()` was called.
@@ -303,4 +330,38 @@ async fn tail_log(
             _ = tokio::time::sleep(interval) => {}
         }
     }
+}
+
+/// Forwards the events of the core's sync client until stopped or the client ends; a client
+/// that gave up (refused, or out of reconnection attempts) ends the stream with its error.
+async fn forward_sync(
+    mut client: SyncClient,
+    tx: mpsc::Sender<Item>,
+    mut stop: watch::Receiver<bool>,
+    resync: Arc<Mutex<Option<(i64, i64)>>>,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            next = client.next_event() => next,
+        };
+        match next {
+            Some(SyncEvent::Event(ev)) => {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => break,
+                    sent = tx.send(Ok(ev)) => if sent.is_err() { break },
+                }
+            }
+            Some(SyncEvent::ResyncRequired { last_seq, oldest }) => {
+                *resync.lock().unwrap_or_else(|p| p.into_inner()) = Some((last_seq, oldest));
+            }
+            None => {
+                if let Some(e) = client.last_error() {
+                    let _ = tx.send(Err(e)).await;
+                }
+                break;
+            }
+        }
+    }
+    client.close().await;
 }

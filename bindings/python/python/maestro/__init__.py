@@ -29,6 +29,7 @@ from maestro._native import (
     NotFoundError as NotFoundError,
     Page as Page,
     Project as Project,
+    Server as Server,
     Session as Session,
     SessionCounts as SessionCounts,
     StatusReport as StatusReport,
@@ -42,7 +43,9 @@ from maestro._native import (
     UnavailableError as UnavailableError,
     ValidationError as ValidationError,
     __version__ as __version__,
+    connect as connect,
     open as open,
+    serve as serve,
 )
 from maestro._types import (
     EventType as EventType,
@@ -67,6 +70,7 @@ __all__ = [
     "Priority",
     "Project",
     "Role",
+    "Server",
     "Session",
     "SessionCounts",
     "SessionStatus",

@@ -35,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "Page",
     "Project",
+    "Server",
     "Session",
     "SessionCounts",
     "StatusReport",
@@ -48,7 +49,9 @@ __all__ = [
     "UnavailableError",
     "ValidationError",
     "__version__",
+    "connect",
     "open",
+    "serve",
 ]
 
 _T = TypeVar("_T")
@@ -473,6 +476,10 @@ class Subscription:
     def last_seq(self) -> int:
         """The ``seq`` of the last event handed out (the ``since`` given at first)."""
     @property
+    def resync_required(self) -> tuple[int, int] | None:
+        """``(last_seq, oldest)`` when the server no longer had the events after ``last_seq``
+        and the stream went on from ``oldest``: reload the state you mirror. None otherwise."""
+    @property
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
     def next_event(self, timeout: float | None = None) -> Event | None:
@@ -683,3 +690,48 @@ def open(
     """Opens (creating if needed) a local store: ``path``, else ``MAESTRO_DB``, else the
     nearest ``.maestro/maestro.db`` upward from the current directory, else
     ``$MAESTRO_HOME/maestro.db``."""
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    *,
+    session_id: str | None = None,
+    project_id: str | None = None,
+) -> Client:
+    """A client of the Maestro server at ``url`` (default ``MAESTRO_API_URL``, then config
+    ``apiUrl``), sending ``token`` (default ``MAESTRO_TOKEN``) as a bearer token. Calls retry
+    connection failures and raise ``UnavailableError`` when the server stays unreachable."""
+
+@final
+class Server:
+    """A running Maestro server (the same server as ``maestro serve``) embedded in this
+    process. ``close()`` (or leaving a ``with`` block) shuts it down gracefully."""
+
+    @property
+    def url(self) -> str:
+        """The base URL to pass to ``maestro.connect()``, e.g. ``http://127.0.0.1:40123``."""
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+    @property
+    def db(self) -> str:
+        """The database file it serves."""
+    def close(self) -> None:
+        """Shuts the server down gracefully and waits for it. Idempotent."""
+    def __enter__(self) -> Server: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
+def serve(
+    path: str | PathLike[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+) -> Server:
+    """Starts a Maestro server on a local store (resolved like ``open``) in the background of
+    this process; ``port=0`` picks a free port. A non-loopback ``host`` needs a ``token``."""
