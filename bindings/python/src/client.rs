@@ -70,6 +70,11 @@ impl Client {
         }
     }
 
+    /// The facade this client calls.
+    pub fn maestro(&self) -> &Maestro {
+        &self.m
+    }
+
     fn op(&self) -> OpContext {
         OpContext::session(self.session_id.clone())
     }

@@ -104,6 +104,23 @@ fn connect(
     ))
 }
 
+/// Benchmark support: calls the Rust facade's `get_task` `n` times exactly as the binding
+/// does (on the shared runtime, GIL released) without any Python conversion, and returns the
+/// elapsed seconds. `bench/bench.py` compares it with `n` calls of `Client.get_task`.
+#[pyfunction]
+fn _bench_facade_get_task(py: Python<'_>, client: &Client, id: String, n: u32) -> PyResult<f64> {
+    let rt = runtime::rt()?;
+    let m = client.maestro();
+    let elapsed = py.detach(|| {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            rt.block_on(m.get_task(&id))?;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    });
+    elapsed.map_err(|e: Error| to_py_err(py, e))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -114,6 +131,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(connect, m)?)?;
     m.add_class::<server::Server>()?;
+    m.add_function(wrap_pyfunction!(_bench_facade_get_task, m)?)?;
     m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     Ok(())
 }

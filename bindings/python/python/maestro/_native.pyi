@@ -735,3 +735,7 @@ def serve(
 ) -> Server:
     """Starts a Maestro server on a local store (resolved like ``open``) in the background of
     this process; ``port=0`` picks a free port. A non-loopback ``host`` needs a ``token``."""
+
+def _bench_facade_get_task(client: Client, id: str, n: int) -> float:
+    """Benchmark support: ``n`` calls of the Rust facade's ``get_task`` as the binding makes
+    them, without Python conversion; returns the elapsed seconds."""
