@@ -283,20 +283,62 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
     };
     conn.busy_timeout(busy_timeout)?;
     if path.is_some() {
-        // journal_mode needs a lock of its own; the busy timeout set above covers it.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // Switching a new database to WAL takes an exclusive lock, and SQLite answers
+        // SQLITE_BUSY at once (without calling the busy handler) when several connections
+        // race to do it; retry within the busy timeout. WAL is persistent, so every later
+        // connection finds it set and skips the switch.
+        let mode = retry_busy(busy_timeout, || {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                return Ok(mode);
+            }
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        })?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
                 "cannot enable WAL mode (got '{mode}')"
             )));
         }
     }
+    // Every CLI call is a short-lived process, usually the last connection: without this,
+    // each exit would checkpoint the WAL and fsync the database. Checkpoints still happen
+    // automatically as the WAL grows (every 1000 pages).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while it fails with SQLITE_BUSY, for at most `timeout`: for the few
+/// statements where SQLite reports contention without consulting the busy handler.
+fn retry_busy<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && start.elapsed() + pause < timeout => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[async_trait]

@@ -238,7 +238,7 @@ async fn a_task_lifecycle_runs_over_http() {
     assert_eq!(events.len() as i64, latest);
     assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     assert_eq!(
-        m.events_since(latest - 1, 10, &[project.id.clone()])
+        m.events_since(latest - 1, 10, std::slice::from_ref(&project.id))
             .await
             .unwrap()
             .len(),

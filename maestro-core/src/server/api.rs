@@ -126,10 +126,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .with_suggestion("Send a smaller body: long texts belong in several timeline entries")
             .into());
         }
-        let parsed = if body.iter().all(u8::is_ascii_whitespace) {
-            serde_json::from_slice(b"{}")
-        } else {
-            serde_json::from_slice(&body)
+        let parsed = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => serde_json::from_slice(b"{}"),
+            Some(b'{') => serde_json::from_slice(&body),
+            // Serde would read an array into a struct by position: refuse anything else.
+            Some(_) => {
+                return Err(Error::invalid_argument("The body must be a JSON object")
+                    .with_suggestion(
+                        "Send a JSON object with the fields listed in the protocol route table",
+                    )
+                    .into());
+            }
         };
         parsed.map(JsonBody).map_err(json_error)
     }
