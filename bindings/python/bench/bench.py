@@ -20,24 +20,17 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import maestro
 from maestro import _native
 
 
-def best_of(runs: int, fn: Callable[[], float]) -> tuple[float, float]:
-    """The best and the median of `runs` measurements."""
-    samples = [fn() for _ in range(runs)]
-    return min(samples), statistics.median(samples)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--creates", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=5_000, help="calls per measurement")
+    parser.add_argument("--creates", type=int, default=10_000, help="create_task calls")
+    parser.add_argument("--runs", type=int, default=10, help="measurements of each kind")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, maestro {maestro.__version__}")
@@ -49,7 +42,7 @@ def main() -> None:
         for i in range(3):
             client.create_subtask(task.id, f"step {i}")
         client.add_progress(task.id, "some progress")
-        n = args.calls
+        n: int = args.calls
 
         # warm up both paths (connections, caches)
         _native._bench_facade_get_task(client, task.id, 1000)
@@ -57,9 +50,11 @@ def main() -> None:
             client.get_task(task.id)
 
         def rust() -> float:
+            """Mean seconds per facade call."""
             return _native._bench_facade_get_task(client, task.id, n) / n
 
         def python() -> float:
+            """Mean seconds per `Client.get_task` call."""
             get = client.get_task
             tid = task.id
             start = time.perf_counter()
@@ -67,8 +62,13 @@ def main() -> None:
                 get(tid)
             return (time.perf_counter() - start) / n
 
-        r_min, r_med = best_of(args.runs, rust)
-        p_min, p_med = best_of(args.runs, python)
+        # Interleaved, so that both see the same machine load.
+        r_samples, p_samples = [], []
+        for _ in range(args.runs):
+            r_samples.append(rust())
+            p_samples.append(python())
+        r_min, r_med = min(r_samples), statistics.median(r_samples)
+        p_min, p_med = min(p_samples), statistics.median(p_samples)
         print(f"get_task, Rust facade alone : {r_min * 1e6:7.2f} us/call (median {r_med * 1e6:.2f})")
         print(f"get_task, Python binding    : {p_min * 1e6:7.2f} us/call (median {p_med * 1e6:.2f})")
         print(f"binding overhead per call   : {(p_min - r_min) * 1e6:7.2f} us (median {(p_med - r_med) * 1e6:.2f})")
@@ -76,12 +76,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         client = maestro.open(Path(tmp) / "bench.db")
         client.create_project("bench")
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for i in range(args.creates):
             client.create_task(f"task {i}")
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         assert client.status().tasks.total == args.creates
-        print(f"create_task x {args.creates}      : {elapsed:7.3f} s ({elapsed / args.creates * 1e6:.1f} us/call)")
+        print(
+            f"create_task x {args.creates}      : {elapsed:7.3f} s wall ({elapsed / args.creates * 1e6:.1f} us/call), "
+            f"{cpu:.3f} s CPU of the process (all threads)"
+        )
 
 
 if __name__ == "__main__":
