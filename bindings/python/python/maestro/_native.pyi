@@ -49,6 +49,7 @@ __all__ = [
     "UnavailableError",
     "ValidationError",
     "__version__",
+    "_bench_facade_get_task",
     "connect",
     "open",
     "serve",
