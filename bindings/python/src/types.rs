@@ -460,7 +460,8 @@ model! {
         ts = e.ts;
         /// The project it concerns, if any.
         project_id = e.project_id;
-        /// The entity after the change, in its JSON form (camelCase keys).
+        /// The entity after the change, in its JSON form (camelCase keys); for a deletion
+        /// its id (`{"id", "projectId"}` or `{"id", "taskId"}`).
         data = e.data;
     }
     repr(seq, r#type, project_id)

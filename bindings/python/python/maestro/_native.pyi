@@ -393,7 +393,8 @@ class Event:
         """The project it concerns, if any."""
     @property
     def data(self) -> dict[str, Any]:
-        """The entity after the change, in its JSON form (camelCase keys)."""
+        """The entity after the change, in its JSON form (camelCase keys); for a deletion
+        its id (``{"id": ..., "projectId": ...}`` or ``{"id": ..., "taskId": ...}``)."""
     def to_dict(self) -> dict[str, Any]:
         """The value as plain Python data keyed by the attribute names."""
 
