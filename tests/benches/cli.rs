@@ -22,7 +22,11 @@ fn max_rss_kib(sb: &Sandbox, args: &[&str]) -> Option<u64> {
     }
     let base = sb.command(args);
     let mut c = Command::new(time);
-    c.arg("-f").arg("%M").arg(base.get_program()).args(base.get_args()).env_clear();
+    c.arg("-f")
+        .arg("%M")
+        .arg(base.get_program())
+        .args(base.get_args())
+        .env_clear();
     for (k, v) in base.get_envs() {
         if let Some(v) = v {
             c.env(k, v);
@@ -30,7 +34,12 @@ fn max_rss_kib(sb: &Sandbox, args: &[&str]) -> Option<u64> {
     }
     c.current_dir(sb.cwd());
     let out = c.output().ok()?;
-    String::from_utf8_lossy(&out.stderr).lines().last()?.trim().parse().ok()
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn bench(sb: &Sandbox, name: &str, args: &[&str]) {
@@ -39,10 +48,16 @@ fn bench(sb: &Sandbox, name: &str, args: &[&str]) {
         let start = Instant::now();
         let out = sb.command(args).output().expect("run maestro");
         times.push(start.elapsed());
-        assert!(out.status.success(), "{name} failed: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{name} failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     let (p50, p90, max) = stats(times);
-    let rss = max_rss_kib(sb, args).map(|k| format!("{:.1} MB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
+    let rss = max_rss_kib(sb, args)
+        .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
     println!(
         "{name:<42} median {:>6.2} ms  p90 {:>6.2} ms  max {:>6.2} ms  max RSS {rss}",
         p50.as_secs_f64() * 1e3,
@@ -61,11 +76,30 @@ fn main() {
     // same binary in a loop; this is setup, not measured.
     let script = r#"for i in $(seq 1 1000); do "$MAESTRO_BIN" task create "task $i" --priority low --json >/dev/null || exit 1; done"#;
     let out = sb.shell(script, &[]).output().unwrap();
-    assert!(out.status.success(), "setup failed: {}", String::from_utf8_lossy(&out.stderr));
-    println!("maestro CLI, store of 1,000 tasks, {RUNS} runs each ({})", maestro_tests::maestro_bin().display());
-    bench(&sb, "task list --json (100 of 1,000)", &["task", "list", "--json"]);
-    bench(&sb, "task list --limit 1000 --json", &["task", "list", "--limit", "1000", "--json"]);
-    bench(&sb, "task create --json", &["task", "create", "bench task", "--json"]);
+    assert!(
+        out.status.success(),
+        "setup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "maestro CLI, store of 1,000 tasks, {RUNS} runs each ({})",
+        maestro_tests::maestro_bin().display()
+    );
+    bench(
+        &sb,
+        "task list --json (100 of 1,000)",
+        &["task", "list", "--json"],
+    );
+    bench(
+        &sb,
+        "task list --limit 1000 --json",
+        &["task", "list", "--limit", "1000", "--json"],
+    );
+    bench(
+        &sb,
+        "task create --json",
+        &["task", "create", "bench task", "--json"],
+    );
     bench(&sb, "task ready --json", &["task", "ready", "--json"]);
     bench(&sb, "status --json", &["status", "--json"]);
     bench(&sb, "--version", &["--version"]);

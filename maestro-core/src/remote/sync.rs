@@ -5,6 +5,25 @@
 //! once and in seq order), queues operations while disconnected and flushes them in order on
 //! reconnect (each keeping its op id, so the server applies it once), and sends a `ping`
 //! every heartbeat interval, treating two silent intervals as a dead connection.
+//!
+//! ```no_run
+//! # async fn run() -> maestro_core::Result<()> {
+//! use maestro_core::protocol::Op;
+//! use maestro_core::remote::{SyncClient, SyncEvent, SyncOptions};
+//! let mut client = SyncClient::connect(
+//!     SyncOptions::new("http://127.0.0.1:3000").token(Some("s3cret".into())).since(Some(0)),
+//! )
+//! .await?;
+//! let acked = client.send_op(Op::SessionHeartbeat { id: "s-1".into() }).await?;
+//! while let Some(item) = client.next_event().await {
+//!     match item {
+//!         SyncEvent::Event(e) => println!("{} {}", e.seq, e.event_type.as_str()),
+//!         // Events were pruned before we saw them: reload what we mirror.
+//!         SyncEvent::ResyncRequired { .. } => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 use super::http::{UNREACHABLE_SUGGESTION, error_from_response};
 use super::url::ws_url;
@@ -28,6 +47,10 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, h
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A connection that lasts this long resets the backoff; one that drops sooner counts as a
+/// failed attempt, so a server that accepts and drops at once is not hammered.
+const STABLE_CONNECTION: Duration = Duration::from_secs(2);
 
 /// The connection state of a [`SyncClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,16 +130,18 @@ pub struct SyncOptions {
     pub token: Option<String>,
     /// The acting session of the ops sent through this client (`X-Maestro-Session`).
     pub session_id: Option<String>,
-    /// Deliver the events after this seq (replay, then live); `None` = only events after the
-    /// latest seq at the first connection.
+    /// Deliver the events after this seq (replay, then live); `None` = only the events after
+    /// the server's latest seq when the first connection succeeds.
     pub since: Option<i64>,
     /// Only events of these projects (empty = all).
     pub projects: Vec<String>,
     /// The delays between reconnection attempts (its `retries` field is not used; see
     /// `max_reconnects`).
     pub backoff: RetryPolicy,
-    /// Consecutive failed (re)connection attempts before giving up (`Disconnected`);
-    /// `None` (the default) = keep trying forever.
+    /// How many consecutive reconnection attempts may fail before the client gives up
+    /// (`Disconnected`): `Some(0)` = never reconnect (and [`SyncClient::connect`] fails when
+    /// its first attempt does); `None` (the default) = keep trying forever. A connection that
+    /// drops within 2 s of being established counts as a failed attempt.
     pub max_reconnects: Option<u32>,
     /// A `ping` is sent at this interval; no traffic for twice as long = dead connection.
     pub heartbeat: Duration,
@@ -363,8 +388,9 @@ impl SyncClient {
     }
 
     /// [`SyncClient::recv_timeout`] for synchronous callers (a binding's iterator): blocks
-    /// the calling thread on the runtime the client was connected on. Must not be called
-    /// from inside an async context.
+    /// the calling thread on the runtime the client was connected on, which must be a
+    /// multi-thread runtime (its workers run the timers). Must not be called from inside an
+    /// async context.
     pub fn blocking_recv_timeout(&mut self, timeout: Duration) -> Recv {
         let rt = self.runtime.clone();
         rt.block_on(self.recv_timeout(timeout))
@@ -664,14 +690,17 @@ impl Worker {
     }
 
     async fn run(mut self, mut first: Option<(Ws, i64)>) {
-        // Consecutive failed attempts (and connections that died at once).
-        let mut failures: u32 = 0;
+        // Consecutive failed attempts, the first one included (sets the backoff delay), and
+        // consecutive failed reconnection attempts (checked against `max_reconnects`).
+        // Connections that die at once count as failed attempts.
+        let mut failures = u32::from(first.is_none());
+        let mut failed_reconnects: u32 = 0;
         loop {
             let (ws, hello_seq) = match first.take() {
                 Some(c) => c,
                 None => {
                     if let Some(max) = self.opts.max_reconnects
-                        && failures > max
+                        && failed_reconnects >= max
                     {
                         break;
                     }
@@ -703,6 +732,7 @@ impl Worker {
                             self.shared
                                 .set_error(Some(final_unreachable(e, &self.opts.url)));
                             failures += 1;
+                            failed_reconnects += 1;
                             continue;
                         }
                     }
@@ -718,10 +748,12 @@ impl Worker {
                         .set_error(Some(final_unreachable(e, &self.opts.url)));
                     // A connection that dies at once counts as a failed attempt, so a server
                     // that accepts and drops is not hammered.
-                    if started.elapsed() >= Duration::from_secs(2) {
+                    if started.elapsed() >= STABLE_CONNECTION {
                         failures = 0;
+                        failed_reconnects = 0;
                     } else {
                         failures += 1;
+                        failed_reconnects += 1;
                     }
                 }
             }
@@ -933,6 +965,14 @@ fn classify_lost(e: tungstenite::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<SyncClient>();
+        send_sync::<OpSender>();
+        send_sync::<crate::remote::HttpStore>();
+    }
 
     #[test]
     fn states_have_wire_names() {

@@ -18,7 +18,7 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct RouteStats {
     /// (method, status) → count.
     by_status: Vec<(String, u16, u64)>,
@@ -88,12 +88,16 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts every request by route template, method and status, and times it.
+/// Middleware: checks the token, then counts every request by route template, method and
+/// status, and times it.
 pub(crate) async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
-    let resp = next.run(req).await;
+    let resp = match super::api::refuse_unauthorized(&s, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     let route = route.as_ref().map_or("unmatched", |r| r.as_str());
     s.metrics.record(
         route,
@@ -116,22 +120,17 @@ pub(crate) async fn render(State(s): State<AppState>) -> Response {
     let m = &s.metrics;
     let mut out = String::with_capacity(4096);
     // Snapshot under the lock, format outside it.
-    let routes: BTreeMap<String, (Vec<(String, u16, u64)>, Vec<u64>, f64, u64)> = {
+    let routes: BTreeMap<String, RouteStats> = {
         let routes = m.routes.lock().unwrap_or_else(|p| p.into_inner());
         routes
             .iter()
-            .map(|(r, st)| {
-                (
-                    r.clone(),
-                    (st.by_status.clone(), st.buckets.to_vec(), st.sum, st.count),
-                )
-            })
+            .map(|(r, st)| (r.clone(), st.clone()))
             .collect()
     };
     out.push_str("# HELP maestro_http_requests_total HTTP requests by route, method and status.\n");
     out.push_str("# TYPE maestro_http_requests_total counter\n");
-    for (route, (by_status, ..)) in &routes {
-        let mut by_status = by_status.clone();
+    for (route, st) in &routes {
+        let mut by_status = st.by_status.clone();
         by_status.sort();
         for (method, status, n) in by_status {
             let _ = writeln!(
@@ -143,10 +142,11 @@ pub(crate) async fn render(State(s): State<AppState>) -> Response {
     }
     out.push_str("# HELP maestro_http_request_duration_seconds HTTP request latency by route.\n");
     out.push_str("# TYPE maestro_http_request_duration_seconds histogram\n");
-    for (route, (_, buckets, sum, count)) in &routes {
+    for (route, st) in &routes {
         let route = label(route);
+        let (sum, count) = (st.sum, st.count);
         let mut cumulative = 0;
-        for (i, n) in buckets.iter().enumerate() {
+        for (i, n) in st.buckets.iter().enumerate() {
             cumulative += n;
             let le = BUCKETS
                 .get(i)

@@ -46,8 +46,12 @@ pub(crate) async fn upgrade(
         Err(e) => return e.into_response(),
     };
     let max = state.opts.max_body_bytes;
+    // Clients mostly listen: small eagerly allocated read buffers keep a thousand
+    // connections cheap (the default is 128 KiB each); bigger messages still fit.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_connected();
             let mut conn = Conn {
@@ -362,59 +366,54 @@ impl Conn {
 
 /// Runs one `op` frame through the facade, idempotently by its id.
 async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) -> Result<Value> {
-    {
-        if id.trim().is_empty() || id.len() > 200 {
-            return Err(
-                Error::invalid_argument("An op id must have 1 to 200 characters")
-                    .with_suggestion("Give every op a unique id, e.g. a UUID"),
-            );
+    if id.trim().is_empty() || id.len() > 200 {
+        return Err(
+            Error::invalid_argument("An op id must have 1 to 200 characters")
+                .with_suggestion("Give every op a unique id, e.g. a UUID"),
+        );
+    }
+    let m = &state.maestro;
+    let ctx = OpContext {
+        session_id: session,
+        op_id: Some(format!("ws:{id}")),
+    };
+    match op {
+        Op::TaskCreate(new) => to_value(m.create_task(&ctx, new).await?),
+        Op::TaskUpdate { id, patch } => to_value(m.update_task(&ctx, &id, patch).await?),
+        Op::TaskStatus { id, change } => to_value(m.change_status(&ctx, &id, change).await?),
+        Op::TaskDelete { id } => to_value(m.delete_task(&ctx, &id).await?),
+        Op::TaskClaim {
+            id,
+            session_id,
+            project_id,
+        } => {
+            let ctx = OpContext {
+                session_id: ctx.session_id.or_else(|| Some(session_id.clone())),
+                ..ctx
+            };
+            match id {
+                Some(id) => to_value(m.claim_task(&ctx, &id, &session_id).await?),
+                None => to_value(
+                    m.claim_next(&ctx, project_id.as_deref(), &session_id)
+                        .await?,
+                ),
+            }
         }
-        let m = &state.maestro;
-        let ctx = OpContext {
-            session_id: session,
-            op_id: Some(format!("ws:{id}")),
-        };
-        let v = match op {
-            Op::TaskCreate(new) => to_value(m.create_task(&ctx, new).await?),
-            Op::TaskUpdate { id, patch } => to_value(m.update_task(&ctx, &id, patch).await?),
-            Op::TaskStatus { id, change } => to_value(m.change_status(&ctx, &id, change).await?),
-            Op::TaskDelete { id } => to_value(m.delete_task(&ctx, &id).await?),
-            Op::TaskClaim {
-                id,
-                session_id,
-                project_id,
-            } => {
-                let ctx = OpContext {
-                    session_id: ctx.session_id.or_else(|| Some(session_id.clone())),
-                    ..ctx
-                };
-                match id {
-                    Some(id) => to_value(m.claim_task(&ctx, &id, &session_id).await?),
-                    None => to_value(
-                        m.claim_next(&ctx, project_id.as_deref(), &session_id)
-                            .await?,
-                    ),
-                }
-            }
-            Op::TaskProgress { id, message } => {
-                to_value(m.add_progress(&ctx, &id, &message).await?)
-            }
-            Op::SubtaskCreate {
-                task_id,
-                title,
-                description,
-            } => to_value(
-                m.create_subtask(&ctx, &task_id, &title, description.as_deref())
-                    .await?,
-            ),
-            Op::SubtaskUpdate { task_id, id, patch } => to_value(
-                m.update_subtask(&ctx, task_id.as_deref(), &id, patch)
-                    .await?,
-            ),
-            Op::SessionUpdate { id, patch } => to_value(m.update_session(&ctx, &id, patch).await?),
-            Op::SessionHeartbeat { id } => to_value(m.heartbeat(&id).await?),
-        };
-        v
+        Op::TaskProgress { id, message } => to_value(m.add_progress(&ctx, &id, &message).await?),
+        Op::SubtaskCreate {
+            task_id,
+            title,
+            description,
+        } => to_value(
+            m.create_subtask(&ctx, &task_id, &title, description.as_deref())
+                .await?,
+        ),
+        Op::SubtaskUpdate { task_id, id, patch } => to_value(
+            m.update_subtask(&ctx, task_id.as_deref(), &id, patch)
+                .await?,
+        ),
+        Op::SessionUpdate { id, patch } => to_value(m.update_session(&ctx, &id, patch).await?),
+        Op::SessionHeartbeat { id } => to_value(m.heartbeat(&id).await?),
     }
 }
 
