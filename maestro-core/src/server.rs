@@ -15,10 +15,13 @@
 //! ```
 
 mod api;
+mod embed;
 mod hub;
 mod metrics;
 mod rest;
 mod ws;
+
+pub use embed::{BackgroundServer, bind, parse_addr, resolve_addr};
 
 use crate::error::{Error, Result};
 use crate::facade::Maestro;
@@ -85,7 +88,7 @@ impl ServerOptions {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let positive = |name: &str, d: Duration| {
             if d.is_zero() {
                 Err(Error::invalid_argument(format!("{name} must be positive")))

@@ -1,16 +1,14 @@
 //! `serve()`: the core's HTTP + WebSocket server (the one `maestro serve` runs), embedded in
 //! a Node process. It runs on the addon's tokio runtime, never on the JavaScript thread.
 
-use crate::error::{OrNapi, to_napi};
+use crate::error::OrNapi;
+use maestro_core::Maestro;
 use maestro_core::config::Env;
-use maestro_core::server::{ServerOptions, check_bind_allowed, launch_with_listener};
-use maestro_core::{Error, Maestro};
+use maestro_core::server::{
+    BackgroundServer, ServerOptions, bind, check_bind_allowed, resolve_addr,
+};
 use napi_derive::napi;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Mutex;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Options of `serve`.
 #[napi(object)]
@@ -27,10 +25,8 @@ pub struct ServeOptions {
 /// A running Maestro server on a local store; `close()` shuts it down gracefully.
 #[napi]
 pub struct Server {
-    addr: SocketAddr,
+    inner: BackgroundServer,
     db: String,
-    shutdown: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<JoinHandle<maestro_core::Result<()>>>>,
 }
 
 /// Starts a Maestro server on a local store (resolved like `open`) in this process.
@@ -45,14 +41,7 @@ pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi:
             .token
             .filter(|t| !t.trim().is_empty())
             .or_else(|| env.var("MAESTRO_TOKEN").map(str::to_string));
-        let addr = (host.as_str(), port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                Error::invalid_argument(format!("Cannot resolve the address {host}:{port}"))
-                    .with_suggestion("Pass host: '127.0.0.1' or another address of this machine")
-            })?;
+        let addr = resolve_addr(&host, port)?;
         check_bind_allowed(addr, token.as_deref())?;
         let db = env.db_path(
             path.as_deref()
@@ -62,42 +51,15 @@ pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi:
         Ok((Maestro::open(&db)?, db, addr, token))
     })
     .await?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| {
-            Error::invalid_argument(format!("Cannot listen on {addr}: {e}"))
-                .with_suggestion("Choose another port, or port: 0 for a free one")
-        })
-        .or_napi()?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::internal(format!("cannot read the listener address: {e}")))
-        .or_napi()?;
+    let listener = bind(addr, token.as_deref()).await.or_napi()?;
     let mut opts = ServerOptions::new(maestro);
     opts.token = token;
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(launch_with_listener(opts, listener, async move {
-        let _ = rx.await;
-    }));
+    let inner =
+        BackgroundServer::spawn(&tokio::runtime::Handle::current(), opts, listener).or_napi()?;
     Ok(Server {
-        addr,
+        inner,
         db: db.display().to_string(),
-        shutdown: Mutex::new(Some(tx)),
-        task: Mutex::new(Some(task)),
     })
-}
-
-impl Server {
-    fn signal_shutdown(&self) {
-        let tx = self
-            .shutdown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(tx) = tx {
-            let _ = tx.send(());
-        }
-    }
 }
 
 #[napi]
@@ -105,13 +67,13 @@ impl Server {
     /// The base URL to pass to `connect()`, e.g. `http://127.0.0.1:40123`.
     #[napi(getter)]
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.inner.url()
     }
 
     /// The port the server listens on.
     #[napi(getter)]
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.inner.addr().port()
     }
 
     /// The database file it serves.
@@ -124,20 +86,6 @@ impl Server {
     /// and waits for it. Calling it again does nothing.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
-        self.signal_shutdown();
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(task) = task else { return Ok(()) };
-        match task.await {
-            Ok(result) => result.or_napi(),
-            Err(e) => Err(to_napi(Error::internal(format!(
-                "the server task failed: {e}"
-            )))),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.signal_shutdown();
+        self.inner.close().await.or_napi()
     }
 }

@@ -5,15 +5,10 @@ use crate::context::Ctx;
 use maestro_core::server::{self, ServerOptions};
 use maestro_core::{Error, Maestro, Result};
 use serde_json::json;
-use std::net::SocketAddr;
 
 pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     init_logging(a.log_format);
-    let addr: SocketAddr = a.addr.parse().map_err(|_| {
-        Error::invalid_argument(format!("'{}' is not a HOST:PORT address", a.addr))
-            .with_details(json!({ "addr": a.addr }))
-            .with_suggestion("Use e.g. --addr 127.0.0.1:3000 (port 0 picks a free port)")
-    })?;
+    let addr = server::parse_addr(&a.addr)?;
     let token = a
         .token
         .or_else(|| ctx.env.var("MAESTRO_TOKEN").map(str::to_string));
@@ -22,14 +17,8 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     let db = ctx.db_path();
     let maestro = Maestro::open(&db)?;
     let mut opts = ServerOptions::new(maestro);
+    let listener = server::bind(addr, token.as_deref()).await?;
     opts.token = token;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        Error::invalid_argument(format!("Cannot listen on {addr}: {e}"))
-            .with_details(json!({ "addr": addr.to_string() }))
-            .with_suggestion(
-                "Choose another address with --addr, or stop the process using this port",
-            )
-    })?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
     let local = listener
