@@ -27,13 +27,16 @@ pub mod error;
 pub mod facade;
 pub mod id;
 pub mod model;
+pub mod prompt;
 pub mod protocol;
+pub mod skills;
 pub mod sqlite;
 pub mod status;
 pub mod store;
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
 pub use facade::Maestro;
+pub use facade::agents::DEFAULT_LEASE;
 pub use model::*;
 pub use sqlite::SqliteStore;
 pub use store::*;
