@@ -25,6 +25,7 @@ pub mod config;
 pub mod dag;
 pub mod error;
 pub mod facade;
+pub mod host;
 pub mod id;
 pub mod model;
 pub mod prompt;
