@@ -19,14 +19,21 @@ Common workflows:
     maestro subtask create t-abc123 \"Add indexes\"
     maestro task complete t-abc123
 
+  Run a team of agents
+    maestro host --max-concurrent 4 &       # launches an agent for every spawn request
+    maestro session spawn --task t-abc123   # a worker appears with its task and instructions
+    maestro skill prompt --task t-abc123    # what that worker is told
+
   Watch the whole project
     maestro status
     maestro task ready
     maestro events --since 0
 
+  New here? maestro demo runs a small project end to end in under a minute.
+
 Exit codes: 0 ok, 1 error, 2 usage/validation, 3 not found, 4 conflict, 5 server unreachable.
 Environment: MAESTRO_DB, MAESTRO_HOME, MAESTRO_PROJECT_ID, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS,
-MAESTRO_JSON=1 (always JSON), NO_COLOR.";
+MAESTRO_SKILLS_DIR, MAESTRO_LEASE_SECONDS, MAESTRO_JSON=1 (always JSON), NO_COLOR.";
 
 /// Maestro: orchestration for LLM coding agents.
 #[derive(Debug, Parser)]
@@ -127,6 +134,19 @@ pub enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Skills: the instructions agents load (list, show, install, render a prompt)
+    #[command(subcommand)]
+    Skill(SkillCmd),
+    /// Launch agent processes for spawn requests (`maestro session spawn`) until stopped
+    #[command(
+        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}); built in: claude, codex, gemini. Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
+    )]
+    Host(HostArgs),
+    /// A one-minute tour: a temporary project whose six tasks are run by scripted workers
+    #[command(
+        after_help = "Examples:\n  maestro demo\n  maestro demo --workers 2 --keep\n  maestro demo --json\n\nEverything happens in a temporary folder (removed at the end unless --keep); nothing is installed."
+    )]
+    Demo(DemoArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -151,6 +171,74 @@ pub enum Command {
     TaskCompleteAlias(TaskCompleteArgs),
     #[command(name = "task-block", hide = true)]
     TaskBlockAlias(TaskBlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Most agents running at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_concurrent: usize,
+    /// Start each agent in a window of the tmux session 'maestro' (detached when tmux is missing)
+    #[arg(long)]
+    pub tmux: bool,
+    /// Profile for spawn requests that name none (default: config defaultAgent, else claude)
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
+    /// How often to look for new spawn requests, in milliseconds
+    #[arg(long, default_value_t = 25, value_name = "MS")]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Workers running at once
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub workers: usize,
+    /// Keep the temporary folder (database, prompts, logs) and print its path
+    #[arg(long)]
+    pub keep: bool,
+    /// Pause of the scripted workers between steps, in milliseconds
+    #[arg(long, default_value_t = 150, value_name = "MS")]
+    pub step_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCmd {
+    /// List skills: bundled ones, overridden by those in MAESTRO_SKILLS_DIR
+    #[command(after_help = "Examples:\n  maestro skill list\n  maestro skill list --json")]
+    List,
+    /// Show a skill's manifest and instructions
+    #[command(
+        after_help = "Examples:\n  maestro skill show maestro-worker\n  maestro skill show maestro-cli --json"
+    )]
+    Show { name: String },
+    /// Write the bundled skills to MAESTRO_SKILLS_DIR (default ~/.agents-ui/maestro-skills)
+    #[command(
+        after_help = "Examples:\n  maestro skill install\n  maestro skill install --dir ./skills\n  maestro skill install --claude        # also into ~/.claude/skills/\n  maestro skill install --force        # replace files you edited\n\nA file edited since it was installed is kept unless --force."
+    )]
+    Install {
+        /// Install here instead of MAESTRO_SKILLS_DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Also install into ~/.claude/skills/
+        #[arg(long)]
+        claude: bool,
+        /// Replace files even if they were edited
+        #[arg(long)]
+        force: bool,
+    },
+    /// Render the initial prompt of an agent: skills + task context + next commands
+    #[command(
+        after_help = "Examples:\n  maestro skill prompt --task t-7k2m\n  maestro skill prompt --task t-7k2m --skill maestro-worker --json\n  maestro skill prompt --skill maestro-orchestrator\n\nWithout --task: the first of MAESTRO_TASK_IDS, else an orchestrator prompt."
+    )]
+    Prompt {
+        /// The task (default: the first of MAESTRO_TASK_IDS)
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// The skill (default: maestro-worker with a task, else maestro-orchestrator)
+        #[arg(long, value_name = "NAME")]
+        skill: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,6 +523,16 @@ pub enum SessionCmd {
         /// worker (default) or orchestrator
         #[arg(long, value_parser = role_arg)]
         role: Option<Role>,
+    },
+    /// Print the output of an agent launched by a host on this machine
+    #[command(
+        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50"
+    )]
+    Logs {
+        id: String,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
     },
     /// Refresh the current session's lease
     #[command(after_help = "Examples:\n  maestro session heartbeat")]

@@ -1,9 +1,12 @@
 //! One module per command group, each with a `run()`.
 
 mod config;
+mod demo;
 mod events;
+mod host;
 mod project;
 mod session;
+mod skill;
 mod subtask;
 mod task;
 
@@ -40,6 +43,9 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
             limit,
             follow,
         } => events::run(ctx, since, limit, follow).await,
+        Command::Skill(c) => skill::run(ctx, c).await,
+        Command::Host(a) => host::run(ctx, a).await,
+        Command::Demo(a) => demo::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());
