@@ -172,3 +172,167 @@ fn install_text(st: &Style, reports: &[InstallReport], force: bool) -> String {
     }
     out.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::Cli;
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    /// Splits a shell command line into words: quotes, backslashes, a trailing `# comment`
+    /// and a pipe to another program are handled; no expansions are made.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut in_word = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' => {
+                    in_word = true;
+                    for q in chars.by_ref() {
+                        if q == '\'' {
+                            break;
+                        }
+                        cur.push(q);
+                    }
+                }
+                '"' => {
+                    in_word = true;
+                    while let Some(q) = chars.next() {
+                        match q {
+                            '"' => break,
+                            '\\' => cur.extend(chars.next()),
+                            _ => cur.push(q),
+                        }
+                    }
+                }
+                '\\' => {
+                    in_word = true;
+                    cur.extend(chars.next());
+                }
+                '#' | '|' | '&' | ';' | '>' if !in_word => break,
+                c if c.is_whitespace() => {
+                    if in_word {
+                        out.push(std::mem::take(&mut cur));
+                        in_word = false;
+                    }
+                }
+                c => {
+                    in_word = true;
+                    cur.push(c);
+                }
+            }
+        }
+        if in_word {
+            out.push(cur);
+        }
+        out
+    }
+
+    /// Every `maestro …` line in the fenced code blocks of a SKILL.md.
+    fn commands(md: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut in_code = false;
+        for line in md.lines() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_code = !in_code;
+                continue;
+            }
+            if in_code && t.starts_with("maestro ") {
+                out.push(t.to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_word_splitter_follows_shell_quoting() {
+        assert_eq!(
+            words(r#"maestro task create "Add \"tests\"" --metadata '{"a": 1}'   # note"#),
+            vec![
+                "maestro",
+                "task",
+                "create",
+                "Add \"tests\"",
+                "--metadata",
+                r#"{"a": 1}"#
+            ]
+        );
+        assert_eq!(
+            words("maestro task ready --json | jq ."),
+            vec!["maestro", "task", "ready", "--json"]
+        );
+        assert_eq!(words("maestro host &"), vec!["maestro", "host"]);
+    }
+
+    #[test]
+    fn every_command_in_the_cli_skill_parses_with_the_real_parser() {
+        let skill = maestro_core::skills::BUNDLED
+            .iter()
+            .find(|s| s.name == maestro_core::skills::CLI_SKILL)
+            .unwrap();
+        let cmds = commands(skill.skill_md);
+        assert!(
+            cmds.len() > 80,
+            "the reference shows every command ({})",
+            cmds.len()
+        );
+        let mut failures = Vec::new();
+        for line in &cmds {
+            match Cli::try_parse_from(words(line)) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {}
+                Err(e) => failures.push(format!(
+                    "{line}\n    {}",
+                    e.render().to_string().lines().next().unwrap_or("")
+                )),
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "commands that do not parse:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_cli_skill_shows_every_subcommand() {
+        use clap::CommandFactory;
+        let skill = maestro_core::skills::BUNDLED
+            .iter()
+            .find(|s| s.name == maestro_core::skills::CLI_SKILL)
+            .unwrap();
+        let cmds = commands(skill.skill_md);
+        let root = Cli::command();
+        let mut missing = Vec::new();
+        for sub in root.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = sub.get_name();
+            if name == "help" {
+                continue;
+            }
+            let leaves: Vec<String> = if sub.has_subcommands() {
+                sub.get_subcommands()
+                    .filter(|c| c.get_name() != "help")
+                    .map(|c| format!("maestro {name} {}", c.get_name()))
+                    .collect()
+            } else {
+                vec![format!("maestro {name}")]
+            };
+            for leaf in leaves {
+                let shown = cmds
+                    .iter()
+                    .any(|c| *c == leaf || c.starts_with(&format!("{leaf} ")));
+                if !shown {
+                    missing.push(leaf);
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "not in the maestro-cli skill: {missing:?}"
+        );
+    }
+}
