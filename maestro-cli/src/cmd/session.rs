@@ -58,7 +58,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             };
             let page = m.list_sessions(filter).await?;
             ctx.out.page(&page, |st| {
-                if page.items.is_empty() {
+                if page.items.is_empty() && !st.quiet {
                     "No sessions — register one with: maestro session register --name <name>".into()
                 } else {
                     session_table(st, &page.items)

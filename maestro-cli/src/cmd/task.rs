@@ -19,7 +19,7 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             ctx.touch(&m).await;
             let page = m.list_tasks(filter(a, project)).await?;
             ctx.out.page(&page, |s| {
-                if page.items.is_empty() {
+                if page.items.is_empty() && !s.quiet {
                     "No tasks match — create one with: maestro task create \"<title>\"".into()
                 } else {
                     task_table(s, &page.items)
@@ -80,7 +80,7 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             ctx.reap(&m).await?;
             let tasks = m.ready_tasks(project.as_deref(), limit).await?;
             ctx.out.success(&tasks, |s| {
-                if tasks.is_empty() {
+                if tasks.is_empty() && !s.quiet {
                     "Nothing is ready — see pending work with: maestro task list --status pending"
                         .into()
                 } else {

@@ -85,13 +85,16 @@ pub fn release_tasks_of(tx: &Tx, session: &Session, now: i64) -> Result<()> {
         if task.status != TaskStatus::InProgress || !task.session_ids.contains(&session.id) {
             continue;
         }
+        // The entries name the released session as their session: a timeline entry's JSON
+        // has one `sessionId`, and it must say whose claim ended.
+        let who = Some(session.id.as_str());
         if task.session_ids.len() == 1 {
             apply_status(
                 tx,
                 &mut task,
                 TaskStatus::Pending,
                 false,
-                None,
+                who,
                 Some(&reason),
                 now,
             )?;
@@ -101,7 +104,7 @@ pub fn release_tasks_of(tx: &Tx, session: &Session, now: i64) -> Result<()> {
                 session_id: session.id.clone(),
                 reason: reason.clone(),
             };
-            add_entry(tx, &task, kind, None, now)?;
+            add_entry(tx, &task, kind, who, now)?;
             task.claim_epoch += 1;
         }
         finish_update(tx, &mut task, now)?;
