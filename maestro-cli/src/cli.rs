@@ -56,6 +56,9 @@ pub struct Global {
     /// SQLite database file (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Maestro server URL: remote mode (default: MAESTRO_API_URL, then config apiUrl)
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
     /// Print only essential output (ids) in human mode
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -147,6 +150,11 @@ pub enum Command {
         after_help = "Examples:\n  maestro demo\n  maestro demo --workers 2 --keep\n  maestro demo --json\n\nEverything happens in a temporary folder (removed at the end unless --keep); nothing is installed."
     )]
     Demo(DemoArgs),
+    /// Run the HTTP + WebSocket server that keeps every client in sync
+    #[command(
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+    )]
+    Serve(ServeArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -239,6 +247,25 @@ pub enum SkillCmd {
         #[arg(long, value_name = "NAME")]
         skill: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// Require `Authorization: Bearer <token>` on /api and /ws (default: MAESTRO_TOKEN)
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Log format on stderr (RUST_LOG sets the level)
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod host;
 mod project;
+mod serve;
 mod session;
 mod skill;
 mod subtask;
@@ -18,7 +19,12 @@ use maestro_core::{Error, Result};
 /// Runs a parsed command line.
 pub fn run(cli: Cli, out: Out) -> Result<()> {
     let mut ctx = Ctx::new(cli.global, out);
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // The server wants every core; a one-shot command is done before a second thread helps.
+    let mut builder = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
@@ -46,6 +52,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Skill(c) => skill::run(ctx, c).await,
         Command::Host(a) => host::run(ctx, a).await,
         Command::Demo(a) => demo::run(ctx, a).await,
+        Command::Serve(a) => serve::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());

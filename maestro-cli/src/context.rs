@@ -51,6 +51,33 @@ impl Ctx {
         ))
     }
 
+    /// The server URL in remote mode: `--server` > `MAESTRO_API_URL` > config `apiUrl`.
+    pub fn server_url(&mut self) -> Result<Option<String>> {
+        let flag = self.global.server.clone();
+        let env = self.env.clone();
+        let config = self.config()?;
+        Ok(maestro_core::config::setting(
+            flag.as_deref(),
+            &env,
+            "MAESTRO_API_URL",
+            config,
+            "apiUrl",
+        ))
+    }
+
+    /// The bearer token for the server: `MAESTRO_TOKEN` > config `token`.
+    pub fn token(&mut self) -> Result<Option<String>> {
+        let env = self.env.clone();
+        let config = self.config()?;
+        Ok(maestro_core::config::setting(
+            None,
+            &env,
+            "MAESTRO_TOKEN",
+            config,
+            "token",
+        ))
+    }
+
     /// `MAESTRO_SESSION_ID`, if set.
     pub fn session_id(&self) -> Option<String> {
         self.env
@@ -85,9 +112,14 @@ impl Ctx {
         OpContext::session(self.session_id())
     }
 
-    /// Opens the store. Only `init` creates one; other commands on a missing store fail with
-    /// a hint instead of leaving an empty database behind.
-    pub fn open(&self, create: bool) -> Result<Maestro> {
+    /// Opens the store: the server in remote mode, else the local database. Only `init`
+    /// creates a database; other commands on a missing one fail with a hint instead of
+    /// leaving an empty database behind.
+    pub fn open(&mut self, create: bool) -> Result<Maestro> {
+        if let Some(url) = self.server_url()? {
+            let token = self.token()?;
+            return Ok(Maestro::connect(&url, token)?.with_skills_dir(Some(self.skills_dir())));
+        }
         let path = self.db_path();
         if !create && !path.exists() {
             return Err(Error::no_project_context()

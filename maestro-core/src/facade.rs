@@ -94,6 +94,16 @@ impl Maestro {
         Ok(Self::new(Arc::new(SqliteStore::open(path)?)))
     }
 
+    /// A client of the Maestro server at `url` (e.g. `http://127.0.0.1:3000`), with the
+    /// retry policy of `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`. No I/O happens here.
+    #[cfg(feature = "remote")]
+    pub fn connect(url: &str, token: Option<String>) -> Result<Self> {
+        let policy = crate::retry::RetryPolicy::from_env()?;
+        Ok(Self::new(Arc::new(crate::remote::HttpStore::new(
+            url, token, policy,
+        )?)))
+    }
+
     /// A private in-memory store.
     pub fn in_memory() -> Result<Self> {
         Ok(Self::new(Arc::new(SqliteStore::open_in_memory()?)))
@@ -419,6 +429,18 @@ impl Maestro {
     }
     pub async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
         self.store.status(project_id).await
+    }
+    /// The first seq the event log still retains.
+    pub async fn oldest_seq(&self) -> Result<i64> {
+        self.store.oldest_seq().await
+    }
+    /// Deletes all but the newest `keep` events; returns how many were deleted.
+    pub async fn prune_events(&self, keep: usize) -> Result<u64> {
+        if keep == 0 {
+            return Err(Error::invalid_argument("keep must be at least 1")
+                .with_suggestion("Keep at least one event so the latest seq is preserved"));
+        }
+        self.store.prune_events(keep).await
     }
 }
 

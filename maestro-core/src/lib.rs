@@ -30,6 +30,11 @@ pub mod id;
 pub mod model;
 pub mod prompt;
 pub mod protocol;
+#[cfg(feature = "remote")]
+pub mod remote;
+pub mod retry;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod skills;
 pub mod sqlite;
 pub mod status;

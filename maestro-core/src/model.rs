@@ -227,7 +227,10 @@ pub struct TimelineEntry {
     #[serde(flatten)]
     pub kind: TimelineKind,
     pub timestamp: Timestamp,
-    /// The acting session, when known.
+    /// The acting session, when known. In JSON `actorSessionId`: `sessionId` belongs to the
+    /// `assigned` and `released` entries (the session assigned or released), and one JSON
+    /// object cannot carry the same key twice.
+    #[serde(rename = "actorSessionId")]
     pub session_id: Option<String>,
 }
 
@@ -414,7 +417,7 @@ mod tests {
         assert_eq!(v["type"], "status_changed");
         assert_eq!(v["from"], "pending");
         assert_eq!(v["to"], "in_progress");
-        assert_eq!(v["sessionId"], "s-1");
+        assert_eq!(v["actorSessionId"], "s-1");
         assert_eq!(v["taskId"], "t-1");
         let r = TimelineKind::Released {
             session_id: "s-2".into(),
@@ -423,6 +426,21 @@ mod tests {
         assert_eq!(serde_json::to_value(&r).unwrap()["sessionId"], "s-2");
         let back: TimelineEntry = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+        // An entry whose kind names a session keeps both sessions apart.
+        let assigned = TimelineEntry {
+            kind: TimelineKind::Assigned {
+                session_id: "s-2".into(),
+            },
+            ..e
+        };
+        let v = serde_json::to_value(&assigned).unwrap();
+        assert_eq!(v["sessionId"], "s-2");
+        assert_eq!(v["actorSessionId"], "s-1");
+        let text = serde_json::to_string(&assigned).unwrap();
+        assert_eq!(
+            serde_json::from_str::<TimelineEntry>(&text).unwrap(),
+            assigned
+        );
     }
 
     #[test]

@@ -283,20 +283,62 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
     };
     conn.busy_timeout(busy_timeout)?;
     if path.is_some() {
-        // journal_mode needs a lock of its own; the busy timeout set above covers it.
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // Switching a new database to WAL takes an exclusive lock, and SQLite answers
+        // SQLITE_BUSY at once (without calling the busy handler) when several connections
+        // race to do it; retry within the busy timeout. WAL is persistent, so every later
+        // connection finds it set and skips the switch.
+        let mode = retry_busy(busy_timeout, || {
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if mode.eq_ignore_ascii_case("wal") {
+                return Ok(mode);
+            }
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        })?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
                 "cannot enable WAL mode (got '{mode}')"
             )));
         }
     }
+    // Every CLI call is a short-lived process, usually the last connection: without this,
+    // each exit would checkpoint the WAL and fsync the database. Checkpoints still happen
+    // automatically as the WAL grows (every 1000 pages).
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while it fails with SQLITE_BUSY, for at most `timeout`: for the few
+/// statements where SQLite reports contention without consulting the busy handler.
+fn retry_busy<T>(
+    timeout: Duration,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && start.elapsed() + pause < timeout => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[async_trait]
@@ -549,5 +591,71 @@ impl Store for SqliteStore {
         }
         self.write(op, move |tx, now| ops::reap_expired(tx, lease_ms, now))
             .await
+    }
+    async fn oldest_seq(&self) -> Result<i64> {
+        self.read(ops::oldest_seq).await
+    }
+    async fn prune_events(&self, keep: usize) -> Result<u64> {
+        self.write(&OpContext::default(), move |tx, _| {
+            ops::prune_events(tx, keep)
+        })
+        .await
+    }
+    fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
+        Some(self.watch_commits())
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_events_and_never_reuses_a_seq() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = SqliteStore::open_in_memory().unwrap();
+            let op = OpContext::default();
+            assert_eq!(s.oldest_seq().await.unwrap(), 1);
+            s.create_project(&op, "p", true).await.unwrap();
+            for i in 0..9 {
+                let t = NewTask {
+                    title: format!("t{i}"),
+                    ..Default::default()
+                };
+                s.create_task(&op, t).await.unwrap();
+            }
+            let latest = s.latest_seq().await.unwrap();
+            assert!(latest >= 10, "{latest}");
+            assert_eq!(s.prune_events(3).await.unwrap(), (latest - 3) as u64);
+            assert_eq!(s.oldest_seq().await.unwrap(), latest - 2);
+            let left: Vec<i64> = s
+                .events_since(0, 100, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect();
+            assert_eq!(left, vec![latest - 2, latest - 1, latest]);
+            // keep 0 still keeps the newest event, so the latest seq survives.
+            assert_eq!(s.prune_events(0).await.unwrap(), 2);
+            assert_eq!(s.latest_seq().await.unwrap(), latest);
+            assert_eq!(s.oldest_seq().await.unwrap(), latest);
+            let t = NewTask {
+                title: "after".into(),
+                ..Default::default()
+            };
+            s.create_task(&op, t).await.unwrap();
+            let after = s.latest_seq().await.unwrap();
+            assert!(after > latest);
+            assert_eq!(
+                s.events_since(latest, 100, &[]).await.unwrap()[0].seq,
+                latest + 1
+            );
+            assert!(s.commit_notifications().is_some());
+            assert_eq!(*s.watch_commits().borrow(), after);
+        });
     }
 }

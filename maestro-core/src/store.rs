@@ -321,4 +321,22 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Session>> {
         Ok(Vec::new())
     }
+
+    // ---- event-log retention and change notifications ----
+    /// The first `seq` the event log still retains (`latest_seq() + 1` when it is empty):
+    /// a replay after `since` is complete only if `since + 1 >= oldest_seq()`. A store that
+    /// never prunes retains everything, from seq 1.
+    async fn oldest_seq(&self) -> Result<i64> {
+        Ok(1)
+    }
+    /// Deletes all but the newest `keep` events (the newest one is always kept) and returns
+    /// how many were deleted. A store without retention keeps everything.
+    async fn prune_events(&self, _keep: usize) -> Result<u64> {
+        Ok(0)
+    }
+    /// A watch of the latest seq committed through this store by this process, when the
+    /// store can notify; writes by other processes are found by polling [`Store::latest_seq`].
+    fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
 }

@@ -24,7 +24,44 @@ pub fn maestro_bin() -> PathBuf {
         "{} does not exist: build it first with `cargo build -p maestro-cli` (./scripts/test does)",
         bin.display()
     );
+    static FRESH: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    FRESH.get_or_init(|| assert_fresh(&bin));
     bin
+}
+
+/// Fails loudly when the binary is older than the sources it is built from, so a test never
+/// passes or fails against a stale build.
+fn assert_fresh(bin: &Path) {
+    fn newest(dir: &Path, best: &mut std::time::SystemTime) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                newest(&path, best);
+            } else if let Ok(m) = entry.metadata().and_then(|m| m.modified()) {
+                *best = (*best).max(m);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let mut src = std::time::SystemTime::UNIX_EPOCH;
+    for dir in [
+        "maestro-cli/src",
+        "maestro-core/src",
+        "maestro-core/migrations",
+        "skills",
+    ] {
+        newest(&root.join(dir), &mut src);
+    }
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    assert!(
+        built >= src,
+        "{} is older than its sources: rebuild it with `cargo build -p maestro-cli` (./scripts/test does)",
+        bin.display()
+    );
 }
 
 /// A result of one `maestro` run.
@@ -212,4 +249,128 @@ pub fn wait(child: Child) -> Run {
 /// The `id` field of a JSON value.
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_string()
+}
+
+/// A real `maestro serve` process on a loopback port; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `maestro serve --addr <addr> --json` with `--db db` and waits for its URL.
+    pub fn start(sb: &Sandbox, db: &Path, addr: &str, extra: &[&str]) -> Server {
+        use std::io::BufRead;
+        let mut args = vec![
+            "--db",
+            db.to_str().unwrap(),
+            "serve",
+            "--addr",
+            addr,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let mut c = sb.command(&args);
+        c.env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn maestro serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .expect("read serve output");
+        let v: Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("serve printed {line:?}: {e}"));
+        assert_eq!(v["success"], true, "{v}");
+        Server {
+            child,
+            url: v["data"]["url"].as_str().unwrap().to_string(),
+            addr: v["data"]["addr"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait for serve")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One raw HTTP/1.1 request over loopback; returns (status, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        req.push_str("Connection: close\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer (e.g. 413) before reading the whole body.
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        resp.extend_from_slice(&buf[..n]);
+        if resp.starts_with(b"HTTP/1.1 101") && resp.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }

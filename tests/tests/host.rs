@@ -1,7 +1,7 @@
 //! Sessions spawned by an orchestrator and launched by `maestro host`, end to end: real
 //! binary, real processes, shell agents that use only maestro commands.
 
-use maestro_tests::{Run, Sandbox, id, wait};
+use maestro_tests::{Run, Sandbox, Server, id, wait};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -176,7 +176,7 @@ fn an_orchestrator_runs_a_team_of_workers_to_completion() {
             timeline
                 .iter()
                 .filter(|e| e["type"] == ty)
-                .map(|e| e["sessionId"].as_str().unwrap_or("").to_string())
+                .map(|e| e["actorSessionId"].as_str().unwrap_or("").to_string())
                 .collect::<Vec<_>>()
         };
         assert_eq!(by("assigned"), vec![worker.clone()], "{d}");
@@ -186,7 +186,7 @@ fn an_orchestrator_runs_a_team_of_workers_to_completion() {
             .iter()
             .filter(|e| e["type"] == "status_changed" && e["to"] == "completed")
             .collect();
-        assert_eq!(completed_by[0]["sessionId"], worker.as_str());
+        assert_eq!(completed_by[0]["actorSessionId"], worker.as_str());
         assert_eq!(d["subtasks"].as_array().unwrap().len(), 2);
     }
 
@@ -497,4 +497,43 @@ fn the_demo_runs_every_task_to_completion() {
     let r = sb.run(&["demo", "--step-ms", "20"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("6/6 tasks completed"), "{}", r.stdout);
+}
+
+#[test]
+fn a_host_in_remote_mode_launches_agents_that_talk_to_the_server() {
+    let mut sb = Sandbox::new();
+    let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
+    let home = sb.path().join("maestro-home");
+    sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    sb.set_env("MAESTRO_API_URL", &server.url);
+    let script = sb.path().join("worker.sh");
+    std::fs::write(&script, WORKER).unwrap();
+    let cmd = format!("[\"sh\",\"{}\"]", script.display());
+    sb.ok(&["config", "set", "agents.scripted.command", &cmd, "--global"]);
+    sb.ok(&["project", "create", "remote", "--default"]);
+    let a = sb.task("A", &[]);
+    let b = sb.task("B", &["--depends-on", &a]);
+    let host = sb.spawn(&["host", "--agent", "scripted"], &[]);
+    let s1 = id(&sb.ok(&["session", "spawn", "--task", &a]));
+    let a_done = until(150, || sb.ok(&["task", "get", &a])["status"] == "completed");
+    let s2 = if a_done {
+        id(&sb.ok(&["session", "spawn", "--task", &b]))
+    } else {
+        String::new()
+    };
+    let b_done = a_done && until(150, || sb.ok(&["task", "get", &b])["status"] == "completed");
+    let ended = b_done
+        && until(100, || {
+            sb.ok(&["session", "get", &s2])["status"] == "completed"
+        });
+    let run = stop(host);
+    assert!(ended, "{}\n{}", run.stdout, run.stderr);
+    for s in [&s1, &s2] {
+        let s = sb.ok(&["session", "get", s]);
+        assert_eq!(s["status"], "completed", "{s}");
+        assert_eq!(s["exitCode"], 0);
+    }
+    // Nothing was written to a local store: the agents used the server.
+    assert!(!sb.cwd().join(".maestro").exists());
+    assert!(!home.join("maestro.db").exists());
 }

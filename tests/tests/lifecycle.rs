@@ -124,7 +124,7 @@ fn agent_lifecycle_with_json_only() {
     let first_change = &detail["timeline"][1];
     assert_eq!(first_change["from"], "pending");
     assert_eq!(first_change["to"], "in_progress");
-    assert_eq!(first_change["sessionId"], session.as_str());
+    assert_eq!(first_change["actorSessionId"], session.as_str());
     assert!(first_change["timestamp"].as_str().unwrap().ends_with('Z'));
 
     let b_detail = sb.ok(&["task", "get", &b]);

@@ -17,7 +17,13 @@ pub async fn run(ctx: &mut Ctx, since: i64, limit: usize, follow: bool) -> Resul
         None => Vec::new(),
     };
     if follow {
-        return follow_log(ctx, &m, since, &projects).await;
+        return match ctx.server_url()? {
+            Some(url) => {
+                let token = ctx.token()?;
+                follow_server(ctx, url, token, since, projects).await
+            }
+            None => follow_log(ctx, &m, since, &projects).await,
+        };
     }
     let events = m.events_since(since, limit.max(1), &projects).await?;
     ctx.out.success(&events, |s| {
@@ -44,7 +50,61 @@ fn row(s: &crate::output::Style, e: &Event) -> Vec<String> {
     ]
 }
 
-/// Prints events as they are committed (JSON lines with --json), until interrupted.
+/// Prints one followed event; false when the reader went away.
+fn print_event(ctx: &Ctx, style: &crate::output::Style, e: &Event) -> Result<bool> {
+    let line = if ctx.out.json {
+        serde_json::to_string(e)?
+    } else {
+        row(style, e).join("  ")
+    };
+    let mut stdout = std::io::stdout().lock();
+    Ok(writeln!(stdout, "{line}").is_ok() && stdout.flush().is_ok())
+}
+
+/// Remote: the sync client resumes after drops and delivers each event once, in order.
+async fn follow_server(
+    ctx: &Ctx,
+    url: String,
+    token: Option<String>,
+    since: i64,
+    projects: Vec<String>,
+) -> Result<()> {
+    use maestro_core::remote::{SyncClient, SyncEvent, SyncOptions};
+    let style = crate::output::Style {
+        color: ctx.out.color,
+        quiet: ctx.out.quiet,
+    };
+    let opts = SyncOptions::new(url)
+        .token(token)
+        .session_id(ctx.session_id())
+        .since(Some(since))
+        .projects(projects);
+    let mut client = SyncClient::connect(opts).await?;
+    while let Some(item) = client.next_event().await {
+        match item {
+            SyncEvent::Event(e) => {
+                if !print_event(ctx, &style, &e)? {
+                    break;
+                }
+            }
+            SyncEvent::ResyncRequired { last_seq, oldest } => {
+                eprintln!(
+                    "events {} to {} are no longer retained by the server; continuing from {oldest}",
+                    last_seq + 1,
+                    oldest - 1
+                );
+            }
+        }
+    }
+    let err = client.last_error();
+    client.close().await;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Local: prints events as they are committed (JSON lines with --json), until interrupted.
 async fn follow_log(ctx: &Ctx, m: &Maestro, mut since: i64, projects: &[String]) -> Result<()> {
     let style = crate::output::Style {
         color: ctx.out.color,

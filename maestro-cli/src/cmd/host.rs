@@ -12,10 +12,17 @@ use std::time::Duration;
 
 /// The host settings of this CLI call: profiles and lease from config, context from flags.
 pub fn options(ctx: &mut Ctx, agent: Option<String>) -> Result<HostOptions> {
-    let db = ctx.db_path();
+    // Agents reach the store the way this host does: the server in remote mode.
+    let store = match ctx.server_url()? {
+        Some(url) => StoreContext::Remote {
+            url,
+            token: ctx.token()?,
+        },
+        None => StoreContext::Local { db: ctx.db_path() },
+    };
     let env = ctx.env.clone();
     let config = ctx.config()?.clone();
-    let mut opts = HostOptions::new(env.maestro_home(), StoreContext::Local { db });
+    let mut opts = HostOptions::new(env.maestro_home(), store);
     opts.profiles = Profiles::from_config(config.get("agents"))?;
     opts.lease = ctx.lease()?;
     opts.default_agent = agent
@@ -59,12 +66,16 @@ pub async fn run(ctx: &mut Ctx, a: HostArgs) -> Result<()> {
             );
         }
     }
+    let location = match &opts.store {
+        StoreContext::Local { db } => db.display().to_string(),
+        StoreContext::Remote { url, .. } => url.clone(),
+    };
     note(
         out,
         &format!(
             "Host {} on {}: up to {} agents, default profile '{}', profiles {}, lease {} s.\nWaiting for spawn requests (maestro session spawn --task <id>); Ctrl-C to stop.",
             opts.host_name,
-            ctx.db_path().display(),
+            location,
             opts.max_concurrent,
             opts.default_agent,
             opts.profiles.names().join(", "),

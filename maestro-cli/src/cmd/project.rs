@@ -8,14 +8,26 @@ use maestro_core::{Project, Result, TaskStatus};
 use serde_json::json;
 
 pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
-    // Without --db / MAESTRO_DB, init makes a project store in this folder.
+    // Remote: the project lives on the server. Local: without --db / MAESTRO_DB, init makes
+    // a project store in this folder.
+    let remote = ctx.server_url()?;
     let explicit = ctx.global.db.is_some() || ctx.env.var("MAESTRO_DB").is_some();
     let path = if explicit {
         ctx.db_path()
     } else {
         ctx.env.cwd().join(PROJECT_DIR).join(DB_FILE)
     };
-    let m = maestro_core::Maestro::open(&path)?;
+    let (m, location) = match &remote {
+        Some(_) => {
+            let m = ctx.open(false)?;
+            let loc = m.location();
+            (m, loc)
+        }
+        None => (
+            maestro_core::Maestro::open(&path)?,
+            path.display().to_string(),
+        ),
+    };
     let op = ctx.op();
     let existing = match m.project(None).await {
         Ok(p) => Some(p),
@@ -36,8 +48,10 @@ pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
             (m.create_project(&op, &name, true).await?, true)
         }
     };
-    let db = path.display().to_string();
-    ctx.out.success(&json!({ "project": project, "db": db, "created": created }), |s| {
+    let key = if remote.is_some() { "server" } else { "db" };
+    let data = json!({ "project": project, key: location, "created": created });
+    let db = location.clone();
+    ctx.out.success(&data, |s| {
         if s.quiet {
             return project.id.clone();
         }
@@ -54,20 +68,25 @@ pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
 }
 
 pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
+    let server = ctx.server_url()?;
     let path = ctx.db_path();
     let project_flag = ctx.project()?;
     let project_id = match &project_flag {
         Some(p) => Some(p.clone()),
-        None if path.exists() => match ctx.open(false)?.project(None).await {
+        None if server.is_some() || path.exists() => match ctx.open(false)?.project(None).await {
             Ok(p) => Some(p.id),
             Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
             Err(e) => return Err(e),
         },
         None => None,
     };
+    let (mode, key, location) = match &server {
+        Some(url) => ("remote", "server", url.clone()),
+        None => ("local", "db", path.display().to_string()),
+    };
     let data = json!({
-        "mode": "local",
-        "db": path.display().to_string(),
+        "mode": mode,
+        key: location,
         "projectId": project_id,
         "sessionId": ctx.session_id(),
         "taskIds": ctx.task_ids(),
@@ -76,8 +95,8 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
         let none = s.dim("(none)");
         let row = |k: &str, v: Option<String>| vec![s.dim(k), v.unwrap_or_else(|| none.clone())];
         let rows = vec![
-            row("mode", Some("local".into())),
-            row("db", Some(path.display().to_string())),
+            row("mode", Some(mode.into())),
+            row(key, Some(location.clone())),
             row("project", project_id.clone()),
             row("session", ctx.session_id()),
             row(

@@ -119,31 +119,33 @@ fn resolve_subtask(tx: &Tx, input: &str) -> Result<String> {
     )
 }
 
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<(i64, String)>> {
+/// A page cursor: the insertion `seq` of the last row of the previous page.
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
     let Some(c) = cursor.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
-    let parsed = c
-        .split_once('.')
-        .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_string())));
-    parsed.map(Some).ok_or_else(|| {
-        Error::invalid_argument(format!("'{c}' is not a valid cursor"))
-            .with_suggestion("Pass the nextCursor value of the previous page unchanged")
-    })
+    match c.parse::<i64>() {
+        Ok(seq) if seq >= 0 && c.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(seq)),
+        _ => Err(
+            Error::invalid_argument(format!("'{c}' is not a valid cursor"))
+                .with_details(json!({ "cursor": c }))
+                .with_suggestion("Pass the nextCursor value of the previous page unchanged"),
+        ),
+    }
 }
 
-fn make_cursor(created: &Timestamp, id: &str) -> String {
-    format!("{}.{id}", created.timestamp_millis())
-}
-
-fn page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(key)
+/// Rows fetched with their `seq`, `limit + 1` of them, as a page.
+fn page<T>(mut rows: Vec<(T, i64)>, limit: usize) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(_, seq)| seq.to_string())
     } else {
         None
     };
-    Page { items, next_cursor }
+    Page {
+        items: rows.into_iter().map(|(item, _)| item).collect(),
+        next_cursor,
+    }
 }
 
 // ---- projects --------------------------------------------------------------------------
@@ -182,7 +184,7 @@ fn default_project_id(tx: &Tx) -> Result<Option<String>> {
 
 pub fn list_projects(tx: &Tx) -> Result<Vec<Project>> {
     let mut stmt =
-        tx.prepare_cached("SELECT id, name, created_at FROM projects ORDER BY created_at, id")?;
+        tx.prepare_cached("SELECT id, name, created_at FROM projects ORDER BY created_at, rowid")?;
     let out = stmt
         .query_map([], rows::project)?
         .collect::<rusqlite::Result<_>>()?;
@@ -343,8 +345,9 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
     let id = id::new_id(IdKind::Task);
     tx.execute(
         "INSERT INTO tasks (id, project_id, title, description, status, priority, priority_rank,
-            labels, metadata, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9)",
+            labels, metadata, created_at, updated_at, seq)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9,
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks))",
         params![
             id,
             project.id,
@@ -397,7 +400,7 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
     let dependents = tx
         .prepare_cached(
             "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.task_id
-             WHERE d.depends_on = ?1 ORDER BY x.created_at, x.id",
+             WHERE d.depends_on = ?1 ORDER BY x.seq",
         )?
         .query_map([&id], dep_ref)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -417,7 +420,7 @@ const READY_CONDITION: &str = "t.status = 'pending' AND NOT EXISTS (
 pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
     let project = resolve_project(tx, f.project_id.as_deref())?;
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let mut sql = format!("SELECT {TASK_COLS} FROM tasks t WHERE t.project_id = ?1");
+    let mut sql = format!("SELECT {TASK_COLS}, t.seq FROM tasks t WHERE t.project_id = ?1");
     let mut args: Vec<Value> = vec![json!(project.id)];
     let mut bind = |sql: &mut String, clause: &str, v: Value| {
         args.push(v);
@@ -443,15 +446,14 @@ pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
             json!(s),
         );
     }
-    if let Some((ms, id)) = parse_cursor(f.cursor.as_deref())? {
-        bind(&mut sql, " AND (t.created_at, t.id) > (?", json!(ms));
-        bind(&mut sql, ", ?)", json!(id));
+    if let Some(seq) = parse_cursor(f.cursor.as_deref())? {
+        bind(&mut sql, " AND t.seq > ?", json!(seq));
     }
     if f.ready {
         sql.push_str(" AND ");
         sql.push_str(READY_CONDITION);
     }
-    sql.push_str(&format!(" ORDER BY t.created_at, t.id LIMIT {}", limit + 1));
+    sql.push_str(&format!(" ORDER BY t.seq LIMIT {}", limit + 1));
     let mut stmt = tx.prepare_cached(&sql)?;
     let params: Vec<rusqlite::types::Value> = args
         .into_iter()
@@ -462,15 +464,17 @@ pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
         })
         .collect();
     let items = stmt
-        .query_map(rusqlite::params_from_iter(params), rows::task)?
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((rows::task(r)?, r.get(rows::TASK_COLS_LEN)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page(items, limit, |t| make_cursor(&t.created_at, &t.id)))
+    Ok(page(items, limit))
 }
 
 pub fn ready_tasks(tx: &Tx, project_id: &str, limit: usize) -> Result<Vec<Task>> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {TASK_COLS} FROM tasks t WHERE t.project_id = ?1 AND {READY_CONDITION}
-         ORDER BY t.priority_rank, t.created_at, t.id LIMIT ?2"
+         ORDER BY t.priority_rank, t.seq LIMIT ?2"
     ))?;
     let out = stmt
         .query_map(params![project_id, limit as i64], rows::task)?
@@ -507,7 +511,8 @@ fn apply_status(
             task.completed_at = None;
         }
         TaskStatus::Completed => task.completed_at = Some(at),
-        TaskStatus::Pending if from == TaskStatus::InProgress => {
+        // Back to pending from work that had (or may have had) owners: a release.
+        TaskStatus::Pending if matches!(from, TaskStatus::InProgress | TaskStatus::Blocked) => {
             let reason = reason.unwrap_or("released");
             for sid in std::mem::take(&mut task.session_ids) {
                 let kind = TimelineKind::Released {
@@ -654,16 +659,12 @@ pub fn change_status(
         StatusAction::Complete => (TaskStatus::Completed, None),
         StatusAction::Block { reason } => (TaskStatus::Blocked, Some(reason.as_str())),
         StatusAction::Cancel => (TaskStatus::Cancelled, None),
-        StatusAction::Release { reason } => {
-            if task.status != TaskStatus::InProgress && task.status != TaskStatus::Pending {
-                return Err(
-                    status::check(&task.id, task.status, TaskStatus::Pending, false)
-                        .err()
-                        .unwrap_or_else(|| Error::internal("release from an unexpected status")),
-                );
+        StatusAction::Release { reason } => match task.status {
+            TaskStatus::InProgress | TaskStatus::Blocked | TaskStatus::Pending => {
+                (TaskStatus::Pending, Some(reason.as_str()))
             }
-            (TaskStatus::Pending, Some(reason.as_str()))
-        }
+            finished => return Err(not_releasable(&task.id, finished)),
+        },
         StatusAction::Reopen => match task.status {
             TaskStatus::Pending | TaskStatus::InProgress => return Ok(task),
             s => (status::reopen_target(s), None),
@@ -679,6 +680,23 @@ pub fn change_status(
         finish_update(tx, &mut task, now)?;
     }
     Ok(task)
+}
+
+/// Only open work can be released; finished work is reopened instead.
+fn not_releasable(task_id: &str, status: TaskStatus) -> Error {
+    Error::new(
+        Code::InvalidTransition,
+        format!("Task '{task_id}' is {status} and cannot be released"),
+    )
+    .with_details(json!({
+        "taskId": task_id,
+        "from": status,
+        "to": TaskStatus::Pending,
+        "releasableFrom": [TaskStatus::InProgress, TaskStatus::Blocked],
+    }))
+    .with_suggestion(format!(
+        "Only in_progress or blocked tasks can be released; run 'maestro task reopen {task_id}' to work on it again"
+    ))
 }
 
 pub fn delete_task(tx: &Tx, input: &str, now: i64) -> Result<Task> {
@@ -1046,8 +1064,9 @@ pub fn create_session(tx: &Tx, op: &OpContext, new: &NewSession, now: i64) -> Re
     };
     tx.execute(
         &format!(
-            "INSERT INTO sessions ({SESSION_COLS}) VALUES
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13, ?14, NULL, ?13)"
+            "INSERT INTO sessions ({SESSION_COLS}, seq) VALUES
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13, ?14, NULL, ?13,
+              (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions))"
         ),
         params![
             id,
@@ -1085,12 +1104,12 @@ pub fn list_sessions(tx: &Tx, f: &SessionFilter) -> Result<Page<Session>> {
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let cursor = parse_cursor(f.cursor.as_deref())?;
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions
+        "SELECT {SESSION_COLS}, seq FROM sessions
          WHERE project_id = ?1
            AND (?2 = 0 OR status NOT IN ('completed', 'failed', 'stopped', 'lost'))
            AND (?3 IS NULL OR status = ?3)
-           AND (?4 IS NULL OR (created_at, id) > (?4, ?5))
-         ORDER BY created_at, id LIMIT ?6"
+           AND seq > ?4
+         ORDER BY seq LIMIT ?5"
     ))?;
     let items = stmt
         .query_map(
@@ -1098,14 +1117,13 @@ pub fn list_sessions(tx: &Tx, f: &SessionFilter) -> Result<Page<Session>> {
                 project.id,
                 f.active,
                 f.status.map(|s| s.as_str()),
-                cursor.as_ref().map(|c| c.0),
-                cursor.as_ref().map(|c| c.1.clone()),
+                cursor.unwrap_or(0),
                 limit as i64 + 1
             ],
-            rows::session,
+            |r| Ok((rows::session(r)?, r.get(rows::SESSION_COLS_LEN)?)),
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page(items, limit, |s| make_cursor(&s.created_at, &s.id)))
+    Ok(page(items, limit))
 }
 
 pub fn update_session(tx: &Tx, input: &str, p: &SessionPatch, now: i64) -> Result<Session> {
@@ -1197,6 +1215,26 @@ pub fn events_since(tx: &Tx, since: i64, limit: usize, projects: &[String]) -> R
         .collect::<rusqlite::Result<_>>()?
     };
     Ok(out)
+}
+
+/// The first retained seq; `latest + 1` when the log is empty.
+pub fn oldest_seq(tx: &Tx) -> Result<i64> {
+    let oldest: Option<i64> = tx.query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))?;
+    match oldest {
+        Some(seq) => Ok(seq),
+        None => Ok(latest_seq(tx)? + 1),
+    }
+}
+
+/// Deletes all but the newest `keep` events (at least one survives, so `MAX(seq)` and with
+/// it `latest_seq` never go back; AUTOINCREMENT never reuses a seq anyway).
+pub fn prune_events(tx: &Tx, keep: usize) -> Result<u64> {
+    let keep = keep.max(1) as i64;
+    let deleted = tx.execute(
+        "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?1",
+        [keep],
+    )?;
+    Ok(deleted as u64)
 }
 
 pub fn status(tx: &Tx, project: Option<&str>) -> Result<StatusReport> {

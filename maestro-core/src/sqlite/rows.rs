@@ -11,11 +11,17 @@ pub const TASK_COLS: &str = "t.id, t.project_id, t.title, t.description, t.statu
     (SELECT json_group_array(depends_on) FROM \
         (SELECT depends_on FROM task_deps WHERE task_id = t.id ORDER BY position))";
 
+/// The number of columns in [`TASK_COLS`].
+pub const TASK_COLS_LEN: usize = 16;
+
 pub const SUBTASK_COLS: &str =
     "id, task_id, title, description, completed, ord, created_at, updated_at, completed_at";
 
 pub const SESSION_COLS: &str = "id, project_id, name, role, skill, agent, task_ids, status, \
     spawned_by, pid, host, cwd, exit_code, reason, created_at, started_at, ended_at, last_seen";
+
+/// The number of columns in [`SESSION_COLS`].
+pub const SESSION_COLS_LEN: usize = 18;
 
 pub fn ts(ms: i64) -> Timestamp {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()

@@ -85,9 +85,8 @@ pub fn release_tasks_of(tx: &Tx, session: &Session, now: i64) -> Result<()> {
         if task.status != TaskStatus::InProgress || !task.session_ids.contains(&session.id) {
             continue;
         }
-        // The entries name the released session as their session: a timeline entry's JSON
-        // has one `sessionId`, and it must say whose claim ended.
-        let who = Some(session.id.as_str());
+        // Nobody acts: the store releases the claim of a session that ended.
+        let who = None;
         if task.session_ids.len() == 1 {
             apply_status(
                 tx,

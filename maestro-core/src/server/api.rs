@@ -1,0 +1,384 @@
+//! HTTP plumbing: JSON errors, our own body/query/path extractors (so every rejection is
+//! the JSON error object, never axum's plain text), the request context and authorization.
+
+use super::AppState;
+use crate::error::{Code, Error};
+use crate::protocol::{IDEMPOTENCY_HEADER, SESSION_HEADER};
+use crate::store::OpContext;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::time::Duration;
+
+/// A failed request: the error object with the status of its code.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub error: Error,
+    /// Overrides the status derived from the code (405, for instance).
+    pub status: Option<StatusCode>,
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            status: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.error.code().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        if status.is_server_error() {
+            tracing::error!(code = %self.error.code(), message = self.error.message(), "request failed");
+        } else {
+            tracing::debug!(code = %self.error.code(), message = self.error.message(), "request refused");
+        }
+        let mut resp = json_response(status, &self.error.to_json());
+        if self.error.code() == Code::Unauthorized {
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+pub(crate) type ApiResult = Result<Response, ApiError>;
+
+/// Serializes `value` as a JSON response.
+pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut resp = (status, body).into_response();
+            resp.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => {
+            let err = Error::internal(format!("cannot serialize the response: {e}"));
+            (StatusCode::INTERNAL_SERVER_ERROR, err.to_json().to_string()).into_response()
+        }
+    }
+}
+
+/// 200 with `value`.
+pub(crate) fn ok(value: &impl Serialize) -> ApiResult {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+/// 201 with the created `value`.
+pub(crate) fn created(value: &impl Serialize) -> ApiResult {
+    Ok(json_response(StatusCode::CREATED, value))
+}
+
+fn bad_request(message: String) -> ApiError {
+    Error::invalid_argument(message)
+        .with_suggestion("Check the request against the route table in the protocol documentation")
+        .into()
+}
+
+/// A JSON body, read up to `max_body_bytes` (413 beyond). An empty body reads as `{}`.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.opts.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut stream = req.into_body().into_data_stream();
+        let mut body = Vec::new();
+        let mut total: u64 = 0;
+        if declared.is_none_or(|n| n <= limit as u64) {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| bad_request(format!("cannot read the body: {e}")))?;
+                total += chunk.len() as u64;
+                if total > limit as u64 {
+                    break;
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+        if declared.is_some_and(|n| n > limit as u64) || total > limit as u64 {
+            // Read (and drop) a bounded remainder so the client gets to see the answer
+            // instead of a connection reset while it is still sending.
+            drain(stream, 16 * limit as u64, Duration::from_secs(2)).await;
+            return Err(Error::new(
+                Code::PayloadTooLarge,
+                format!("The request body is larger than {limit} bytes"),
+            )
+            .with_details(json!({ "max": limit }))
+            .with_suggestion("Send a smaller body: long texts belong in several timeline entries")
+            .into());
+        }
+        let parsed = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => serde_json::from_slice(b"{}"),
+            Some(b'{') => serde_json::from_slice(&body),
+            // Serde would read an array into a struct by position: refuse anything else.
+            Some(_) => {
+                return Err(Error::invalid_argument("The body must be a JSON object")
+                    .with_suggestion(
+                        "Send a JSON object with the fields listed in the protocol route table",
+                    )
+                    .into());
+            }
+        };
+        parsed.map(JsonBody).map_err(json_error)
+    }
+}
+
+async fn drain(mut stream: axum::body::BodyDataStream, max: u64, time: Duration) {
+    let _ = tokio::time::timeout(time, async {
+        let mut seen = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len() as u64;
+            if seen > max {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Maps a body deserialization error to `missing_required_field` or `invalid_argument`.
+fn json_error(e: serde_json::Error) -> ApiError {
+    let msg = e.to_string();
+    if let Some(rest) = msg.strip_prefix("missing field `")
+        && let Some(field) = rest.split('`').next()
+    {
+        return Error::missing_field(field)
+            .with_suggestion(format!("Add '{field}' to the JSON body"))
+            .into();
+    }
+    let kind = if e.is_syntax() || e.is_eof() {
+        "The body is not valid JSON"
+    } else {
+        "The body does not have the expected fields"
+    };
+    Error::invalid_argument(format!("{kind}: {msg}"))
+        .with_suggestion("Send a JSON object with the fields listed in the protocol route table")
+        .into()
+}
+
+/// Query parameters, with JSON errors.
+pub(crate) struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Q(q.0))
+            .map_err(|e| bad_request(format!("Invalid query string: {}", e.body_text())))
+    }
+}
+
+/// Path parameters, with JSON errors.
+pub(crate) struct P<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| P(p.0))
+            .map_err(|e| bad_request(format!("Invalid path: {}", e.body_text())))
+    }
+}
+
+/// Who is calling and with which idempotency key, from the request headers.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub op: OpContext,
+    /// `If-Match: <version>`.
+    pub if_match: Option<i64>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        from_headers(&parts.headers)
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(|s| Some(s.trim()).filter(|s| !s.is_empty()))
+            .map_err(|_| bad_request(format!("The {name} header is not visible ASCII"))),
+    }
+}
+
+pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Ctx, ApiError> {
+    let key = header_str(headers, IDEMPOTENCY_HEADER)?;
+    if key.is_some_and(|k| k.len() > 200) {
+        return Err(bad_request(
+            "The Idempotency-Key header is longer than 200 characters".into(),
+        ));
+    }
+    let session = header_str(headers, SESSION_HEADER)?;
+    let if_match = match header_str(headers, IF_MATCH.as_str())? {
+        None => None,
+        Some(v) => {
+            let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+            Some(v.parse::<i64>().map_err(|_| {
+                ApiError::from(
+                    Error::invalid_argument(format!("If-Match must be a task version, got '{v}'"))
+                        .with_suggestion("Send the task's version, e.g. If-Match: 3"),
+                )
+            })?)
+        }
+    };
+    Ok(Ctx {
+        op: OpContext {
+            session_id: session.map(str::to_string),
+            op_id: key.map(|k| format!("http:{k}")),
+        },
+        if_match,
+    })
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token a request carries: `Authorization: Bearer <t>`, or `?token=<t>` on `/ws`.
+fn presented_token(req: &Request) -> Option<String> {
+    if let Some(v) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+            return Some(v[7..].trim().to_string());
+        }
+        return None;
+    }
+    if req.uri().path() == "/ws" {
+        #[derive(serde::Deserialize)]
+        struct TokenQuery {
+            token: Option<String>,
+        }
+        return axum::extract::Query::<TokenQuery>::try_from_uri(req.uri())
+            .ok()
+            .and_then(|q| q.0.token);
+    }
+    None
+}
+
+/// Middleware: with a token configured, `/api/*`, `/ws` and `/metrics` need it.
+pub(crate) async fn authorize(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(expected) = &state.opts.token {
+        let path = req.uri().path();
+        let guarded =
+            path == "/api" || path.starts_with("/api/") || path == "/ws" || path == "/metrics";
+        if guarded {
+            let ok = presented_token(&req).is_some_and(|t| same_secret(&t, expected));
+            if !ok {
+                let what = if req.headers().contains_key(AUTHORIZATION) {
+                    "The bearer token is not valid"
+                } else {
+                    "This server needs a bearer token"
+                };
+                return ApiError::from(Error::new(Code::Unauthorized, what).with_suggestion(
+                    "Send 'Authorization: Bearer <token>' (the CLI reads MAESTRO_TOKEN or --token)",
+                ))
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// 404 for an unknown route.
+pub(crate) async fn not_found(req: Request) -> ApiError {
+    Error::new(
+        Code::NotFound,
+        format!("No route for {} {}", req.method(), req.uri().path()),
+    )
+    .with_suggestion(
+        "See the route table: /api/projects, /api/tasks, /api/sessions, /api/events, /ws",
+    )
+    .into()
+}
+
+/// 405 for a known route with the wrong method.
+pub(crate) async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError {
+        error: Error::invalid_argument(format!(
+            "{} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ))
+        .with_suggestion("Check the method against the protocol route table"),
+        status: Some(StatusCode::METHOD_NOT_ALLOWED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_make_the_op_context() {
+        let mut h = HeaderMap::new();
+        h.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        h.insert("x-maestro-session", HeaderValue::from_static("s-abc"));
+        h.insert("if-match", HeaderValue::from_static("\"7\""));
+        let ctx = from_headers(&h).unwrap();
+        assert_eq!(ctx.op.op_id.as_deref(), Some("http:k-1"));
+        assert_eq!(ctx.op.session_id.as_deref(), Some("s-abc"));
+        assert_eq!(ctx.if_match, Some(7));
+        h.insert("if-match", HeaderValue::from_static("seven"));
+        assert_eq!(
+            from_headers(&h).unwrap_err().error.code(),
+            Code::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+
+    #[test]
+    fn missing_fields_get_their_own_code() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct B {
+            name: String,
+        }
+        let e = serde_json::from_str::<B>("{}").unwrap_err();
+        assert_eq!(json_error(e).error.code(), Code::MissingRequiredField);
+        let e = serde_json::from_str::<B>("{").unwrap_err();
+        assert_eq!(json_error(e).error.code(), Code::InvalidArgument);
+    }
+}

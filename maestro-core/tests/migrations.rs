@@ -1,0 +1,279 @@
+//! Schema migrations: fresh databases, reopening, upgrades, newer databases and many
+//! processes opening the same fresh file at once.
+
+use maestro_core::sqlite::{LATEST_VERSION, MIGRATIONS};
+use maestro_core::*;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+const TABLES: &[&str] = &[
+    "events",
+    "meta",
+    "ops",
+    "projects",
+    "sessions",
+    "subtasks",
+    "task_deps",
+    "tasks",
+    "timeline",
+];
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Every schema object as (type, name, sql), sorted.
+fn schema(path: &Path) -> Vec<(String, String, Option<String>)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+fn tables(path: &Path) -> Vec<String> {
+    schema(path)
+        .into_iter()
+        .filter(|(ty, name, _)| ty == "table" && !name.starts_with("sqlite_"))
+        .map(|(_, name, _)| name)
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_fresh_database_ends_at_the_latest_version() {
+    assert_eq!(LATEST_VERSION, MIGRATIONS.len() as i64);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/maestro.db");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    assert_eq!(tables(&path), TABLES);
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // The store works on the new schema.
+    rt().block_on(async {
+        let m = Maestro::new(Arc::new(store));
+        m.create_project(&OpContext::default(), "p", true)
+            .await
+            .unwrap();
+        assert_eq!(m.latest_seq().await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn reopening_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    let op = OpContext::default();
+    let task = rt().block_on(async {
+        let m = Maestro::open(&path).unwrap();
+        m.create_project(&op, "p", true).await.unwrap();
+        m.create_task(
+            &op,
+            NewTask {
+                title: "kept".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+    });
+    let before = schema(&path);
+    for _ in 0..3 {
+        let m = Maestro::open(&path).unwrap();
+        assert_eq!(user_version(&path), LATEST_VERSION);
+        assert_eq!(schema(&path), before);
+        rt().block_on(async {
+            assert_eq!(m.get_task(&task.id).await.unwrap().task, task);
+            assert_eq!(m.latest_seq().await.unwrap(), 3);
+        });
+    }
+}
+
+#[test]
+fn a_database_newer_than_the_code_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let newer = LATEST_VERSION + 1;
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+    let before = schema(&path);
+
+    let e = SqliteStore::open(&path).err().expect("refused");
+    assert_eq!(e.code(), Code::StorageError);
+    assert!(e.message().contains(&newer.to_string()), "{}", e.message());
+    assert!(e.suggestion().unwrap().contains("Upgrade"));
+    assert!(!e.retryable());
+    assert_eq!(
+        Maestro::open(&path).err().expect("refused").code(),
+        Code::StorageError
+    );
+    // Left untouched.
+    assert_eq!(user_version(&path), newer);
+    assert_eq!(schema(&path), before);
+}
+
+#[test]
+fn a_version_1_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    // A database written by the first release: tasks and sessions created within the
+    // same millisecond, in a known order.
+    let ids = ["t-zz000001", "t-aa000002", "t-mm000003"];
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, created_at) VALUES ('p-00000001', 'old', 1000);
+             INSERT INTO meta (key, value) VALUES ('default_project', 'p-00000001');",
+        )
+        .unwrap();
+        for id in ids {
+            conn.execute(
+                "INSERT INTO tasks (id, project_id, title, status, priority, priority_rank,
+                    created_at, updated_at)
+                 VALUES (?1, 'p-00000001', ?1, 'pending', 'medium', 1, 2000, 2000)",
+                [id],
+            )
+            .unwrap();
+        }
+        for id in ["s-zz000001", "s-aa000002"] {
+            conn.execute(
+                "INSERT INTO sessions (id, project_id, name, role, status, created_at, last_seen)
+                 VALUES (?1, 'p-00000001', ?1, 'worker', 'active', 3000, 3000)",
+                [id],
+            )
+            .unwrap();
+        }
+    }
+
+    let m = Maestro::open(&path).unwrap();
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    assert_eq!(tables(&path), TABLES);
+    rt().block_on(async {
+        let listed: Vec<String> = m
+            .list_tasks(TaskFilter::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(listed, ids, "insertion order survives the upgrade");
+        let ready: Vec<String> = m
+            .ready_tasks(None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ready, ids);
+        let sessions: Vec<String> = m
+            .list_sessions(SessionFilter::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(sessions, ["s-zz000001", "s-aa000002"]);
+        // New rows go after the old ones.
+        let op = OpContext::default();
+        let new = m
+            .create_task(
+                &op,
+                NewTask {
+                    title: "new".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let page = m
+            .list_tasks(TaskFilter {
+                limit: Some(3),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let rest = m
+            .list_tasks(TaskFilter {
+                cursor: page.next_cursor,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].id, new.id);
+        let s = m
+            .register_session(&op, NewSession::default())
+            .await
+            .unwrap();
+        let sessions = m
+            .list_sessions(SessionFilter::default())
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(sessions.last().unwrap().id, s.id);
+    });
+}
+
+#[test]
+fn eight_threads_opening_a_fresh_file_at_once_all_succeed() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Arc::new(dir.path().join("maestro.db"));
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || -> Result<i64> {
+                    barrier.wait();
+                    let m = Maestro::open(path.as_path())?;
+                    rt().block_on(async {
+                        m.create_project(&OpContext::default(), &format!("p{i}"), false)
+                            .await?;
+                        m.latest_seq().await
+                    })
+                })
+            })
+            .collect();
+        for h in handles {
+            let seq = h
+                .join()
+                .expect("no panic")
+                .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            assert!((1..=8).contains(&seq));
+        }
+        assert_eq!(user_version(&path), LATEST_VERSION);
+        assert_eq!(tables(&path), TABLES);
+        let projects = rt().block_on(async {
+            Maestro::open(path.as_path())
+                .unwrap()
+                .list_projects()
+                .await
+                .unwrap()
+        });
+        assert_eq!(projects.len(), 8);
+    }
+}
