@@ -124,7 +124,7 @@ fn a_database_newer_than_the_code_is_refused() {
     assert!(e.suggestion().unwrap().contains("Upgrade"));
     assert!(!e.retryable());
     assert_eq!(
-        Maestro::open(&path).err().expect("refused").code(),
+        Maestro::open(&path).expect_err("refused").code(),
         Code::StorageError
     );
     // Left untouched.
