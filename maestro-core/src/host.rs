@@ -439,15 +439,29 @@ async fn start_in_tmux(
     dirs: &HostDirs,
 ) -> std::result::Result<Watch, String> {
     let exit_file = dirs.exit_file(&plan.session_id);
+    let go_file = dirs.go_file(&plan.session_id);
     let _ = std::fs::remove_file(&exit_file);
+    let _ = std::fs::remove_file(&go_file);
     open_log(&plan.log_file)?;
-    let run = |args: Vec<String>| async move {
-        tokio::process::Command::new(&args[0])
-            .args(&args[1..])
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| format!("cannot run tmux: {e}"))
+    // tmux gives a new window the PATH of the client that asks for it (over `-e PATH=`).
+    let path = plan
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let run = |args: Vec<String>| {
+        let path = path.clone();
+        async move {
+            let mut cmd = tokio::process::Command::new(&args[0]);
+            cmd.args(&args[1..]).stdin(Stdio::null());
+            if let Some(p) = path {
+                cmd.env("PATH", p);
+            }
+            cmd.output()
+                .await
+                .map_err(|e| format!("cannot run tmux: {e}"))
+        }
     };
     let has = run(vec![
         "tmux".into(),
@@ -481,6 +495,7 @@ async fn start_in_tmux(
         tmux_session,
         window,
         &exit_file,
+        &go_file,
     ))
     .await?;
     if !out.status.success() {
@@ -489,25 +504,24 @@ async fn start_in_tmux(
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let pid: i64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| "tmux did not report the pane's pid".to_string())?;
-    // Copy the window's output to the session log.
+    let (pid, pane) = plan::parse_tmux_pane(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| "tmux did not report the new pane".to_string())?;
+    // Copy the window's output to the session log, then let the agent start.
     let pipe = format!(
         "cat >> '{}'",
         plan.log_file.display().to_string().replace('\'', r"'\''")
     );
-    let _ = run([
-        "tmux",
-        "pipe-pane",
-        "-t",
-        &format!("{tmux_session}:{window}"),
-        &pipe,
-    ]
-    .map(String::from)
-    .to_vec())
-    .await;
+    let piped = run(["tmux", "pipe-pane", "-t", &pane, &pipe]
+        .map(String::from)
+        .to_vec())
+    .await?;
+    if !piped.status.success() {
+        return Err(format!(
+            "tmux pipe-pane failed: {}",
+            String::from_utf8_lossy(&piped.stderr).trim()
+        ));
+    }
+    write_file(&go_file, b"")?;
     Ok(Watch::Pane { pid, exit_file })
 }
 
@@ -529,10 +543,11 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
             while Path::new(&format!("/proc/{pid}")).exists() {
                 tokio::time::sleep(poll).await;
             }
-            match std::fs::read_to_string(&exit_file)
+            let code = std::fs::read_to_string(&exit_file)
                 .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-            {
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            let _ = std::fs::remove_file(&exit_file);
+            match code {
                 Some(code) => plan::exit_outcome(Some(code), None),
                 None => ExitOutcome {
                     exit_code: -1,

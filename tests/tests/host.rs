@@ -537,3 +537,44 @@ fn a_host_in_remote_mode_launches_agents_that_talk_to_the_server() {
     assert!(!sb.cwd().join(".maestro").exists());
     assert!(!home.join("maestro.db").exists());
 }
+
+#[test]
+fn with_tmux_each_agent_runs_in_a_window_and_its_output_is_logged() {
+    let tmux_ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tmux_ok {
+        eprintln!("tmux is not installed: nothing to test");
+        return;
+    }
+    let mut sb = Sandbox::new();
+    setup(&mut sb);
+    // A private tmux server for this test.
+    let sockets = sb.path().join("tmux");
+    std::fs::create_dir_all(&sockets).unwrap();
+    sb.set_env("TMUX_TMPDIR", &sockets.display().to_string());
+    let t = sb.task("In a window", &[]);
+    let host = sb.spawn(&["host", "--tmux", "--agent", "scripted"], &[]);
+    let s = id(&sb.ok(&["session", "spawn", "--task", &t]));
+    let done = until(150, || {
+        sb.ok(&["session", "get", &s])["status"] == "completed"
+    });
+    let run = stop(host);
+    let _ = Command::new("tmux")
+        .arg("kill-server")
+        .env("TMUX_TMPDIR", &sockets)
+        .status();
+    assert!(done, "{}\n{}", run.stdout, run.stderr);
+    let session = sb.ok(&["session", "get", &s]);
+    assert_eq!(session["exitCode"], 0);
+    assert_eq!(sb.ok(&["task", "get", &t])["status"], "completed");
+    let logs = sb.ok(&["session", "logs", &s]);
+    assert!(
+        logs["content"]
+            .as_str()
+            .unwrap()
+            .contains("worker finished"),
+        "{logs}"
+    );
+}

@@ -297,10 +297,27 @@ impl HostDirs {
     pub fn exit_file(&self, session_id: &str) -> PathBuf {
         self.home.join("logs").join(format!("{session_id}.exit"))
     }
+    /// Created by the host once a tmux window's output is piped to the log: the agent starts
+    /// then, so none of its output is lost.
+    pub fn go_file(&self, session_id: &str) -> PathBuf {
+        self.home.join("logs").join(format!("{session_id}.go"))
+    }
 }
 
-/// The shell script a tmux window runs: the agent, then its exit code to a file.
-const TMUX_SCRIPT: &str = r#""$@"; echo $? > "$MAESTRO_EXIT_FILE""#;
+/// The shell script a tmux window runs: wait (at most 10 s) until the host pipes the window
+/// to the log, run the agent, write its exit code to a file.
+const TMUX_SCRIPT: &str = r#"i=0; while [ ! -e "$MAESTRO_GO_FILE" ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done; rm -f "$MAESTRO_GO_FILE"; "$@"; echo $? > "$MAESTRO_EXIT_FILE""#;
+
+/// What `tmux new-window -P` prints: the pane's pid and id.
+pub const TMUX_FORMAT: &str = "#{pane_pid} #{pane_id}";
+
+/// Reads the pid and pane id printed with [`TMUX_FORMAT`].
+pub fn parse_tmux_pane(out: &str) -> Option<(i64, String)> {
+    let mut parts = out.split_whitespace();
+    let pid = parts.next()?.parse().ok()?;
+    let pane = parts.next().filter(|p| p.starts_with('%'))?;
+    Some((pid, pane.to_string()))
+}
 
 /// `tmux new-window …` starting `plan` in a detached window of `target` (a tmux session),
 /// printing the pane's pid.
@@ -309,8 +326,9 @@ pub fn tmux_new_window(
     target: &str,
     window: &str,
     exit_file: &Path,
+    go_file: &Path,
 ) -> Vec<String> {
-    let mut argv: Vec<String> = ["tmux", "new-window", "-d", "-P", "-F", "#{pane_pid}", "-t"]
+    let mut argv: Vec<String> = ["tmux", "new-window", "-d", "-P", "-F", TMUX_FORMAT, "-t"]
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -321,10 +339,14 @@ pub fn tmux_new_window(
         argv.push("-c".into());
         argv.push(cwd.display().to_string());
     }
-    for (k, v) in plan.env.iter().chain(std::iter::once(&(
-        "MAESTRO_EXIT_FILE".to_string(),
-        exit_file.display().to_string(),
-    ))) {
+    let files = [
+        (
+            "MAESTRO_EXIT_FILE".to_string(),
+            exit_file.display().to_string(),
+        ),
+        ("MAESTRO_GO_FILE".to_string(), go_file.display().to_string()),
+    ];
+    for (k, v) in plan.env.iter().chain(files.iter()) {
         argv.push("-e".into());
         argv.push(format!("{k}={v}"));
     }
@@ -522,35 +544,43 @@ mod tests {
             prompt_file: "/h/prompts/s-1.md".into(),
             log_file: "/h/logs/s-1.log".into(),
         };
-        let argv = tmux_new_window(&p, "maestro", "w-1", Path::new("/h/logs/s-1.exit"));
-        assert_eq!(
-            argv,
-            vec![
-                "tmux",
-                "new-window",
-                "-d",
-                "-P",
-                "-F",
-                "#{pane_pid}",
-                "-t",
-                "maestro:",
-                "-n",
-                "w-1",
-                "-c",
-                "/work",
-                "-e",
-                "MAESTRO_SESSION_ID=s-1",
-                "-e",
-                "MAESTRO_EXIT_FILE=/h/logs/s-1.exit",
-                "--",
-                "sh",
-                "-c",
-                TMUX_SCRIPT,
-                "sh",
-                "bash",
-                "w.sh"
-            ]
+        let argv = tmux_new_window(
+            &p,
+            "maestro",
+            "w-1",
+            Path::new("/h/logs/s-1.exit"),
+            Path::new("/h/logs/s-1.go"),
         );
+        let expected: Vec<&str> = vec![
+            "tmux",
+            "new-window",
+            "-d",
+            "-P",
+            "-F",
+            TMUX_FORMAT,
+            "-t",
+            "maestro:",
+            "-n",
+            "w-1",
+            "-c",
+            "/work",
+            "-e",
+            "MAESTRO_SESSION_ID=s-1",
+            "-e",
+            "MAESTRO_EXIT_FILE=/h/logs/s-1.exit",
+            "-e",
+            "MAESTRO_GO_FILE=/h/logs/s-1.go",
+            "--",
+            "sh",
+            "-c",
+            TMUX_SCRIPT,
+            "sh",
+            "bash",
+            "w.sh",
+        ];
+        assert_eq!(argv, expected);
+        assert_eq!(parse_tmux_pane("4242 %7\n"), Some((4242, "%7".to_string())));
+        assert_eq!(parse_tmux_pane("oops"), None);
     }
 
     #[test]
