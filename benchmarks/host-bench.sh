@@ -75,8 +75,8 @@ for i in $(seq 1 100); do "$M" session spawn --task "$T" --agent noop -q >/dev/n
 wait_status 0
 sleep 0.3
 fd1=$(ls /proc/$HOST/fd | wc -l)
-children=$(ps --ppid "$HOST" -o pid= | wc -l)
-zombies=$(ps --ppid "$HOST" -o stat= | grep -c Z || true)
+children=$( (ps --ppid "$HOST" -o pid= || true) | wc -l)
+zombies=$( (ps --ppid "$HOST" -o stat= || true) | grep -c Z || true)
 done_n=$("$M" session list --status completed --limit 1000 -q | grep -c . || true)
 echo "   host fds before ${fd0}, after ${fd1}; child processes left ${children} (zombies ${zombies}); sessions completed ${done_n}"
 stop_host
