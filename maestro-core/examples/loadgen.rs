@@ -15,7 +15,8 @@
 //! - server RSS idle, and with 1,000 connected and subscribed WebSocket clients.
 //!
 //! HTTP requests go through a minimal HTTP/1.1 keep-alive client so that the load generator
-//! spends as little of the shared CPU as possible.
+//! spends as little of the shared CPU as possible. `LOADGEN_POOL=<n>` sets the spawned
+//! server's SQLite connection pool (default 4).
 
 use futures_util::{SinkExt, StreamExt};
 use maestro_core::sqlite::SqliteOptions;
@@ -40,6 +41,8 @@ struct Args {
     subscribers: usize,
     ws_clients: usize,
     mutations: usize,
+    /// Comma-separated phases to run: get, post, patch, ws, rss (default: all).
+    only: Option<String>,
 }
 
 fn parse_args() -> Res<(bool, Args)> {
@@ -53,6 +56,7 @@ fn parse_args() -> Res<(bool, Args)> {
         subscribers: 100,
         ws_clients: 1000,
         mutations: 300,
+        only: None,
     };
     while let Some(arg) = it.next() {
         let mut val = || it.next().ok_or(format!("{arg} needs a value"));
@@ -65,10 +69,11 @@ fn parse_args() -> Res<(bool, Args)> {
             "--subscribers" => a.subscribers = val()?.parse::<usize>()?.clamp(1, 1000),
             "--ws-clients" => a.ws_clients = val()?.parse::<usize>()?.clamp(1, 5000),
             "--mutations" => a.mutations = val()?.parse::<usize>()?.clamp(10, 10_000),
+            "--only" => a.only = Some(val()?),
             "-h" | "--help" => {
                 println!(
                     "loadgen [--url http://127.0.0.1:PORT] [--token T] [--pid N] [--secs S] \
-                     [--subscribers N] [--ws-clients N] [--mutations N]"
+                     [--subscribers N] [--ws-clients N] [--mutations N] [--only get,post,patch,ws,rss]"
                 );
                 std::process::exit(0);
             }
@@ -98,7 +103,10 @@ async fn serve_child() -> Res<()> {
     let store = SqliteStore::open_with(
         &db,
         SqliteOptions {
-            max_connections: 4,
+            max_connections: std::env::var("LOADGEN_POOL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4),
             ..Default::default()
         },
     )?;
@@ -210,6 +218,9 @@ impl Http {
 struct Rate {
     requests: u64,
     secs: f64,
+    /// CPU seconds used by the server and by this load generator during the phase.
+    server_cpu: f64,
+    client_cpu: f64,
     p50_us: f64,
     p99_us: f64,
 }
@@ -227,6 +238,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn load<F>(
     addr: SocketAddr,
     token: Option<&str>,
+    pid: Option<u32>,
     conns: usize,
     secs: f64,
     make: F,
@@ -238,6 +250,8 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
+    let server = pid.map_or_else(|| "0".to_string(), |p| p.to_string());
+    let (s0, c0) = (cpu_secs(&server), cpu_secs("self"));
     let start = Instant::now();
     for c in 0..conns {
         let mut http = Http::connect(addr, token).await?;
@@ -274,9 +288,28 @@ where
     Ok(Rate {
         requests: count.load(Ordering::Relaxed),
         secs: elapsed,
+        server_cpu: cpu_secs(&server) - s0,
+        client_cpu: cpu_secs("self") - c0,
         p50_us: percentile(&all, 0.5),
         p99_us: percentile(&all, 0.99),
     })
+}
+
+/// CPU time (user + system) of a process so far, in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -291,13 +324,16 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 fn report(name: &str, r: &Rate) {
+    let per_req = |cpu: f64| cpu / r.requests.max(1) as f64 * 1e6;
     println!(
-        "| {name} | {:.0} req/s | {} requests in {:.1} s | p50 {:.0} µs, p99 {:.0} µs |",
+        "| {name} | {:.0} req/s | {} in {:.1} s | p50 {:.0} µs, p99 {:.0} µs | {:.0} µs | {:.0} µs |",
         r.requests as f64 / r.secs,
         r.requests,
         r.secs,
         r.p50_us,
-        r.p99_us
+        r.p99_us,
+        per_req(r.server_cpu),
+        per_req(r.client_cpu),
     );
 }
 
@@ -376,6 +412,11 @@ async fn run(args: Args) -> Res<()> {
     };
     let tok = token.as_deref();
     let secs = args.secs;
+    let want = |phase: &str| {
+        args.only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x.trim() == phase))
+    };
     println!("# maestro server load test against {addr} ({secs} s per phase)\n");
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("machine: {cpus} cores; server pid {pid:?}\n");
@@ -407,149 +448,158 @@ async fn run(args: Args) -> Res<()> {
         ids.push(t["id"].as_str().ok_or("no id")?.to_string());
     }
     let ids = Arc::new(ids);
-    println!("\n| phase | throughput | volume | latency |\n|---|---|---|---|");
-
-    let g = ids.clone();
-    let r = load(addr, tok, 1, secs, move |_, i| {
-        ("GET", format!("/api/tasks/{}", g[(i % 100) as usize]), None)
-    })
-    .await?;
-    report("GET /api/tasks/:id, 1 connection", &r);
-    let g = ids.clone();
-    let r = load(addr, tok, 32, secs, move |c, i| {
-        (
-            "GET",
-            format!("/api/tasks/{}", g[((c as u64 * 31 + i) % 1000) as usize]),
-            None,
-        )
-    })
-    .await?;
-    report("GET /api/tasks/:id, 32 connections", &r);
-
-    let body = |c: usize, i: u64| {
-        Some(
-            serde_json::to_vec(&json!({"title": format!("new {c}-{i}"), "labels": ["bench"]}))
-                .unwrap(),
-        )
-    };
-    let r = load(addr, tok, 1, secs, move |c, i| {
-        ("POST", "/api/tasks".into(), body(c, i))
-    })
-    .await?;
-    report("POST /api/tasks, 1 connection", &r);
-    let r = load(addr, tok, 8, secs, move |c, i| {
-        ("POST", "/api/tasks".into(), body(c, i))
-    })
-    .await?;
-    report("POST /api/tasks, 8 connections", &r);
-    let g = ids.clone();
-    let r = load(addr, tok, 1, secs, move |_, i| {
-        (
-            "PATCH",
-            format!("/api/tasks/{}", g[(i % 1000) as usize]),
-            Some(serde_json::to_vec(&json!({"title": format!("patched {i}")})).unwrap()),
-        )
-    })
-    .await?;
-    report("PATCH /api/tasks/:id, 1 connection", &r);
-    let g = ids.clone();
-    let r = load(addr, tok, 8, secs, move |c, i| {
-        (
-            "PATCH",
-            format!("/api/tasks/{}", g[((c as u64 * 125 + i) % 1000) as usize]),
-            Some(serde_json::to_vec(&json!({"title": format!("patched {c}-{i}")})).unwrap()),
-        )
-    })
-    .await?;
-    report("PATCH /api/tasks/:id, 8 connections", &r);
-
-    if let Some(pid) = pid {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        println!(
-            "| server RSS after the HTTP phases (idle) | {} kB | | |",
-            rss_kb(pid).unwrap_or(0)
-        );
-    }
-
-    // Delivery latency: one PATCH at a time, paced, while N subscribers listen.
-    let n = args.subscribers;
-    let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
-        Arc::new(std::sync::Mutex::new(vec![None; args.mutations]));
-    let mut subs = Vec::new();
-    for _ in 0..n {
-        subs.push(ws_connect(addr, tok).await?);
-    }
-    let mutations = args.mutations;
-    let mut readers = Vec::new();
-    for mut ws in subs {
-        readers.push(tokio::spawn(async move {
-            let mut got = Vec::with_capacity(mutations);
-            while got.len() < mutations {
-                let msg = tokio::time::timeout(Duration::from_secs(30), ws.next()).await;
-                let Ok(Some(Ok(Message::Text(t)))) = msg else {
-                    match msg {
-                        Ok(Some(Ok(_))) => continue,
-                        other => return Err(format!("subscriber failed: {other:?}")),
-                    }
-                };
-                let now = Instant::now();
-                let v: Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
-                if v["type"] == "task:updated"
-                    && let Some(k) = v["data"]["title"]
-                        .as_str()
-                        .and_then(|t| t.strip_prefix("lat "))
-                        .and_then(|k| k.parse::<usize>().ok())
-                {
-                    got.push((k, now));
-                }
-            }
-            Ok(got)
-        }));
-    }
-    let target = ids[0].clone();
-    for k in 0..mutations {
-        let body = serde_json::to_vec(&json!({"title": format!("lat {k}")}))?;
-        sent.lock().unwrap()[k] = Some(Instant::now());
-        let (st, _) = http
-            .call("PATCH", &format!("/api/tasks/{target}"), Some(&body))
-            .await?;
-        if st != 200 {
-            return Err(format!("PATCH failed with {st}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let mut lat = Vec::new();
-    for r in readers {
-        for (k, at) in r.await?? {
-            if let Some(t0) = sent.lock().unwrap()[k] {
-                lat.push(at.duration_since(t0).as_secs_f64() * 1e3);
-            }
-        }
-    }
-    lat.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "| PATCH → WebSocket delivery, {n} subscribers | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms | {} deliveries | |",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        lat.last().copied().unwrap_or(f64::NAN),
-        lat.len()
+        "\n| phase | throughput | requests | latency | server CPU/request | loadgen CPU/request |\n|---|---|---|---|---|---|"
     );
 
-    // Memory with many connected, subscribed WebSocket clients.
+    if want("get") {
+        let g = ids.clone();
+        let r = load(addr, tok, pid, 1, secs, move |_, i| {
+            ("GET", format!("/api/tasks/{}", g[(i % 100) as usize]), None)
+        })
+        .await?;
+        report("GET /api/tasks/:id, 1 connection", &r);
+        let g = ids.clone();
+        let r = load(addr, tok, pid, 32, secs, move |c, i| {
+            (
+                "GET",
+                format!("/api/tasks/{}", g[((c as u64 * 31 + i) % 1000) as usize]),
+                None,
+            )
+        })
+        .await?;
+        report("GET /api/tasks/:id, 32 connections", &r);
+    }
+    if want("post") {
+        let body = |c: usize, i: u64| {
+            Some(
+                serde_json::to_vec(&json!({"title": format!("new {c}-{i}"), "labels": ["bench"]}))
+                    .unwrap(),
+            )
+        };
+        let r = load(addr, tok, pid, 1, secs, move |c, i| {
+            ("POST", "/api/tasks".into(), body(c, i))
+        })
+        .await?;
+        report("POST /api/tasks, 1 connection", &r);
+        let r = load(addr, tok, pid, 8, secs, move |c, i| {
+            ("POST", "/api/tasks".into(), body(c, i))
+        })
+        .await?;
+        report("POST /api/tasks, 8 connections", &r);
+    }
+    if want("patch") {
+        let g = ids.clone();
+        let r = load(addr, tok, pid, 1, secs, move |_, i| {
+            (
+                "PATCH",
+                format!("/api/tasks/{}", g[(i % 1000) as usize]),
+                Some(serde_json::to_vec(&json!({"title": format!("patched {i}")})).unwrap()),
+            )
+        })
+        .await?;
+        report("PATCH /api/tasks/:id, 1 connection", &r);
+        let g = ids.clone();
+        let r = load(addr, tok, pid, 8, secs, move |c, i| {
+            (
+                "PATCH",
+                format!("/api/tasks/{}", g[((c as u64 * 125 + i) % 1000) as usize]),
+                Some(serde_json::to_vec(&json!({"title": format!("patched {c}-{i}")})).unwrap()),
+            )
+        })
+        .await?;
+        report("PATCH /api/tasks/:id, 8 connections", &r);
+    }
     if let Some(pid) = pid {
-        let mut clients = Vec::with_capacity(args.ws_clients);
-        for _ in 0..args.ws_clients {
-            clients.push(ws_connect(addr, tok).await?);
-        }
         tokio::time::sleep(Duration::from_millis(500)).await;
         println!(
-            "| server RSS with {} subscribed WebSocket clients | {} kB | | |",
-            clients.len(),
+            "| server RSS after the HTTP phases (idle) | {} kB | | | | |",
             rss_kb(pid).unwrap_or(0)
         );
-        drop(clients);
     }
 
+    if want("ws") {
+        // Delivery latency: one PATCH at a time, paced, while N subscribers listen.
+        let n = args.subscribers;
+        let sent: Arc<std::sync::Mutex<Vec<Option<Instant>>>> =
+            Arc::new(std::sync::Mutex::new(vec![None; args.mutations]));
+        let mut subs = Vec::new();
+        for _ in 0..n {
+            subs.push(ws_connect(addr, tok).await?);
+        }
+        let mutations = args.mutations;
+        let mut readers = Vec::new();
+        for mut ws in subs {
+            readers.push(tokio::spawn(async move {
+                let mut got = Vec::with_capacity(mutations);
+                while got.len() < mutations {
+                    let msg = tokio::time::timeout(Duration::from_secs(30), ws.next()).await;
+                    let Ok(Some(Ok(Message::Text(t)))) = msg else {
+                        match msg {
+                            Ok(Some(Ok(_))) => continue,
+                            other => return Err(format!("subscriber failed: {other:?}")),
+                        }
+                    };
+                    let now = Instant::now();
+                    // Find the marker without parsing the whole frame (the client shares the CPU).
+                    if let Some(k) = t
+                        .as_str()
+                        .split_once("\"title\":\"lat ")
+                        .and_then(|(_, rest)| rest.split('"').next())
+                        .and_then(|k| k.parse::<usize>().ok())
+                        && t.as_str().starts_with("{\"type\":\"task:updated\"")
+                    {
+                        got.push((k, now));
+                    }
+                }
+                Ok(got)
+            }));
+        }
+        let target = ids[0].clone();
+        for k in 0..mutations {
+            let body = serde_json::to_vec(&json!({"title": format!("lat {k}")}))?;
+            sent.lock().unwrap()[k] = Some(Instant::now());
+            let (st, _) = http
+                .call("PATCH", &format!("/api/tasks/{target}"), Some(&body))
+                .await?;
+            if st != 200 {
+                return Err(format!("PATCH failed with {st}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut lat = Vec::new();
+        for r in readers {
+            for (k, at) in r.await?? {
+                if let Some(t0) = sent.lock().unwrap()[k] {
+                    lat.push(at.duration_since(t0).as_secs_f64() * 1e3);
+                }
+            }
+        }
+        lat.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "| PATCH → WebSocket delivery, {n} subscribers | | {} deliveries | p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms | | |",
+            lat.len(),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    if want("rss") {
+        // Memory with many connected, subscribed WebSocket clients.
+        if let Some(pid) = pid {
+            let mut clients = Vec::with_capacity(args.ws_clients);
+            for _ in 0..args.ws_clients {
+                clients.push(ws_connect(addr, tok).await?);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            println!(
+                "| server RSS with {} subscribed WebSocket clients | {} kB | | | | |",
+                clients.len(),
+                rss_kb(pid).unwrap_or(0)
+            );
+            drop(clients);
+        }
+    }
     if let Some(mut c) = child {
         drop(c.stdin.take());
         let _ = tokio::time::timeout(Duration::from_secs(15), c.wait()).await;

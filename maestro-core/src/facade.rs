@@ -151,6 +151,16 @@ impl Maestro {
         check_labels(&new.labels)?;
         self.store.create_task(op, new).await
     }
+    /// Creates several tasks at once (one transaction on the embedded store); each is
+    /// validated like [`Maestro::create_task`] before anything is written.
+    pub async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
+        for n in &new {
+            check_title(&n.title)?;
+            check_text("description", n.description.as_deref().unwrap_or(""))?;
+            check_labels(&n.labels)?;
+        }
+        self.store.create_tasks(op, new).await
+    }
     pub async fn get_task(&self, id: &str) -> Result<TaskDetail> {
         self.store.get_task(id).await
     }

@@ -153,10 +153,6 @@ fn router(state: AppState) -> Router {
         .route("/ws", axum::routing::get(ws::upgrade))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::authorize,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
             metrics::track,
         ))
         .with_state(state)

@@ -215,6 +215,22 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- tasks ----
     async fn create_task(&self, op: &OpContext, new: NewTask) -> Result<Task>;
+    /// Creates several tasks, in order; a store may do it in one transaction (all or
+    /// nothing), which is much faster for a whole plan. Dependencies may name tasks
+    /// created earlier in the same call only by id, so they must already exist.
+    ///
+    /// The default creates them one by one, with op ids `<op_id>/<index>`.
+    async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
+        let mut out = Vec::with_capacity(new.len());
+        for (i, n) in new.into_iter().enumerate() {
+            let op_i = OpContext {
+                session_id: op.session_id.clone(),
+                op_id: op.op_id.as_ref().map(|id| format!("{id}/{i}")),
+            };
+            out.push(self.create_task(&op_i, n).await?);
+        }
+        Ok(out)
+    }
     async fn get_task(&self, id: &str) -> Result<TaskDetail>;
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>>;
     async fn update_task(&self, op: &OpContext, id: &str, patch: TaskPatch) -> Result<Task>;

@@ -138,7 +138,7 @@ fn a_version_1_database_is_upgraded_in_place() {
     let path = dir.path().join("maestro.db");
     // A database written by the first release: tasks and sessions created within the
     // same millisecond, in a known order.
-    let ids = ["t-zz000001", "t-aa000002", "t-mm000003"];
+    let ids = ["t-zz000001", "t-aa000002", "t-mm000003", "t-cc000004"];
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
@@ -157,6 +157,13 @@ fn a_version_1_database_is_upgraded_in_place() {
             )
             .unwrap();
         }
+        // mm waits on zz (pending); aa's only dependency, cc, is completed.
+        conn.execute_batch(
+            "UPDATE tasks SET status = 'completed', completed_at = 2000 WHERE id = 't-cc000004';
+             INSERT INTO task_deps (task_id, depends_on, position) VALUES
+                ('t-mm000003', 't-zz000001', 1), ('t-aa000002', 't-cc000004', 1);",
+        )
+        .unwrap();
         for id in ["s-zz000001", "s-aa000002"] {
             conn.execute(
                 "INSERT INTO sessions (id, project_id, name, role, status, created_at, last_seen)
@@ -187,7 +194,19 @@ fn a_version_1_database_is_upgraded_in_place() {
             .into_iter()
             .map(|t| t.id)
             .collect();
-        assert_eq!(ready, ids);
+        assert_eq!(ready, ids[..2], "open dependencies counted by the upgrade");
+        let op = OpContext::default();
+        m.complete_task(&op, ids[0], true).await.unwrap_err();
+        m.start_task(&op, ids[0], false).await.unwrap();
+        m.complete_task(&op, ids[0], false).await.unwrap();
+        let ready: Vec<String> = m
+            .ready_tasks(None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ready, [ids[1], ids[2]]);
         let sessions: Vec<String> = m
             .list_sessions(SessionFilter::default())
             .await
@@ -198,7 +217,6 @@ fn a_version_1_database_is_upgraded_in_place() {
             .collect();
         assert_eq!(sessions, ["s-zz000001", "s-aa000002"]);
         // New rows go after the old ones.
-        let op = OpContext::default();
         let new = m
             .create_task(
                 &op,
@@ -211,7 +229,7 @@ fn a_version_1_database_is_upgraded_in_place() {
             .unwrap();
         let page = m
             .list_tasks(TaskFilter {
-                limit: Some(3),
+                limit: Some(4),
                 ..Default::default()
             })
             .await
@@ -235,6 +253,78 @@ fn a_version_1_database_is_upgraded_in_place() {
             .unwrap()
             .items;
         assert_eq!(sessions.last().unwrap().id, s.id);
+    });
+}
+
+#[test]
+fn a_version_2_database_gets_its_ready_queue_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, created_at) VALUES
+                ('p-00000001', 'one', 1000), ('p-00000002', 'two', 1001);
+             INSERT INTO meta (key, value) VALUES ('default_project', 'p-00000001');
+             INSERT INTO tasks (id, project_id, title, status, priority, priority_rank,
+                created_at, updated_at, seq) VALUES
+                ('t-00000001', 'p-00000001', 'done', 'completed', 'medium', 1, 2000, 2000, 1),
+                ('t-00000002', 'p-00000001', 'open', 'pending', 'medium', 1, 2000, 2000, 2),
+                ('t-00000003', 'p-00000001', 'after done', 'pending', 'high', 0, 2000, 2000, 3),
+                ('t-00000004', 'p-00000001', 'after open', 'pending', 'high', 0, 2000, 2000, 4);
+             INSERT INTO task_deps (task_id, depends_on, position) VALUES
+                ('t-00000003', 't-00000001', 1),
+                ('t-00000004', 't-00000001', 1), ('t-00000004', 't-00000002', 2);",
+        )
+        .unwrap();
+    }
+    let m = Maestro::open(&path).unwrap();
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    rt().block_on(async {
+        let ready: Vec<String> = m
+            .ready_tasks(None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ready, ["t-00000003", "t-00000002"]);
+        // Both projects number their tasks from their own seq.
+        let op = OpContext::default();
+        for project in ["p-00000001", "p-00000002", "p-00000002"] {
+            m.create_task(
+                &op,
+                NewTask {
+                    project_id: Some(project.into()),
+                    title: "new".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let two = m
+            .list_tasks(TaskFilter {
+                project_id: Some("p-00000002".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(two.items.len(), 2);
+        for project in ["p-00000001", "p-00000002"] {
+            m.register_session(
+                &op,
+                NewSession {
+                    project_id: Some(project.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
     });
 }
 

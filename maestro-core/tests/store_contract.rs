@@ -294,6 +294,76 @@ async fn create_task_with_dependencies_labels_and_priority() {
 }
 
 #[tokio::test]
+async fn create_tasks_creates_a_batch_in_order_all_or_nothing() {
+    let env = Env::new().await;
+    let base = env.task("base").await;
+    let batch: Vec<NewTask> = (0..5)
+        .map(|i| NewTask {
+            title: format!("step {i}"),
+            depends_on: vec![base.id.clone()],
+            priority: Some(Priority::ALL[i % 3]),
+            ..Default::default()
+        })
+        .collect();
+    let before = env.seq().await;
+    let created = env.m.create_tasks(&env.op, batch.clone()).await.unwrap();
+    assert_eq!(
+        created.iter().map(|t| t.title.clone()).collect::<Vec<_>>(),
+        (0..5).map(|i| format!("step {i}")).collect::<Vec<_>>()
+    );
+    assert!(
+        created
+            .iter()
+            .all(|t| t.dependencies == vec![base.id.clone()])
+    );
+    let mut expected = vec![base.id.clone()];
+    expected.extend(ids(&created));
+    assert_eq!(env.list(TaskFilter::default()).await, expected);
+    // Each task gets its own creation events, as if created one by one.
+    let events = env.events_after(before).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == EventType::TaskCreated)
+            .count(),
+        5
+    );
+    assert_eq!(env.get(&base.id).await.version, base.version);
+    assert_eq!(env.m.get_task(&base.id).await.unwrap().dependents.len(), 5);
+
+    // One bad item: nothing is written.
+    let seq = env.seq().await;
+    let mut bad = batch.clone();
+    bad[3].depends_on = vec!["t-zzzzzzzz".into()];
+    assert_eq!(
+        err(env.m.create_tasks(&env.op, bad).await).code(),
+        Code::TaskNotFound
+    );
+    let mut invalid = batch.clone();
+    invalid[4].title = " ".into();
+    assert_eq!(
+        err(env.m.create_tasks(&env.op, invalid).await).code(),
+        Code::MissingRequiredField
+    );
+    assert_eq!(env.seq().await, seq);
+    assert_eq!(env.list(TaskFilter::default()).await.len(), 6);
+
+    // Idempotent as a whole.
+    let op = OpContext::default().with_op_id("op-batch-1");
+    let first = env.m.create_tasks(&op, batch.clone()).await.unwrap();
+    let seq = env.seq().await;
+    assert_eq!(env.m.create_tasks(&op, batch).await.unwrap(), first);
+    assert_eq!(env.seq().await, seq);
+    assert!(
+        env.m
+            .create_tasks(&env.op, vec![])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn get_task_shows_subtasks_dependencies_dependents_and_timeline() {
     let env = Env::new().await;
     let a = env.task("A").await;
@@ -2015,4 +2085,145 @@ async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
         .await
         .unwrap();
     assert_ne!(third.id, first.id);
+}
+
+// ---- the ready queue against the pure model --------------------------------------------
+
+/// A deterministic pseudo-random sequence (64-bit LCG).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// After every operation of a long pseudo-random mix (edges added and removed, statuses
+/// changed to and from completed, deletions), the store's ready queue, its ready count
+/// and the `ready` filter agree with `dag::ready_queue` computed from the listed tasks.
+#[tokio::test]
+async fn the_ready_queue_matches_the_pure_dag_model_after_random_operations() {
+    let env = Env::new().await;
+    let op = &env.op;
+    let mut rng = Lcg(42);
+    let mut live: Vec<String> = Vec::new();
+    for step in 0..300 {
+        let pick = |rng: &mut Lcg, live: &[String]| live[rng.below(live.len())].clone();
+        let choice = if live.len() < 5 { 0 } else { rng.below(10) };
+        let _ = match choice {
+            0 | 1 => {
+                let mut deps = Vec::new();
+                for _ in 0..rng.below(3) {
+                    if !live.is_empty() {
+                        deps.push(pick(&mut rng, &live));
+                    }
+                }
+                let t = env
+                    .task_with(NewTask {
+                        title: format!("step {step}"),
+                        priority: Some(Priority::ALL[rng.below(3)]),
+                        depends_on: deps,
+                        ..Default::default()
+                    })
+                    .await;
+                live.push(t.id);
+                Ok(())
+            }
+            2 => env
+                .m
+                .start_task(op, &pick(&mut rng, &live), rng.below(2) == 0)
+                .await
+                .map(drop),
+            3 | 4 => env
+                .m
+                .complete_task(op, &pick(&mut rng, &live), true)
+                .await
+                .map(drop),
+            5 => env
+                .m
+                .reopen_task(op, &pick(&mut rng, &live))
+                .await
+                .map(drop),
+            6 => env
+                .m
+                .change_status(
+                    op,
+                    &pick(&mut rng, &live),
+                    StatusChange::new(match rng.below(3) {
+                        0 => StatusAction::Cancel,
+                        1 => StatusAction::Block { reason: "r".into() },
+                        _ => StatusAction::Release { reason: "r".into() },
+                    }),
+                )
+                .await
+                .map(drop),
+            7 => {
+                let (a, b) = (pick(&mut rng, &live), pick(&mut rng, &live));
+                let patch = if rng.below(2) == 0 {
+                    TaskPatch {
+                        add_dependencies: vec![b],
+                        ..Default::default()
+                    }
+                } else {
+                    TaskPatch {
+                        remove_dependencies: vec![b],
+                        ..Default::default()
+                    }
+                };
+                env.m.update_task(op, &a, patch).await.map(drop)
+            }
+            8 => {
+                let id = live.remove(rng.below(live.len()));
+                env.m.delete_task(op, &id).await.map(drop)
+            }
+            _ => {
+                let id = pick(&mut rng, &live);
+                let s = env.session(&format!("s{step}")).await;
+                env.m.claim_task(op, &id, &s.id).await.map(drop)
+            }
+        };
+
+        let tasks = env
+            .m
+            .list_tasks(TaskFilter {
+                limit: Some(MAX_LIMIT),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items;
+        let nodes: Vec<maestro_core::dag::Node<'_>> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| maestro_core::dag::Node {
+                id: &t.id,
+                status: t.status,
+                priority: t.priority,
+                created_ms: i as i64,
+                deps: &t.dependencies,
+            })
+            .collect();
+        let expected: Vec<String> = maestro_core::dag::ready_queue(&nodes)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let ready = ids(&env.m.ready_tasks(None, Some(MAX_LIMIT)).await.unwrap());
+        assert_eq!(ready, expected, "ready queue after step {step}");
+        let filtered: HashSet<String> = env
+            .list(TaskFilter {
+                ready: true,
+                limit: Some(MAX_LIMIT),
+                ..Default::default()
+            })
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(filtered, expected.iter().cloned().collect(), "step {step}");
+        let status = env.m.status(None).await.unwrap();
+        assert_eq!(status.tasks.ready, expected.len() as i64, "step {step}");
+    }
 }

@@ -9,7 +9,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -288,32 +287,27 @@ fn presented_token(req: &Request) -> Option<String> {
     None
 }
 
-/// Middleware: with a token configured, `/api/*`, `/ws` and `/metrics` need it.
-pub(crate) async fn authorize(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if let Some(expected) = &state.opts.token {
-        let path = req.uri().path();
-        let guarded =
-            path == "/api" || path.starts_with("/api/") || path == "/ws" || path == "/metrics";
-        if guarded {
-            let ok = presented_token(&req).is_some_and(|t| same_secret(&t, expected));
-            if !ok {
-                let what = if req.headers().contains_key(AUTHORIZATION) {
-                    "The bearer token is not valid"
-                } else {
-                    "This server needs a bearer token"
-                };
-                return ApiError::from(Error::new(Code::Unauthorized, what).with_suggestion(
-                    "Send 'Authorization: Bearer <token>' (the CLI reads MAESTRO_TOKEN or --token)",
-                ))
-                .into_response();
-            }
-        }
+/// With a token configured, `/api/*`, `/ws` and `/metrics` need it: the 401 answer when a
+/// request does not carry it.
+pub(crate) fn refuse_unauthorized(state: &AppState, req: &Request) -> Option<Response> {
+    let expected = state.opts.token.as_ref()?;
+    let path = req.uri().path();
+    let guarded =
+        path == "/api" || path.starts_with("/api/") || path == "/ws" || path == "/metrics";
+    if !guarded || presented_token(req).is_some_and(|t| same_secret(&t, expected)) {
+        return None;
     }
-    next.run(req).await
+    let what = if req.headers().contains_key(AUTHORIZATION) {
+        "The bearer token is not valid"
+    } else {
+        "This server needs a bearer token"
+    };
+    Some(
+        ApiError::from(Error::new(Code::Unauthorized, what).with_suggestion(
+            "Send 'Authorization: Bearer <token>' (the CLI reads MAESTRO_TOKEN or --token)",
+        ))
+        .into_response(),
+    )
 }
 
 /// 404 for an unknown route.

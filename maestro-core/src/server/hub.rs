@@ -176,6 +176,19 @@ impl Hub {
         inner.published = seq;
     }
 
+    /// With nobody subscribed there is nobody to deliver to: moves `published` to `seq`
+    /// without reading the events (a later subscriber replays them from the store).
+    /// Returns whether it did.
+    pub fn skip_if_idle(&self, seq: i64) -> bool {
+        let mut inner = self.lock();
+        if inner.subs.is_empty() {
+            inner.published = inner.published.max(seq);
+            true
+        } else {
+            false
+        }
+    }
+
     pub fn published(&self) -> i64 {
         self.lock().published
     }
@@ -237,6 +250,10 @@ pub(crate) async fn run_tailer(state: AppState, mut last: i64) {
             },
         };
         if latest <= last {
+            continue;
+        }
+        if state.hub.skip_if_idle(latest) {
+            last = latest;
             continue;
         }
         match read_new(&state, &mut last).await {
@@ -327,6 +344,15 @@ mod tests {
         assert_eq!(sub.rx.try_recv().unwrap().seq, 2);
         assert!(sub.rx.try_recv().is_err());
         assert_eq!(sub.end_reason(), Some(EndReason::SlowConsumer));
+    }
+
+    #[test]
+    fn an_idle_hub_skips_ahead_and_a_busy_one_does_not() {
+        let hub = Hub::new(5, 2);
+        assert!(hub.skip_if_idle(9));
+        assert_eq!(hub.register(vec![]).published, 9);
+        assert!(!hub.skip_if_idle(12));
+        assert_eq!(hub.published(), 9);
     }
 
     #[test]

@@ -88,12 +88,16 @@ impl Metrics {
     }
 }
 
-/// Middleware: counts every request by route template, method and status, and times it.
+/// Middleware: checks the token, then counts every request by route template, method and
+/// status, and times it.
 pub(crate) async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
-    let resp = next.run(req).await;
+    let resp = match super::api::refuse_unauthorized(&s, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     let route = route.as_ref().map_or("unmatched", |r| r.as_str());
     s.metrics.record(
         route,

@@ -46,8 +46,12 @@ pub(crate) async fn upgrade(
         Err(e) => return e.into_response(),
     };
     let max = state.opts.max_body_bytes;
+    // Clients mostly listen: small eagerly allocated read buffers keep a thousand
+    // connections cheap (the default is 128 KiB each); bigger messages still fit.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
             state.metrics.ws_connected();
             let mut conn = Conn {

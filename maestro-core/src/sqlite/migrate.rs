@@ -7,6 +7,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_insertion_order.sql"),
+    include_str!("../../migrations/0003_ready_queue_index.sql"),
 ];
 
 /// The schema version this code writes.

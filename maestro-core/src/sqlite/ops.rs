@@ -16,6 +16,21 @@ pub use lease::{any_expired, claim_spawn, reap_expired};
 
 type Tx<'a> = Transaction<'a>;
 
+/// Runs a statement through the connection's statement cache: the same few statements
+/// run on every operation, and parsing them each time was a visible share of the work.
+fn exec<P: rusqlite::Params>(tx: &Tx, sql: &str, params: P) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+/// Reads one row through the statement cache.
+fn row<T, P, F>(tx: &Tx, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+where
+    P: rusqlite::Params,
+    F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+{
+    tx.prepare_cached(sql)?.query_row(params, f)
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -23,15 +38,17 @@ pub fn now_ms() -> i64 {
 // ---- plumbing --------------------------------------------------------------------------
 
 pub fn recorded_op(tx: &Tx, op_id: &str) -> Result<Option<String>> {
-    Ok(tx
-        .query_row("SELECT result FROM ops WHERE id = ?1", [op_id], |r| {
+    Ok(
+        row(tx, "SELECT result FROM ops WHERE id = ?1", [op_id], |r| {
             r.get(0)
         })
-        .optional()?)
+        .optional()?,
+    )
 }
 
 pub fn record_op(tx: &Tx, op_id: &str, result: &str, now: i64) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO ops (id, result, created_at) VALUES (?1, ?2, ?3)",
         params![op_id, result, now],
     )?;
@@ -39,13 +56,19 @@ pub fn record_op(tx: &Tx, op_id: &str, result: &str, now: i64) -> Result<()> {
 }
 
 pub fn latest_seq(tx: &Tx) -> Result<i64> {
-    Ok(tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    Ok(row(
+        tx,
+        "SELECT COALESCE(MAX(seq), 0) FROM events",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Refreshes the lease of the acting session.
 pub fn touch_session(tx: &Tx, session_id: &str, now: i64) -> Result<()> {
     lease::check_not_lost(tx, session_id)?;
-    tx.execute(
+    exec(
+        tx,
         "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
         params![session_id, now],
     )?;
@@ -54,7 +77,8 @@ pub fn touch_session(tx: &Tx, session_id: &str, now: i64) -> Result<()> {
 
 /// Appends an event to the durable log.
 fn emit(tx: &Tx, ty: EventType, project_id: &str, data: &impl Serialize, now: i64) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO events (type, ts, project_id, data) VALUES (?1, ?2, ?3, ?4)",
         params![ty.as_str(), now, project_id, serde_json::to_string(data)?],
     )?;
@@ -70,13 +94,13 @@ fn resolve(
     not_found: fn(&str) -> Error,
 ) -> Result<String> {
     let norm = id::normalize(kind, input)?;
-    let exact: Option<String> = tx
-        .query_row(
-            &format!("SELECT id FROM {table} WHERE id = ?1"),
-            [&norm],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let exact: Option<String> = row(
+        tx,
+        &format!("SELECT id FROM {table} WHERE id = ?1"),
+        [&norm],
+        |r| r.get(0),
+    )
+    .optional()?;
     if let Some(id) = exact {
         return Ok(id);
     }
@@ -156,13 +180,15 @@ pub fn create_project(tx: &Tx, name: &str, make_default: bool, now: i64) -> Resu
         name: name.to_string(),
         created_at: rows::ts(now),
     };
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO projects (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![project.id, project.name, now],
     )?;
     let has_default = default_project_id(tx)?.is_some();
     if make_default || !has_default {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO meta (key, value) VALUES ('default_project', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [&project.id],
@@ -173,13 +199,13 @@ pub fn create_project(tx: &Tx, name: &str, make_default: bool, now: i64) -> Resu
 }
 
 fn default_project_id(tx: &Tx) -> Result<Option<String>> {
-    Ok(tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'default_project'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(row(
+        tx,
+        "SELECT value FROM meta WHERE key = 'default_project'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()?)
 }
 
 pub fn list_projects(tx: &Tx) -> Result<Vec<Project>> {
@@ -199,7 +225,8 @@ pub fn get_project(tx: &Tx, input: &str) -> Result<Project> {
         input,
         Error::project_not_found,
     )?;
-    Ok(tx.query_row(
+    Ok(row(
+        tx,
         "SELECT id, name, created_at FROM projects WHERE id = ?1",
         [id],
         rows::project,
@@ -227,7 +254,8 @@ pub fn load_task(tx: &Tx, id: &str) -> Result<Task> {
 }
 
 fn save_task(tx: &Tx, t: &Task) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, priority_rank = ?6,
             labels = ?7, session_ids = ?8, metadata = ?9, version = ?10, claim_epoch = ?11,
             updated_at = ?12, started_at = ?13, completed_at = ?14
@@ -260,7 +288,8 @@ fn add_entry(
     session: Option<&str>,
     now: i64,
 ) -> Result<TimelineEntry> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO timeline (task_id, data, session_id, ts) VALUES (?1, ?2, ?3, ?4)",
         params![task.id, serde_json::to_string(&kind)?, session, now],
     )?;
@@ -285,7 +314,14 @@ fn deps_of(tx: &Tx, id: &str) -> Result<Vec<String>> {
 }
 
 /// Adds dependency edges `task → deps` after checking for cycles. Returns the ids added.
-fn add_dependencies(tx: &Tx, task: &str, inputs: &[String]) -> Result<Vec<String>> {
+///
+/// `new_task` says the task was just inserted: it has no edges yet and nothing depends on
+/// it, so no cycle can form and the graph walk (over every ancestor of every new
+/// dependency) is skipped.
+fn add_dependencies(tx: &Tx, task: &str, inputs: &[String], new_task: bool) -> Result<Vec<String>> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut resolved = Vec::with_capacity(inputs.len());
     for input in inputs {
         let dep = resolve_task(tx, input)?;
@@ -293,22 +329,52 @@ fn add_dependencies(tx: &Tx, task: &str, inputs: &[String]) -> Result<Vec<String
             resolved.push(dep);
         }
     }
-    let existing = deps_of(tx, task)?;
-    resolved.retain(|d| !existing.contains(d));
-    dag::check_no_cycle(task, &resolved, |id| deps_of(tx, id))?;
-    let mut position: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(position), 0) FROM task_deps WHERE task_id = ?1",
-        [task],
-        |r| r.get(0),
-    )?;
+    let mut position: i64 = 0;
+    if !new_task {
+        let existing = deps_of(tx, task)?;
+        resolved.retain(|d| !existing.contains(d));
+        dag::check_no_cycle(task, &resolved, |id| deps_of(tx, id))?;
+        position = row(
+            tx,
+            "SELECT COALESCE(MAX(position), 0) FROM task_deps WHERE task_id = ?1",
+            [task],
+            |r| r.get(0),
+        )?;
+    }
     for dep in &resolved {
         position += 1;
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO task_deps (task_id, depends_on, position) VALUES (?1, ?2, ?3)",
             params![task, dep, position],
         )?;
     }
     Ok(resolved)
+}
+
+/// Recomputes `open_deps` (dependencies not completed) of `task` after its edges changed.
+fn recount_open_deps(tx: &Tx, task: &str) -> Result<()> {
+    exec(
+        tx,
+        "UPDATE tasks SET open_deps = (
+            SELECT COUNT(*) FROM task_deps d JOIN tasks x ON x.id = d.depends_on
+            WHERE d.task_id = ?1 AND x.status <> 'completed')
+         WHERE id = ?1",
+        [task],
+    )?;
+    Ok(())
+}
+
+/// Adds `delta` to `open_deps` of every task that depends on `task`: -1 when `task`
+/// becomes completed, +1 when it stops being completed or (-1) is deleted unfinished.
+fn shift_dependents_open_deps(tx: &Tx, task: &str, delta: i64) -> Result<()> {
+    exec(
+        tx,
+        "UPDATE tasks SET open_deps = open_deps + ?2
+         WHERE id IN (SELECT task_id FROM task_deps WHERE depends_on = ?1)",
+        params![task, delta],
+    )?;
+    Ok(())
 }
 
 fn unfinished_deps(tx: &Tx, task: &str) -> Result<Vec<(String, String, TaskStatus)>> {
@@ -343,11 +409,12 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
     let project = resolve_project(tx, new.project_id.as_deref())?;
     let priority = new.priority.unwrap_or(Priority::Medium);
     let id = id::new_id(IdKind::Task);
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO tasks (id, project_id, title, description, status, priority, priority_rank,
             labels, metadata, created_at, updated_at, seq)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9,
-            (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks))",
+            (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks WHERE project_id = ?2))",
         params![
             id,
             project.id,
@@ -360,7 +427,9 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
             now,
         ],
     )?;
-    add_dependencies(tx, &id, &new.depends_on)?;
+    if !add_dependencies(tx, &id, &new.depends_on, true)?.is_empty() {
+        recount_open_deps(tx, &id)?;
+    }
     let task = load_task(tx, &id)?;
     emit(tx, EventType::TaskCreated, &project.id, &task, now)?;
     add_entry(
@@ -400,7 +469,7 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
     let dependents = tx
         .prepare_cached(
             "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.task_id
-             WHERE d.depends_on = ?1 ORDER BY x.seq",
+             WHERE d.depends_on = ?1 ORDER BY x.seq, x.id",
         )?
         .query_map([&id], dep_ref)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -413,9 +482,8 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
     })
 }
 
-const READY_CONDITION: &str = "t.status = 'pending' AND NOT EXISTS (
-    SELECT 1 FROM task_deps d JOIN tasks x ON x.id = d.depends_on
-    WHERE d.task_id = t.id AND x.status <> 'completed')";
+/// Ready: pending, with every dependency completed (see [`recount_open_deps`]).
+const READY_CONDITION: &str = "t.status = 'pending' AND t.open_deps = 0";
 
 pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
     let project = resolve_project(tx, f.project_id.as_deref())?;
@@ -503,6 +571,10 @@ fn apply_status(
             return Err(dag::dependencies_incomplete(&task.id, &unfinished));
         }
     }
+    if (from == TaskStatus::Completed) != (to == TaskStatus::Completed) {
+        let delta = if to == TaskStatus::Completed { -1 } else { 1 };
+        shift_dependents_open_deps(tx, &task.id, delta)?;
+    }
     let at = rows::ts(now);
     task.status = to;
     match to {
@@ -549,18 +621,19 @@ fn assign(tx: &Tx, task: &mut Task, session: &str, now: i64) -> Result<bool> {
         session_id: session.to_string(),
     };
     add_entry(tx, task, assigned, Some(session), now)?;
-    let exists: Option<String> = tx
-        .query_row(
-            "SELECT task_ids FROM sessions WHERE id = ?1",
-            [session],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let exists: Option<String> = row(
+        tx,
+        "SELECT task_ids FROM sessions WHERE id = ?1",
+        [session],
+        |r| r.get(0),
+    )
+    .optional()?;
     if let Some(ids) = exists {
         let mut ids: Vec<String> = serde_json::from_str(&ids)?;
         if !ids.contains(&task.id) {
             ids.push(task.id.clone());
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE sessions SET task_ids = ?2 WHERE id = ?1",
                 params![session, serde_json::to_string(&ids)?],
             )?;
@@ -621,16 +694,18 @@ pub fn update_task(tx: &Tx, op: &OpContext, input: &str, p: &TaskPatch, now: i64
     }
     for input in &p.remove_dependencies {
         let dep = resolve_task(tx, input)?;
-        changed |= tx.execute(
+        changed |= exec(
+            tx,
             "DELETE FROM task_deps WHERE task_id = ?1 AND depends_on = ?2",
             params![id, dep],
         )? > 0;
     }
     if !p.add_dependencies.is_empty() {
-        changed |= !add_dependencies(tx, &id, &p.add_dependencies)?.is_empty();
+        changed |= !add_dependencies(tx, &id, &p.add_dependencies, false)?.is_empty();
+    }
+    if !p.add_dependencies.is_empty() || !p.remove_dependencies.is_empty() {
         task.dependencies = deps_of(tx, &id)?;
-    } else if !p.remove_dependencies.is_empty() {
-        task.dependencies = deps_of(tx, &id)?;
+        recount_open_deps(tx, &id)?;
     }
     if let Some(to) = p.status {
         let reason = (to == TaskStatus::Blocked).then_some("blocked via update");
@@ -706,7 +781,10 @@ pub fn delete_task(tx: &Tx, input: &str, now: i64) -> Result<Task> {
         .prepare_cached("SELECT task_id FROM task_deps WHERE depends_on = ?1")?
         .query_map([&id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    tx.execute("DELETE FROM tasks WHERE id = ?1", [&id])?;
+    if task.status != TaskStatus::Completed {
+        shift_dependents_open_deps(tx, &id, -1)?;
+    }
+    exec(tx, "DELETE FROM tasks WHERE id = ?1", [&id])?;
     for dep_id in dependents {
         let mut t = load_task(tx, &dep_id)?;
         finish_update(tx, &mut t, now)?;
@@ -834,7 +912,8 @@ pub fn add_timeline(
 /// A change below the task (timeline, subtasks): +1 version, no `task:updated` event.
 fn bump_version(tx: &Tx, task: &mut Task, now: i64) -> Result<()> {
     task.version += 1;
-    tx.execute(
+    exec(
+        tx,
         "UPDATE tasks SET version = version + 1, updated_at = ?2 WHERE id = ?1",
         params![task.id, now],
     )?;
@@ -894,7 +973,8 @@ fn owned_subtask(tx: &Tx, task_input: Option<&str>, input: &str) -> Result<Subta
 
 fn renumber_subtasks(tx: &Tx, task_id: &str, ordered: &[String]) -> Result<()> {
     for (i, id) in ordered.iter().enumerate() {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE subtasks SET ord = ?2 WHERE id = ?1 AND task_id = ?3",
             params![id, i as i64 + 1, task_id],
         )?;
@@ -913,13 +993,15 @@ pub fn create_subtask(
     let task_id = resolve_task(tx, task_input)?;
     let mut task = load_task(tx, &task_id)?;
     lease::fence(tx, op, &task)?;
-    let ord: i64 = tx.query_row(
+    let ord: i64 = row(
+        tx,
         "SELECT COALESCE(MAX(ord), 0) + 1 FROM subtasks WHERE task_id = ?1",
         [&task_id],
         |r| r.get(0),
     )?;
     let id = id::new_id(IdKind::Subtask);
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO subtasks (id, task_id, title, description, ord, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![id, task_id, title.trim(), desc.unwrap_or(""), ord, now],
@@ -989,7 +1071,8 @@ pub fn update_subtask(
         return Ok(sub);
     }
     sub.updated_at = rows::ts(now);
-    tx.execute(
+    exec(
+        tx,
         "UPDATE subtasks SET title = ?2, description = ?3, completed = ?4, updated_at = ?5, completed_at = ?6
          WHERE id = ?1",
         params![sub.id, sub.title, sub.description, sub.completed, now, sub.completed_at.map(|d| d.timestamp_millis())],
@@ -1008,7 +1091,7 @@ pub fn update_subtask(
 pub fn delete_subtask(tx: &Tx, task_input: Option<&str>, input: &str, now: i64) -> Result<Subtask> {
     let sub = owned_subtask(tx, task_input, input)?;
     let mut task = load_task(tx, &sub.task_id)?;
-    tx.execute("DELETE FROM subtasks WHERE id = ?1", [&sub.id])?;
+    exec(tx, "DELETE FROM subtasks WHERE id = ?1", [&sub.id])?;
     let ids: Vec<String> = subtasks_of(tx, &sub.task_id)?
         .into_iter()
         .map(|s| s.id)
@@ -1062,11 +1145,12 @@ pub fn create_session(tx: &Tx, op: &OpContext, new: &NewSession, now: i64) -> Re
     } else {
         None
     };
-    tx.execute(
+    exec(
+        tx,
         &format!(
             "INSERT INTO sessions ({SESSION_COLS}, seq) VALUES
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, NULL, ?13, ?14, NULL, ?13,
-              (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions))"
+              (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions WHERE project_id = ?2))"
         ),
         params![
             id,
@@ -1163,7 +1247,8 @@ pub fn update_session(tx: &Tx, input: &str, p: &SessionPatch, now: i64) -> Resul
         s.task_ids = resolved;
     }
     s.last_seen = rows::ts(now);
-    tx.execute(
+    exec(
+        tx,
         "UPDATE sessions SET name = ?2, task_ids = ?3, status = ?4, pid = ?5, host = ?6, exit_code = ?7,
             reason = ?8, started_at = ?9, ended_at = ?10, last_seen = ?11 WHERE id = ?1",
         params![
@@ -1264,12 +1349,14 @@ pub fn status(tx: &Tx, project: Option<&str>) -> Result<StatusReport> {
         Priority::ALL.iter().map(|p| p.as_str()).collect(),
     )?;
     let total = by_status.values().filter_map(Value::as_i64).sum();
-    let ready: i64 = tx.query_row(
+    let ready: i64 = row(
+        tx,
         &format!("SELECT COUNT(*) FROM tasks t WHERE t.project_id = ?1 AND {READY_CONDITION}"),
         [&project.id],
         |r| r.get(0),
     )?;
-    let (active, sessions): (i64, i64) = tx.query_row(
+    let (active, sessions): (i64, i64) = row(
+        tx,
         "SELECT COALESCE(SUM(status NOT IN ('completed', 'failed', 'stopped', 'lost')), 0), COUNT(*)
          FROM sessions WHERE project_id = ?1",
         [&project.id],

@@ -1,0 +1,90 @@
+"""Maestro: orchestration for LLM coding agents, from Python.
+
+Open a local store or connect to a server, then drive tasks, subtasks, progress and
+sessions with blocking methods that release the GIL::
+
+    import maestro
+
+    client = maestro.open("maestro.db")
+    client.create_project("demo")
+    task = client.create_task("Write the parser", priority="high")
+    worker = client.with_session(client.register_session(name="w1").id)
+    claimed = worker.claim_next()
+    worker.add_progress(claimed.id, "tokenizer done")
+    worker.complete_task(claimed.id)
+
+Results are typed objects (``Task``, ``TaskDetail``, ``Session``…) with attributes and
+``to_dict()``; enums are their JSON strings (``"in_progress"``) and timestamps RFC 3339 UTC
+strings. Failures raise :class:`MaestroError` subclasses carrying ``code``, ``message``,
+``details``, ``suggestion`` and ``retryable``.
+"""
+
+from maestro._native import (
+    Client as Client,
+    ConflictError as ConflictError,
+    DependencyRef as DependencyRef,
+    Event as Event,
+    InternalError as InternalError,
+    MaestroError as MaestroError,
+    NotFoundError as NotFoundError,
+    Page as Page,
+    Project as Project,
+    Server as Server,
+    Session as Session,
+    SessionCounts as SessionCounts,
+    StatusReport as StatusReport,
+    Subscription as Subscription,
+    Subtask as Subtask,
+    Task as Task,
+    TaskCounts as TaskCounts,
+    TaskDetail as TaskDetail,
+    TimelineEntry as TimelineEntry,
+    UnauthorizedError as UnauthorizedError,
+    UnavailableError as UnavailableError,
+    ValidationError as ValidationError,
+    __version__ as __version__,
+    connect as connect,
+    open as open,
+    serve as serve,
+)
+from maestro._types import (
+    EventType as EventType,
+    Priority as Priority,
+    Role as Role,
+    SessionStatus as SessionStatus,
+    TaskStatus as TaskStatus,
+    TimelineType as TimelineType,
+)
+
+__all__ = [
+    "Client",
+    "ConflictError",
+    "DependencyRef",
+    "Event",
+    "EventType",
+    "InternalError",
+    "MaestroError",
+    "NotFoundError",
+    "open",
+    "Page",
+    "Priority",
+    "Project",
+    "Role",
+    "Server",
+    "Session",
+    "SessionCounts",
+    "SessionStatus",
+    "StatusReport",
+    "Subscription",
+    "Subtask",
+    "Task",
+    "TaskCounts",
+    "TaskDetail",
+    "TaskStatus",
+    "TimelineEntry",
+    "TimelineType",
+    "UnauthorizedError",
+    "UnavailableError",
+    "ValidationError",
+    "__version__",
+]

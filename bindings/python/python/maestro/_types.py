@@ -1,0 +1,46 @@
+"""The string enums of Maestro as ``Literal`` types, for annotations."""
+
+from typing import Literal
+
+TaskStatus = Literal["pending", "in_progress", "blocked", "completed", "cancelled"]
+"""Status of a task."""
+
+Priority = Literal["high", "medium", "low"]
+"""Priority of a task; the ready queue serves ``high`` first."""
+
+SessionStatus = Literal[
+    "spawning", "starting", "active", "completed", "failed", "stopped", "lost"
+]
+"""Status of a session."""
+
+Role = Literal["orchestrator", "worker"]
+"""What a session does."""
+
+TimelineType = Literal[
+    "created",
+    "status_changed",
+    "progress",
+    "subtask_created",
+    "subtask_completed",
+    "blocked",
+    "assigned",
+    "released",
+    "comment",
+]
+"""Type of a timeline entry."""
+
+EventType = Literal[
+    "project:created",
+    "project:updated",
+    "task:created",
+    "task:updated",
+    "task:deleted",
+    "subtask:created",
+    "subtask:updated",
+    "subtask:deleted",
+    "timeline:added",
+    "session:created",
+    "session:updated",
+    "session:spawn_request",
+]
+"""Type of an event of the event log."""

@@ -1,0 +1,110 @@
+//! The `MaestroError` exception hierarchy and the mapping from the core [`Error`].
+//!
+//! Each core variant (what the caller can do) becomes one exception class; the stable code,
+//! message, details, suggestion and retryable flag become attributes of the exception.
+
+use crate::convert::json_to_py;
+use maestro_core::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyType};
+
+create_exception!(
+    maestro,
+    MaestroError,
+    PyException,
+    "Base class of every Maestro error.\n\nAttributes: code (stable snake_case code, e.g. 'task_not_found'), message, details (dict), suggestion (str or None: what to do next), retryable (bool: whether the same call may succeed if repeated)."
+);
+create_exception!(
+    maestro,
+    NotFoundError,
+    MaestroError,
+    "The entity (or a ready task) does not exist: list what exists and pick again."
+);
+create_exception!(
+    maestro,
+    ValidationError,
+    MaestroError,
+    "The arguments are invalid; fix them before retrying."
+);
+create_exception!(
+    maestro,
+    ConflictError,
+    MaestroError,
+    "The request conflicts with the current state (transition, cycle, dependencies, version); re-read first."
+);
+create_exception!(
+    maestro,
+    UnauthorizedError,
+    MaestroError,
+    "Missing or wrong credentials."
+);
+create_exception!(
+    maestro,
+    UnavailableError,
+    MaestroError,
+    "The server could not be reached; retrying later may work."
+);
+create_exception!(
+    maestro,
+    InternalError,
+    MaestroError,
+    "Storage, server or internal failure."
+);
+
+/// The exception class of a core error.
+fn class_of<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyType> {
+    match err {
+        Error::NotFound(_) => py.get_type::<NotFoundError>(),
+        Error::InvalidInput(_) => py.get_type::<ValidationError>(),
+        Error::Conflict(_) => py.get_type::<ConflictError>(),
+        Error::Unauthorized(_) => py.get_type::<UnauthorizedError>(),
+        Error::Unavailable(_) => py.get_type::<UnavailableError>(),
+        Error::Internal(_) => py.get_type::<InternalError>(),
+        _ => py.get_type::<MaestroError>(),
+    }
+}
+
+/// Converts a core error into the matching Python exception, with its attributes set.
+pub fn to_py_err(py: Python<'_>, err: Error) -> PyErr {
+    let py_err = PyErr::from_type(class_of(py, &err), (err.message().to_owned(),));
+    if let Err(e) = set_attributes(py, &py_err, &err) {
+        return e;
+    }
+    py_err
+}
+
+fn set_attributes(py: Python<'_>, py_err: &PyErr, err: &Error) -> PyResult<()> {
+    let value = py_err.value(py);
+    value.setattr("code", err.code().as_str())?;
+    value.setattr("message", err.message())?;
+    let details = match json_to_py(py, err.details())?.cast_into::<PyDict>() {
+        Ok(d) => d,
+        Err(_) => PyDict::new(py),
+    };
+    value.setattr("details", details)?;
+    value.setattr("suggestion", err.suggestion())?;
+    value.setattr("retryable", err.retryable())?;
+    Ok(())
+}
+
+/// Adds the exception classes to the module, with class-level defaults for the attributes
+/// so that an exception raised from Python code still has them.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let base = py.get_type::<MaestroError>();
+    base.setattr("code", "internal_error")?;
+    base.setattr("message", "")?;
+    base.setattr("details", PyDict::new(py))?;
+    base.setattr("suggestion", py.None())?;
+    base.setattr("retryable", false)?;
+    m.add("MaestroError", base)?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("ValidationError", py.get_type::<ValidationError>())?;
+    m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("UnauthorizedError", py.get_type::<UnauthorizedError>())?;
+    m.add("UnavailableError", py.get_type::<UnavailableError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
+    Ok(())
+}
