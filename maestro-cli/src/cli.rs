@@ -152,7 +152,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the HTTP + WebSocket server that keeps every client in sync
     #[command(
-        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
     /// Print a shell completion script
@@ -260,6 +260,15 @@ pub struct ServeArgs {
     /// Log format on stderr (RUST_LOG sets the level)
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub log_format: LogFormat,
+    /// Also launch agents for spawn requests, like `maestro host` (agents talk to this server)
+    #[arg(long)]
+    pub spawn: bool,
+    /// With --spawn: most agents running at once
+    #[arg(long, default_value_t = 8, value_name = "N", requires = "spawn")]
+    pub max_concurrent: usize,
+    /// With --spawn: profile for spawn requests that name none
+    #[arg(long, value_name = "PROFILE", requires = "spawn")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -578,3 +578,40 @@ fn with_tmux_each_agent_runs_in_a_window_and_its_output_is_logged() {
         "{logs}"
     );
 }
+
+#[test]
+fn serve_with_spawn_launches_agents_and_reaps_lost_sessions() {
+    let mut sb = Sandbox::new();
+    let home = sb.path().join("maestro-home");
+    sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    sb.set_env("MAESTRO_LEASE_SECONDS", "1");
+    let script = sb.path().join("worker.sh");
+    std::fs::write(&script, WORKER).unwrap();
+    let cmd = format!("[\"sh\",\"{}\"]", script.display());
+    sb.ok(&["config", "set", "agents.scripted.command", &cmd, "--global"]);
+    let db = sb.path().join("server.db");
+    let server = Server::start(&sb, &db, "127.0.0.1:0", &["--spawn", "--agent", "scripted"]);
+    sb.set_env("MAESTRO_API_URL", &server.url);
+    sb.ok(&["project", "create", "served", "--default"]);
+    let t = sb.task("Served work", &[]);
+    let s = id(&sb.ok(&["session", "spawn", "--task", &t]));
+    let done = until(150, || {
+        sb.ok(&["session", "get", &s])["status"] == "completed"
+    });
+    assert!(done, "the server's host did not run the agent");
+    assert_eq!(sb.ok(&["task", "get", &t])["status"], "completed");
+    // A session that goes silent is declared lost by the server, and its task released.
+    let t2 = sb.task("Abandoned", &[]);
+    let ghost = id(&sb.ok(&["session", "register", "--name", "ghost"]));
+    sb.ok_with(
+        &[("MAESTRO_SESSION_ID", ghost.as_str())],
+        &["task", "claim", &t2],
+    );
+    let reaped = until(100, || {
+        sb.ok(&["session", "get", &ghost])["status"] == "lost"
+    });
+    let status = sb.ok(&["task", "get", &t2])["status"].clone();
+    server.terminate();
+    assert!(reaped, "the server did not reap the silent session");
+    assert_eq!(status, "pending");
+}
