@@ -1,0 +1,295 @@
+// Declarations of the native addon, generated from the napi-derive type definitions by
+// scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
+
+import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+
+/** A Maestro client over a local store (`open`) or a server (`connect`). */
+export declare class NativeClient {
+  /** `local` (a SQLite file) or `remote` (a server). */
+  get mode(): 'local' | 'remote'
+  /** The database path or the server URL. */
+  get location(): string
+  /** The acting session, recorded in timelines and used by `claimNext` and friends. */
+  get sessionId(): string | null
+  set sessionId(id: string | undefined | null)
+  /** The project acted on (`undefined`: the store's default project). */
+  get projectId(): string | null
+  set projectId(id: string | undefined | null)
+  createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Json<Project>>
+  listProjects(): Promise<Json<Project[]>>
+  /** The project `id` names, else the client's project, else the store's default. */
+  getProject(id?: string | undefined | null): Promise<Json<Project>>
+  createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Json<Task>>
+  /** The task with its subtasks, dependency details, dependents and timeline. */
+  getTask(id: string): Promise<Json<TaskDetail>>
+  /** A page of tasks: `{ items, nextCursor }`. */
+  listTasks(options?: ListTasksOptions | undefined | null): Promise<Json<Page<Task>>>
+  updateTask(id: string, changes: UpdateTaskOptions): Promise<Json<Task>>
+  startTask(id: string, options?: ForceOptions | undefined | null): Promise<Json<Task>>
+  completeTask(id: string, options?: ForceOptions | undefined | null): Promise<Json<Task>>
+  blockTask(id: string, reason: string): Promise<Json<Task>>
+  reopenTask(id: string): Promise<Json<Task>>
+  cancelTask(id: string): Promise<Json<Task>>
+  /** Deletes the task; resolves with the deleted task. */
+  deleteTask(id: string): Promise<Json<Task>>
+  /** The ready queue: pending tasks whose dependencies are completed, by priority then age. */
+  readyTasks(options?: ReadyOptions | undefined | null): Promise<Json<Task[]>>
+  /** Assigns a ready task to a session (default: the client's) and starts it, atomically. */
+  claimTask(id: string, sessionId?: string | undefined | null): Promise<Json<Task>>
+  /** Claims the first ready task; rejects with `nothing_ready` when the queue is empty. */
+  claimNext(sessionId?: string | undefined | null): Promise<Json<Task>>
+  addProgress(taskId: string, message: string): Promise<Json<TimelineEntry>>
+  addComment(taskId: string, message: string, options?: CommentOptions | undefined | null): Promise<Json<TimelineEntry>>
+  /** The task's timeline, oldest first. */
+  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<Json<TimelineEntry[]>>
+  createSubtask(taskId: string, title: string, options?: CreateSubtaskOptions | undefined | null): Promise<Json<Subtask>>
+  listSubtasks(taskId: string): Promise<Json<Subtask[]>>
+  updateSubtask(taskId: string, subtaskId: string, changes: UpdateSubtaskOptions): Promise<Json<Subtask>>
+  completeSubtask(taskId: string, subtaskId: string): Promise<Json<Subtask>>
+  deleteSubtask(taskId: string, subtaskId: string): Promise<Json<Subtask>>
+  /** Registers a running agent (status `active`). Does not change the client's `sessionId`. */
+  registerSession(options?: RegisterSessionOptions | undefined | null): Promise<Json<Session>>
+  /** A page of sessions: `{ items, nextCursor }`. */
+  listSessions(options?: ListSessionsOptions | undefined | null): Promise<Json<Page<Session>>>
+  /** The session `id` names (default: the client's session). */
+  getSession(id?: string | undefined | null): Promise<Json<Session>>
+  /** Asks a host to launch an agent on the task; resolves with the `spawning` session. */
+  spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Json<Session>>
+  /** Refreshes the session's lease (default: the client's session). */
+  heartbeat(id?: string | undefined | null): Promise<Json<Session>>
+  /** Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`. */
+  endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Json<Session>>
+  /** Counts by status and priority, the ready count and active sessions. */
+  status(options?: StatusOptions | undefined | null): Promise<Json<StatusReport>>
+  /** Events of the log after `since`, oldest first. */
+  events(options?: EventsOptions | undefined | null): Promise<Json<MaestroEvent[]>>
+  /** The seq of the latest event (0 when the log is empty). */
+  latestSeq(): Promise<number>
+  /** Starts an event subscription; `index.js` wraps it as an async iterator. */
+  subscribe(options?: SubscribeOptions | undefined | null): Promise<NativeSubscription>
+}
+
+/**
+ * A live event subscription; `next()` resolves with the next event in seq order, or `null`
+ * once closed.
+ */
+export declare class NativeSubscription {
+  /**
+   * The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
+   * server that no longer retains the missed events yields
+   * `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
+   */
+  next(): Promise<Json<MaestroEvent | ResyncRequired> | null>
+  /**
+   * `connected`, `reconnecting` (a server connection is down and being retried) or
+   * `disconnected` (closed).
+   */
+  get state(): 'connected' | 'reconnecting' | 'disconnected'
+  /**
+   * Stops the subscription: pending and later `next()` calls resolve with `null`, and a
+   * server connection is closed.
+   */
+  close(): void
+}
+
+/** A running Maestro server on a local store; `close()` shuts it down gracefully. */
+export declare class Server {
+  /** The base URL to pass to `connect()`, e.g. `http://127.0.0.1:40123`. */
+  get url(): string
+  /** The port the server listens on. */
+  get port(): number
+  /** The database file it serves. */
+  get db(): string
+  /**
+   * Shuts the server down gracefully (in-flight requests finish, WebSockets are closed)
+   * and waits for it. Calling it again does nothing.
+   */
+  close(): Promise<void>
+}
+
+/** Options of `open` and `connect`. */
+export interface ClientOptions {
+  /** Bearer token for `connect` (default `MAESTRO_TOKEN`, then config `token`). */
+  token?: string
+  /** The acting session (default `MAESTRO_SESSION_ID`). */
+  sessionId?: string
+  /** The project acted on (default `MAESTRO_PROJECT_ID`, else the store's default project). */
+  projectId?: string
+}
+
+/** Options of `addComment`. */
+export interface CommentOptions {
+  /** Who wrote it (default: the client's session id, else `user`). */
+  author?: string
+}
+
+/** Options of `createProject`. */
+export interface CreateProjectOptions {
+  /** Make it the store's default project (the first project always is). */
+  makeDefault?: boolean
+}
+
+/** Options of `createSubtask`. */
+export interface CreateSubtaskOptions {
+  description?: string
+}
+
+/** Options of `createTask`. */
+export interface CreateTaskOptions {
+  description?: string
+  /** `high`, `medium` (default) or `low`. */
+  priority?: Priority
+  /** Ids (or unique prefixes) of the tasks this one depends on. */
+  dependsOn?: Array<string>
+  labels?: Array<string>
+  metadata?: JsonObject
+  projectId?: string
+}
+
+/** Options of `events`. */
+export interface EventsOptions {
+  /** Events with a greater seq (default 0: from the start). */
+  since?: number
+  /** At most this many (default 100, at most 1000). */
+  limit?: number
+  /** Only events of this project. */
+  project?: string
+}
+
+/** Options of `startTask` and `completeTask`. */
+export interface ForceOptions {
+  /** Start despite unfinished dependencies, or complete a blocked task. */
+  force?: boolean
+}
+
+/** Filters of `listSessions`. */
+export interface ListSessionsOptions {
+  /** Only sessions that have not ended. */
+  active?: boolean
+  status?: SessionStatus
+  limit?: number
+  cursor?: string
+  projectId?: string
+}
+
+/** Filters of `listTasks`. */
+export interface ListTasksOptions {
+  status?: TaskStatus
+  priority?: Priority
+  label?: string
+  /** Only tasks in the ready queue. */
+  ready?: boolean
+  /** Only tasks assigned to this session. */
+  sessionId?: string
+  /** Page size (default 100, at most 1000). */
+  limit?: number
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
+  projectId?: string
+}
+
+/** Options of `readyTasks`. */
+export interface ReadyOptions {
+  limit?: number
+  projectId?: string
+}
+
+/** Options of `registerSession`. */
+export interface RegisterSessionOptions {
+  name?: string
+  /** `worker` (default) or `orchestrator`. */
+  role?: Role
+  skill?: string
+  agent?: string
+  taskIds?: Array<string>
+  cwd?: string
+  pid?: number
+  host?: string
+  projectId?: string
+}
+
+/** Options of `serve`. */
+export interface ServeOptions {
+  /** The address to listen on (default `127.0.0.1`); a non-loopback one needs a token. */
+  host?: string
+  /** The port (default 0: a free port, read it from `server.url`). */
+  port?: number
+  /** Clients must send `Authorization: Bearer <token>` (default `MAESTRO_TOKEN`). */
+  token?: string
+}
+
+/** Options of `spawnSession`. */
+export interface SpawnSessionOptions {
+  /** Agent profile the host launches (`claude`, `codex`, a configured name …). */
+  agent?: string
+  skill?: string
+  name?: string
+  role?: Role
+  cwd?: string
+  projectId?: string
+}
+
+/** Options of `status`. */
+export interface StatusOptions {
+  projectId?: string
+}
+
+/** Options of `subscribe`. */
+export interface SubscribeOptions {
+  /** Replay events after this seq first (default: only events from now on). */
+  since?: number
+  /** Only events of this project. */
+  project?: string
+  /** Local stores: how often to look for events written by other processes (default 100). */
+  pollIntervalMs?: number
+}
+
+/** Options of `timeline`. */
+export interface TimelineOptions {
+  /** The newest entries to return (oldest first). */
+  limit?: number
+}
+
+/** Changes of `updateSubtask`. */
+export interface UpdateSubtaskOptions {
+  title?: string
+  description?: string
+  completed?: boolean
+  /** New position, from 1. */
+  order?: number
+}
+
+/** Changes of `updateTask`; absent fields stay as they are. */
+export interface UpdateTaskOptions {
+  title?: string
+  description?: string
+  priority?: Priority
+  status?: TaskStatus
+  addDependencies?: Array<string>
+  removeDependencies?: Array<string>
+  /** Replaces the labels. */
+  labels?: Array<string>
+  /** Merged into the metadata (a `null` value removes the key). */
+  metadata?: JsonObject
+  /** Fail with `version_conflict` unless the task is at this version. */
+  expectedVersion?: number
+  /** Skip the dependency and force-only transition checks. */
+  force?: boolean
+}
+
+/**
+ * A client of the Maestro server at `url` (default `MAESTRO_API_URL`, then config `apiUrl`),
+ * e.g. `http://127.0.0.1:3000`, sending the token of the options (default `MAESTRO_TOKEN`,
+ * then config `token`). Calls are retried per `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`;
+ * nothing is sent until the first call.
+ */
+export declare function connect(url?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
+
+/**
+ * Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
+ * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
+ */
+export declare function open(path?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
+
+/** Starts a Maestro server on a local store (resolved like `open`) in this process. */
+export declare function serve(path?: string | undefined | null, options?: ServeOptions | undefined | null): Promise<Server>

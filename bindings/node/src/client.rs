@@ -1,0 +1,506 @@
+//! The one client class: every method converts its arguments, calls the core facade on the
+//! tokio runtime and resolves its Promise with the JSON shape of the result.
+
+use crate::error::{OrNapi, js};
+use crate::options::*;
+use crate::subscription::{Source, Subscription};
+use maestro_core::remote::SyncClient;
+use maestro_core::remote::SyncOptions;
+use maestro_core::{Error, Maestro, OpContext};
+use napi_derive::napi;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where the client's data lives.
+#[derive(Clone)]
+pub enum Backend {
+    /// A SQLite file opened in this process.
+    Local,
+    /// A `maestro serve` server.
+    Remote { url: String, token: Option<String> },
+}
+
+/// A Maestro client over a local store (`open`) or a server (`connect`).
+#[napi(js_name = "NativeClient")]
+pub struct Client {
+    maestro: Maestro,
+    backend: Backend,
+    session_id: Mutex<Option<String>>,
+    project_id: Mutex<Option<String>>,
+}
+
+impl Client {
+    /// A client acting as `session_id` on `project_id` (both already resolved by the caller).
+    pub fn new(
+        maestro: Maestro,
+        backend: Backend,
+        session_id: Option<String>,
+        project_id: Option<String>,
+    ) -> Self {
+        Self {
+            maestro,
+            backend,
+            session_id: Mutex::new(session_id),
+            project_id: Mutex::new(project_id),
+        }
+    }
+
+    fn session(&self) -> Option<String> {
+        self.session_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn project(&self) -> Option<String> {
+        self.project_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn op(&self) -> OpContext {
+        OpContext::session(self.session())
+    }
+
+    /// Runs a facade call. A local store's SQLite work runs right here on the tokio worker
+    /// (see [`crate::inline`]) instead of hopping to the blocking pool and back; a remote
+    /// call is awaited on the runtime as is.
+    async fn run<T>(
+        &self,
+        call: impl Future<Output = maestro_core::Result<T>>,
+    ) -> maestro_core::Result<T> {
+        match self.backend {
+            Backend::Local => crate::inline::run(call),
+            Backend::Remote { .. } => call.await,
+        }
+    }
+
+    /// The given session id, else the client's, else `no_session_context`.
+    fn session_or(&self, given: Option<String>) -> napi::Result<String> {
+        given
+            .or_else(|| self.session())
+            .ok_or_else(Error::no_session_context)
+            .or_napi()
+    }
+}
+
+#[napi]
+impl Client {
+    /// `local` (a SQLite file) or `remote` (a server).
+    #[napi(getter, ts_return_type = "'local' | 'remote'")]
+    pub fn mode(&self) -> &'static str {
+        match self.backend {
+            Backend::Local => "local",
+            Backend::Remote { .. } => "remote",
+        }
+    }
+
+    /// The database path or the server URL.
+    #[napi(getter)]
+    pub fn location(&self) -> String {
+        self.maestro.location()
+    }
+
+    /// The acting session, recorded in timelines and used by `claimNext` and friends.
+    #[napi(getter)]
+    pub fn session_id(&self) -> Option<String> {
+        self.session()
+    }
+
+    #[napi(setter)]
+    pub fn set_session_id(&self, id: Option<String>) {
+        *self.session_id.lock().unwrap_or_else(|p| p.into_inner()) = id;
+    }
+
+    /// The project acted on (`undefined`: the store's default project).
+    #[napi(getter)]
+    pub fn project_id(&self) -> Option<String> {
+        self.project()
+    }
+
+    #[napi(setter)]
+    pub fn set_project_id(&self, id: Option<String>) {
+        *self.project_id.lock().unwrap_or_else(|p| p.into_inner()) = id;
+    }
+
+    // ---- projects ----
+
+    #[napi(ts_return_type = "Promise<Json<Project>>")]
+    pub async fn create_project(
+        &self,
+        name: String,
+        options: Option<CreateProjectOptions>,
+    ) -> napi::Result<String> {
+        let make_default = options.and_then(|o| o.make_default).unwrap_or(false);
+        js(self
+            .run(self.maestro.create_project(&self.op(), &name, make_default))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Project[]>>")]
+    pub async fn list_projects(&self) -> napi::Result<String> {
+        js(self.run(self.maestro.list_projects()).await)
+    }
+
+    /// The project `id` names, else the client's project, else the store's default.
+    #[napi(ts_return_type = "Promise<Json<Project>>")]
+    pub async fn get_project(&self, id: Option<String>) -> napi::Result<String> {
+        let id = id.or_else(|| self.project());
+        js(self.run(self.maestro.project(id.as_deref())).await)
+    }
+
+    // ---- tasks ----
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn create_task(
+        &self,
+        title: String,
+        options: Option<CreateTaskOptions>,
+    ) -> napi::Result<String> {
+        let new = options
+            .unwrap_or_default()
+            .into_new_task(title, self.project())?;
+        js(self.run(self.maestro.create_task(&self.op(), new)).await)
+    }
+
+    /// The task with its subtasks, dependency details, dependents and timeline.
+    #[napi(ts_return_type = "Promise<Json<TaskDetail>>")]
+    pub async fn get_task(&self, id: String) -> napi::Result<String> {
+        js(self.run(self.maestro.get_task(&id)).await)
+    }
+
+    /// A page of tasks: `{ items, nextCursor }`.
+    #[napi(ts_return_type = "Promise<Json<Page<Task>>>")]
+    pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<String> {
+        let filter = options.unwrap_or_default().into_filter(self.project())?;
+        js(self.run(self.maestro.list_tasks(filter)).await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn update_task(
+        &self,
+        id: String,
+        changes: UpdateTaskOptions,
+    ) -> napi::Result<String> {
+        let patch = changes.into_patch()?;
+        js(self
+            .run(self.maestro.update_task(&self.op(), &id, patch))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn start_task(
+        &self,
+        id: String,
+        options: Option<ForceOptions>,
+    ) -> napi::Result<String> {
+        let force = options.and_then(|o| o.force).unwrap_or(false);
+        js(self
+            .run(self.maestro.start_task(&self.op(), &id, force))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn complete_task(
+        &self,
+        id: String,
+        options: Option<ForceOptions>,
+    ) -> napi::Result<String> {
+        let force = options.and_then(|o| o.force).unwrap_or(false);
+        js(self
+            .run(self.maestro.complete_task(&self.op(), &id, force))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn block_task(&self, id: String, reason: String) -> napi::Result<String> {
+        js(self
+            .run(self.maestro.block_task(&self.op(), &id, &reason))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn reopen_task(&self, id: String) -> napi::Result<String> {
+        js(self.run(self.maestro.reopen_task(&self.op(), &id)).await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn cancel_task(&self, id: String) -> napi::Result<String> {
+        js(self.run(self.maestro.cancel_task(&self.op(), &id)).await)
+    }
+
+    /// Deletes the task; resolves with the deleted task.
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn delete_task(&self, id: String) -> napi::Result<String> {
+        js(self.run(self.maestro.delete_task(&self.op(), &id)).await)
+    }
+
+    /// The ready queue: pending tasks whose dependencies are completed, by priority then age.
+    #[napi(ts_return_type = "Promise<Json<Task[]>>")]
+    pub async fn ready_tasks(&self, options: Option<ReadyOptions>) -> napi::Result<String> {
+        let o = options.unwrap_or_default();
+        let project = o.project_id.or_else(|| self.project());
+        let limit = o.limit.map(|n| n as usize);
+        js(self
+            .run(self.maestro.ready_tasks(project.as_deref(), limit))
+            .await)
+    }
+
+    /// Assigns a ready task to a session (default: the client's) and starts it, atomically.
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<String> {
+        let session = self.session_or(session_id)?;
+        js(self
+            .run(self.maestro.claim_task(&self.op(), &id, &session))
+            .await)
+    }
+
+    /// Claims the first ready task; rejects with `nothing_ready` when the queue is empty.
+    #[napi(ts_return_type = "Promise<Json<Task>>")]
+    pub async fn claim_next(&self, session_id: Option<String>) -> napi::Result<String> {
+        let session = self.session_or(session_id)?;
+        let project = self.project();
+        js(self
+            .run(
+                self.maestro
+                    .claim_next(&self.op(), project.as_deref(), &session),
+            )
+            .await)
+    }
+
+    // ---- timeline ----
+
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry>>")]
+    pub async fn add_progress(&self, task_id: String, message: String) -> napi::Result<String> {
+        js(self
+            .run(self.maestro.add_progress(&self.op(), &task_id, &message))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry>>")]
+    pub async fn add_comment(
+        &self,
+        task_id: String,
+        message: String,
+        options: Option<CommentOptions>,
+    ) -> napi::Result<String> {
+        let author = options
+            .and_then(|o| o.author)
+            .or_else(|| self.session())
+            .unwrap_or_else(|| "user".to_string());
+        js(self
+            .run(
+                self.maestro
+                    .add_comment(&self.op(), &task_id, &author, &message),
+            )
+            .await)
+    }
+
+    /// The task's timeline, oldest first.
+    #[napi(ts_return_type = "Promise<Json<TimelineEntry[]>>")]
+    pub async fn timeline(
+        &self,
+        task_id: String,
+        options: Option<TimelineOptions>,
+    ) -> napi::Result<String> {
+        let limit = options.and_then(|o| o.limit).map(|n| n as usize);
+        js(self.run(self.maestro.timeline(&task_id, limit)).await)
+    }
+
+    // ---- subtasks ----
+
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
+    pub async fn create_subtask(
+        &self,
+        task_id: String,
+        title: String,
+        options: Option<CreateSubtaskOptions>,
+    ) -> napi::Result<String> {
+        let description = options.and_then(|o| o.description);
+        js(self
+            .run(
+                self.maestro
+                    .create_subtask(&self.op(), &task_id, &title, description.as_deref()),
+            )
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Subtask[]>>")]
+    pub async fn list_subtasks(&self, task_id: String) -> napi::Result<String> {
+        js(self.run(self.maestro.list_subtasks(&task_id)).await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
+    pub async fn update_subtask(
+        &self,
+        task_id: String,
+        subtask_id: String,
+        changes: UpdateSubtaskOptions,
+    ) -> napi::Result<String> {
+        js(self
+            .run(self.maestro.update_subtask(
+                &self.op(),
+                Some(&task_id),
+                &subtask_id,
+                changes.into(),
+            ))
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
+    pub async fn complete_subtask(
+        &self,
+        task_id: String,
+        subtask_id: String,
+    ) -> napi::Result<String> {
+        js(self
+            .run(
+                self.maestro
+                    .complete_subtask(&self.op(), Some(&task_id), &subtask_id),
+            )
+            .await)
+    }
+
+    #[napi(ts_return_type = "Promise<Json<Subtask>>")]
+    pub async fn delete_subtask(
+        &self,
+        task_id: String,
+        subtask_id: String,
+    ) -> napi::Result<String> {
+        js(self
+            .run(
+                self.maestro
+                    .delete_subtask(&self.op(), Some(&task_id), &subtask_id),
+            )
+            .await)
+    }
+
+    // ---- sessions ----
+
+    /// Registers a running agent (status `active`). Does not change the client's `sessionId`.
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn register_session(
+        &self,
+        options: Option<RegisterSessionOptions>,
+    ) -> napi::Result<String> {
+        let new = options
+            .unwrap_or_default()
+            .into_new_session(self.project())?;
+        js(self
+            .run(self.maestro.register_session(&self.op(), new))
+            .await)
+    }
+
+    /// A page of sessions: `{ items, nextCursor }`.
+    #[napi(ts_return_type = "Promise<Json<Page<Session>>>")]
+    pub async fn list_sessions(
+        &self,
+        options: Option<ListSessionsOptions>,
+    ) -> napi::Result<String> {
+        let filter = options.unwrap_or_default().into_filter(self.project())?;
+        js(self.run(self.maestro.list_sessions(filter)).await)
+    }
+
+    /// The session `id` names (default: the client's session).
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn get_session(&self, id: Option<String>) -> napi::Result<String> {
+        let id = self.session_or(id)?;
+        js(self.run(self.maestro.get_session(&id)).await)
+    }
+
+    /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn spawn_session(
+        &self,
+        task_id: String,
+        options: Option<SpawnSessionOptions>,
+    ) -> napi::Result<String> {
+        let new = options
+            .unwrap_or_default()
+            .into_new_session(task_id, self.project())?;
+        js(self.run(self.maestro.spawn_session(&self.op(), new)).await)
+    }
+
+    /// Refreshes the session's lease (default: the client's session).
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<String> {
+        let id = self.session_or(id)?;
+        js(self.run(self.maestro.heartbeat(&id)).await)
+    }
+
+    /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.
+    #[napi(ts_return_type = "Promise<Json<Session>>")]
+    pub async fn end_session(
+        &self,
+        id: Option<String>,
+        #[napi(ts_arg_type = "'completed' | 'failed' | 'stopped'")] status: Option<String>,
+    ) -> napi::Result<String> {
+        let id = self.session_or(id)?;
+        let status = session_status(status)?;
+        js(self
+            .run(self.maestro.end_session(&self.op(), &id, status))
+            .await)
+    }
+
+    // ---- status and events ----
+
+    /// Counts by status and priority, the ready count and active sessions.
+    #[napi(ts_return_type = "Promise<Json<StatusReport>>")]
+    pub async fn status(&self, options: Option<StatusOptions>) -> napi::Result<String> {
+        let project = options
+            .and_then(|o| o.project_id)
+            .or_else(|| self.project());
+        js(self.run(self.maestro.status(project.as_deref())).await)
+    }
+
+    /// Events of the log after `since`, oldest first.
+    #[napi(ts_return_type = "Promise<Json<MaestroEvent[]>>")]
+    pub async fn events(&self, options: Option<EventsOptions>) -> napi::Result<String> {
+        let o = options.unwrap_or_default();
+        let projects: Vec<String> = o.project.into_iter().collect();
+        let limit = o
+            .limit
+            .map_or(maestro_core::DEFAULT_LIMIT, |n| n as usize)
+            .min(maestro_core::MAX_LIMIT);
+        js(self
+            .run(
+                self.maestro
+                    .events_since(o.since.unwrap_or(0), limit, &projects),
+            )
+            .await)
+    }
+
+    /// The seq of the latest event (0 when the log is empty).
+    #[napi]
+    pub async fn latest_seq(&self) -> napi::Result<i64> {
+        self.run(self.maestro.latest_seq()).await.or_napi()
+    }
+
+    /// Starts an event subscription; `index.js` wraps it as an async iterator.
+    #[napi(ts_return_type = "Promise<NativeSubscription>")]
+    pub async fn subscribe(&self, options: Option<SubscribeOptions>) -> napi::Result<Subscription> {
+        let o = options.unwrap_or_default();
+        let projects: Vec<String> = o.project.into_iter().collect();
+        let since = match o.since {
+            Some(s) => s,
+            None => self.run(self.maestro.latest_seq()).await.or_napi()?,
+        };
+        let source = match &self.backend {
+            Backend::Local => Source::Local {
+                maestro: self.maestro.clone(),
+                commits: self.maestro.store().commit_notifications(),
+                poll: Duration::from_millis(u64::from(o.poll_interval_ms.unwrap_or(100).max(1))),
+            },
+            Backend::Remote { url, token } => {
+                let opts = SyncOptions::new(url.clone())
+                    .token(token.clone())
+                    .session_id(self.session())
+                    .since(Some(since))
+                    .projects(projects.clone());
+                Source::Remote(SyncClient::connect(opts).await.or_napi()?)
+            }
+        };
+        Ok(Subscription::new(source, since, projects))
+    }
+}
