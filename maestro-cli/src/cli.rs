@@ -19,14 +19,21 @@ Common workflows:
     maestro subtask create t-abc123 \"Add indexes\"
     maestro task complete t-abc123
 
+  Run a team of agents
+    maestro host --max-concurrent 4 &       # launches an agent for every spawn request
+    maestro session spawn --task t-abc123   # a worker appears with its task and instructions
+    maestro skill prompt --task t-abc123    # what that worker is told
+
   Watch the whole project
     maestro status
     maestro task ready
     maestro events --since 0
 
+  New here? maestro demo runs a small project end to end in under a minute.
+
 Exit codes: 0 ok, 1 error, 2 usage/validation, 3 not found, 4 conflict, 5 server unreachable.
 Environment: MAESTRO_DB, MAESTRO_HOME, MAESTRO_PROJECT_ID, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS,
-MAESTRO_JSON=1 (always JSON), NO_COLOR.";
+MAESTRO_SKILLS_DIR, MAESTRO_LEASE_SECONDS, MAESTRO_JSON=1 (always JSON), NO_COLOR.";
 
 /// Maestro: orchestration for LLM coding agents.
 #[derive(Debug, Parser)]
@@ -130,9 +137,22 @@ pub enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Skills: the instructions agents load (list, show, install, render a prompt)
+    #[command(subcommand)]
+    Skill(SkillCmd),
+    /// Launch agent processes for spawn requests (`maestro session spawn`) until stopped
+    #[command(
+        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}); built in: claude, codex, gemini. Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
+    )]
+    Host(HostArgs),
+    /// A one-minute tour: a temporary project whose six tasks are run by scripted workers
+    #[command(
+        after_help = "Examples:\n  maestro demo\n  maestro demo --workers 2 --keep\n  maestro demo --json\n\nEverything happens in a temporary folder (removed at the end unless --keep); nothing is installed."
+    )]
+    Demo(DemoArgs),
     /// Run the HTTP + WebSocket server that keeps every client in sync
     #[command(
-        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
     /// Print a shell completion script
@@ -162,6 +182,74 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Most agents running at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_concurrent: usize,
+    /// Start each agent in a window of the tmux session 'maestro' (detached when tmux is missing)
+    #[arg(long)]
+    pub tmux: bool,
+    /// Profile for spawn requests that name none (default: config defaultAgent, else claude)
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
+    /// How often to look for new spawn requests, in milliseconds
+    #[arg(long, default_value_t = 25, value_name = "MS")]
+    pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Workers running at once
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub workers: usize,
+    /// Keep the temporary folder (database, prompts, logs) and print its path
+    #[arg(long)]
+    pub keep: bool,
+    /// Pause of the scripted workers between steps, in milliseconds
+    #[arg(long, default_value_t = 150, value_name = "MS")]
+    pub step_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCmd {
+    /// List skills: bundled ones, overridden by those in MAESTRO_SKILLS_DIR
+    #[command(after_help = "Examples:\n  maestro skill list\n  maestro skill list --json")]
+    List,
+    /// Show a skill's manifest and instructions
+    #[command(
+        after_help = "Examples:\n  maestro skill show maestro-worker\n  maestro skill show maestro-cli --json"
+    )]
+    Show { name: String },
+    /// Write the bundled skills to MAESTRO_SKILLS_DIR (default ~/.agents-ui/maestro-skills)
+    #[command(
+        after_help = "Examples:\n  maestro skill install\n  maestro skill install --dir ./skills\n  maestro skill install --claude        # also into ~/.claude/skills/\n  maestro skill install --force        # replace files you edited\n\nA file edited since it was installed is kept unless --force."
+    )]
+    Install {
+        /// Install here instead of MAESTRO_SKILLS_DIR
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Also install into ~/.claude/skills/
+        #[arg(long)]
+        claude: bool,
+        /// Replace files even if they were edited
+        #[arg(long)]
+        force: bool,
+    },
+    /// Render the initial prompt of an agent: skills + task context + next commands
+    #[command(
+        after_help = "Examples:\n  maestro skill prompt --task t-7k2m\n  maestro skill prompt --task t-7k2m --skill maestro-worker --json\n  maestro skill prompt --skill maestro-orchestrator\n\nWithout --task: the first of MAESTRO_TASK_IDS, else an orchestrator prompt."
+    )]
+    Prompt {
+        /// The task (default: the first of MAESTRO_TASK_IDS)
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// The skill (default: maestro-worker with a task, else maestro-orchestrator)
+        #[arg(long, value_name = "NAME")]
+        skill: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "HOST:PORT")]
@@ -172,6 +260,15 @@ pub struct ServeArgs {
     /// Log format on stderr (RUST_LOG sets the level)
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub log_format: LogFormat,
+    /// Also launch agents for spawn requests, like `maestro host` (agents talk to this server)
+    #[arg(long)]
+    pub spawn: bool,
+    /// With --spawn: most agents running at once
+    #[arg(long, default_value_t = 8, value_name = "N", requires = "spawn")]
+    pub max_concurrent: usize,
+    /// With --spawn: profile for spawn requests that name none
+    #[arg(long, value_name = "PROFILE", requires = "spawn")]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -462,6 +559,16 @@ pub enum SessionCmd {
         /// worker (default) or orchestrator
         #[arg(long, value_parser = role_arg)]
         role: Option<Role>,
+    },
+    /// Print the output of an agent launched by a host on this machine
+    #[command(
+        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50"
+    )]
+    Logs {
+        id: String,
+        /// Only the last N lines
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
     },
     /// Refresh the current session's lease
     #[command(after_help = "Examples:\n  maestro session heartbeat")]

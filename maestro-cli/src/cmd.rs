@@ -1,10 +1,13 @@
 //! One module per command group, each with a `run()`.
 
 mod config;
+mod demo;
 mod events;
+mod host;
 mod project;
 mod serve;
 mod session;
+mod skill;
 mod subtask;
 mod task;
 
@@ -46,6 +49,9 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
             limit,
             follow,
         } => events::run(ctx, since, limit, follow).await,
+        Command::Skill(c) => skill::run(ctx, c).await,
+        Command::Host(a) => host::run(ctx, a).await,
+        Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

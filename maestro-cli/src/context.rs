@@ -118,7 +118,7 @@ impl Ctx {
     pub fn open(&mut self, create: bool) -> Result<Maestro> {
         if let Some(url) = self.server_url()? {
             let token = self.token()?;
-            return Maestro::connect(&url, token);
+            return Ok(Maestro::connect(&url, token)?.with_skills_dir(Some(self.skills_dir())));
         }
         let path = self.db_path();
         if !create && !path.exists() {
@@ -129,7 +129,34 @@ impl Ctx {
                     path.display()
                 )));
         }
-        Maestro::open(&path)
+        Ok(Maestro::open(&path)?.with_skills_dir(Some(self.skills_dir())))
+    }
+
+    /// `MAESTRO_SKILLS_DIR`, default `~/.agents-ui/maestro-skills`.
+    pub fn skills_dir(&self) -> PathBuf {
+        maestro_core::skills::skills_dir(&self.env)
+    }
+
+    /// The session lease: `MAESTRO_LEASE_SECONDS` > config `leaseSeconds` > 120 s.
+    pub fn lease(&mut self) -> Result<std::time::Duration> {
+        let env = self.env.clone();
+        maestro_core::host::lease_setting(&env, self.config()?)
+    }
+
+    /// Lazily declares lost the sessions past their lease (releasing their tasks), so no
+    /// daemon is needed for abandoned work to come back to the queue.
+    pub async fn reap(&mut self, m: &Maestro) -> Result<()> {
+        let lease = self.lease()?;
+        m.reap_expired(&OpContext::default(), lease).await?;
+        Ok(())
+    }
+
+    /// A read by a session still shows it is alive: refresh its lease (best effort: a
+    /// read must not fail because the session is unknown or was declared lost).
+    pub async fn touch(&self, m: &Maestro) {
+        if let Some(id) = self.session_id() {
+            let _ = m.heartbeat(&id).await;
+        }
     }
 
     /// The task a command without an explicit id acts on: the first of `MAESTRO_TASK_IDS`,

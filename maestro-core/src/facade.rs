@@ -11,6 +11,8 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod agents;
+
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;
 /// Longest accepted description or message, in bytes.
@@ -20,6 +22,8 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Maestro {
     store: Arc<dyn Store>,
+    /// Where on-disk skills override the bundled ones (`None`: bundled skills only).
+    skills_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Maestro {
@@ -79,7 +83,10 @@ fn check_labels(labels: &[String]) -> Result<()> {
 impl Maestro {
     /// Wraps any store.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            skills_dir: None,
+        }
     }
 
     /// Opens (creating and migrating if needed) the SQLite store at `path`.

@@ -25,20 +25,24 @@ pub mod config;
 pub mod dag;
 pub mod error;
 pub mod facade;
+pub mod host;
 pub mod id;
 pub mod model;
+pub mod prompt;
 pub mod protocol;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod retry;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod skills;
 pub mod sqlite;
 pub mod status;
 pub mod store;
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
 pub use facade::Maestro;
+pub use facade::agents::DEFAULT_LEASE;
 pub use model::*;
 pub use sqlite::SqliteStore;
 pub use store::*;

@@ -39,6 +39,7 @@
 //! | `GET /api/sessions/:id` | `get_session` | |
 //! | `PATCH /api/sessions/:id` | `update_session` | [`SessionPatch`] |
 //! | `POST /api/sessions/:id/heartbeat` | `heartbeat` | |
+//! | `POST /api/sessions/:id/claim-spawn` | `claim_spawn` | `{host}` → the session now `starting`, or `null` when another host took it |
 //! | `GET /api/events` | `events_since` | query `since, limit, projects` (comma-separated) → `{events, latestSeq}` |
 //! | `GET /api/status` | `status` | query `projectId` → [`StatusReport`] |
 //!

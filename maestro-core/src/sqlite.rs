@@ -593,6 +593,23 @@ impl Store for SqliteStore {
         self.read(move |tx| ops::status(tx, id.as_deref())).await
     }
 
+    async fn claim_spawn(&self, op: &OpContext, id: &str, host: &str) -> Result<Option<Session>> {
+        let (id, host) = (id.to_string(), host.to_string());
+        self.write(op, move |tx, now| ops::claim_spawn(tx, &id, &host, now))
+            .await
+    }
+    async fn reap_expired(&self, op: &OpContext, lease: Duration) -> Result<Vec<Session>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        // The common case, nothing expired, takes no write lock.
+        let any = self
+            .read(move |tx| ops::any_expired(tx, lease_ms, ops::now_ms()))
+            .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
+        self.write(op, move |tx, now| ops::reap_expired(tx, lease_ms, now))
+            .await
+    }
     async fn oldest_seq(&self) -> Result<i64> {
         self.read(ops::oldest_seq).await
     }

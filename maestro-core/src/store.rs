@@ -313,6 +313,31 @@ pub trait Store: Send + Sync + 'static {
     async fn latest_seq(&self) -> Result<i64>;
     async fn status(&self, project_id: Option<&str>) -> Result<StatusReport>;
 
+    // ---- spawning and leases ----
+    /// Moves a spawn request from `spawning` to `starting` on behalf of `host`, atomically:
+    /// of several hosts racing for one request exactly one gets `Some`; the others (and any
+    /// call on a session that is no longer `spawning`) get `None`.
+    async fn claim_spawn(&self, _op: &OpContext, id: &str, _host: &str) -> Result<Option<Session>> {
+        Err(crate::Error::new(
+            crate::Code::ServerError,
+            format!("This store cannot claim spawn request '{id}'"),
+        )
+        .with_suggestion(
+            "Run the host on the database itself, or let the server launch agents (maestro serve --spawn)",
+        ))
+    }
+    /// Declares `lost` every started session silent for longer than `lease`, releases its
+    /// in-progress tasks back to `pending` (with a `released` timeline entry) and returns the
+    /// sessions declared lost. A store that delegates to a server leaves this to the server,
+    /// which reaps on its own schedule.
+    async fn reap_expired(
+        &self,
+        _op: &OpContext,
+        _lease: std::time::Duration,
+    ) -> Result<Vec<Session>> {
+        Ok(Vec::new())
+    }
+
     // ---- event-log retention and change notifications ----
     /// The first `seq` the event log still retains (`latest_seq() + 1` when it is empty):
     /// a replay after `since` is complete only if `since + 1 >= oldest_seq()`. A store that

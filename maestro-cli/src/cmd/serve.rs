@@ -2,9 +2,12 @@
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::context::Ctx;
+use maestro_core::host::plan::StoreContext;
+use maestro_core::host::{Host, HostControl, HostEvent};
 use maestro_core::server::{self, ServerOptions};
-use maestro_core::{Error, Maestro, Result};
+use maestro_core::{Error, Maestro, OpContext, Result};
 use serde_json::json;
+use std::time::Duration;
 
 pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     init_logging(a.log_format);
@@ -15,10 +18,24 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     server::check_bind_allowed(addr, token.as_deref())?;
     // The server always serves a local store, even when apiUrl is configured.
     let db = ctx.db_path();
-    let maestro = Maestro::open(&db)?;
-    let mut opts = ServerOptions::new(maestro);
+    let maestro = Maestro::open(&db)?.with_skills_dir(Some(ctx.skills_dir()));
+    let lease = ctx.lease()?;
+    let host_opts = if a.spawn {
+        if a.max_concurrent == 0 {
+            return Err(Error::invalid_argument(
+                "--max-concurrent must be at least 1",
+            ));
+        }
+        let mut o = super::host::options(ctx, a.agent.clone())?;
+        o.profiles.get(&o.default_agent)?;
+        o.max_concurrent = a.max_concurrent;
+        Some(o)
+    } else {
+        None
+    };
+    let mut opts = ServerOptions::new(maestro.clone());
+    opts.token = token.clone();
     let listener = server::bind(addr, token.as_deref()).await?;
-    opts.token = token;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
     let local = listener
@@ -33,6 +50,57 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
             db.display()
         )
     });
+    let (control, rx) = tokio::sync::watch::channel(HostControl::Run);
+    match host_opts {
+        // The host launches agents (pointed at this server) and reaps expired sessions.
+        Some(mut o) => {
+            o.store = StoreContext::Remote {
+                url: url.clone(),
+                token,
+            };
+            let host = Host::new(maestro, o).on_event(|e| match e {
+                HostEvent::Launched { session, pid, .. } => {
+                    tracing::info!(session = %session.id, pid, "agent launched")
+                }
+                HostEvent::Exited { session, outcome } => {
+                    tracing::info!(session = %session.id, code = outcome.exit_code, "agent exited")
+                }
+                HostEvent::LaunchFailed { session, reason } => {
+                    tracing::warn!(session = %session.id, %reason, "agent could not start")
+                }
+                HostEvent::Lost { sessions } => {
+                    tracing::warn!(count = sessions.len(), "sessions lost, tasks released")
+                }
+            });
+            tokio::spawn(async move {
+                if let Err(e) = host.run(rx).await {
+                    tracing::error!(error = %e.message(), "the host stopped");
+                }
+            });
+        }
+        // Sessions past their lease are declared lost here too, so abandoned tasks come
+        // back to the queue without a host.
+        None => {
+            let mut stop = rx;
+            let every = (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {
+                            if let Err(e) = maestro.reap_expired(&OpContext::default(), lease).await {
+                                tracing::warn!(error = %e.message(), "reaping expired sessions failed");
+                            }
+                        }
+                        _ = stop.changed() => break,
+                    }
+                }
+            });
+        }
+    }
+    let shutdown = async move {
+        shutdown.await;
+        let _ = control.send(HostControl::Stop);
+    };
     server::launch_with_listener(opts, listener, shutdown).await
 }
 

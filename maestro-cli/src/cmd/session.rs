@@ -58,7 +58,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             };
             let page = m.list_sessions(filter).await?;
             ctx.out.page(&page, |st| {
-                if page.items.is_empty() {
+                if page.items.is_empty() && !st.quiet {
                     "No sessions — register one with: maestro session register --name <name>".into()
                 } else {
                     session_table(st, &page.items)
@@ -103,6 +103,36 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                     s.id
                 )
             });
+        }
+        SessionCmd::Logs { id, tail } => {
+            let s = m.get_session(&id).await?;
+            let dirs = maestro_core::host::plan::HostDirs {
+                home: ctx.env.maestro_home(),
+            };
+            let path = dirs.log_file(&s.id);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                maestro_core::Error::new(
+                    maestro_core::Code::NotFound,
+                    format!("No log for session '{}' at {}: {e}", s.id, path.display()),
+                )
+                .with_details(serde_json::json!({ "sessionId": s.id, "path": path.display().to_string() }))
+                .with_suggestion(
+                    "Logs are written by the host that launched the session, under its $MAESTRO_HOME/logs (tmux sessions log their window's output)",
+                )
+            })?;
+            let text = match tail {
+                Some(n) => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    lines[lines.len().saturating_sub(n)..].join("\n")
+                }
+                None => text,
+            };
+            let data = serde_json::json!({
+                "sessionId": s.id,
+                "path": path.display().to_string(),
+                "content": text,
+            });
+            ctx.out.success(&data, |_| text.clone());
         }
         SessionCmd::Heartbeat { id } => {
             let id = ctx.require_session(id.as_deref())?;

@@ -16,9 +16,10 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
     let op = ctx.op();
     match cmd {
         TaskCmd::List(a) => {
+            ctx.touch(&m).await;
             let page = m.list_tasks(filter(a, project)).await?;
             ctx.out.page(&page, |s| {
-                if page.items.is_empty() {
+                if page.items.is_empty() && !s.quiet {
                     "No tasks match — create one with: maestro task create \"<title>\"".into()
                 } else {
                     task_table(s, &page.items)
@@ -26,6 +27,7 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             });
         }
         TaskCmd::Get { id } => {
+            ctx.touch(&m).await;
             let d = m.get_task(&id).await?;
             ctx.out.success(&d, |s| detail(s, &d));
         }
@@ -74,9 +76,11 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             confirm(ctx, &t, "Blocked");
         }
         TaskCmd::Ready { limit } => {
+            ctx.touch(&m).await;
+            ctx.reap(&m).await?;
             let tasks = m.ready_tasks(project.as_deref(), limit).await?;
             ctx.out.success(&tasks, |s| {
-                if tasks.is_empty() {
+                if tasks.is_empty() && !s.quiet {
                     "Nothing is ready — see pending work with: maestro task list --status pending"
                         .into()
                 } else {
@@ -86,6 +90,7 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
         }
         TaskCmd::Claim { id, next: _ } => {
             let session = ctx.require_session(None)?;
+            ctx.reap(&m).await?;
             let t = match id {
                 Some(id) => m.claim_task(&op, &id, &session).await?,
                 None => m.claim_next(&op, project.as_deref(), &session).await?,

@@ -716,6 +716,16 @@ impl Store for HttpStore {
         .await
     }
 
+    async fn claim_spawn(&self, op: &OpContext, id: &str, host: &str) -> Result<Option<Session>> {
+        self.run(Call::mutate(
+            Method::POST,
+            format!("/api/sessions/{}/claim-spawn", seg(id)),
+            Some(op),
+            json!({ "host": host }),
+        ))
+        .await
+    }
+
     // ---- events and status ----
 
     async fn events_since(

@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/sessions/spawn", post(spawn_session))
         .route("/api/sessions/{id}", get(get_session).patch(update_session))
         .route("/api/sessions/{id}/heartbeat", post(heartbeat))
+        .route("/api/sessions/{id}/claim-spawn", post(claim_spawn))
         .route("/api/events", get(events))
         .route("/api/status", get(status))
         .fallback(api::not_found)
@@ -439,6 +440,24 @@ async fn update_session(
 
 async fn heartbeat(State(s): State<AppState>, P(id): P<String>) -> ApiResult {
     ok(&s.maestro.heartbeat(&id).await?)
+}
+
+#[derive(Deserialize)]
+struct ClaimSpawn {
+    host: String,
+}
+
+/// A remote host takes a spawn request; `null` when another host got it first.
+async fn claim_spawn(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<ClaimSpawn>,
+) -> ApiResult {
+    if body.host.trim().is_empty() {
+        return Err(Error::missing_field("host").into());
+    }
+    ok(&s.maestro.claim_spawn(&ctx.op, &id, &body.host).await?)
 }
 
 // ---- events and status ---------------------------------------------------------------

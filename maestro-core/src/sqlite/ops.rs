@@ -11,6 +11,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+mod lease;
+pub use lease::{any_expired, claim_spawn, reap_expired};
+
 type Tx<'a> = Transaction<'a>;
 
 /// Runs a statement through the connection's statement cache: the same few statements
@@ -63,6 +66,7 @@ pub fn latest_seq(tx: &Tx) -> Result<i64> {
 
 /// Refreshes the lease of the acting session.
 pub fn touch_session(tx: &Tx, session_id: &str, now: i64) -> Result<()> {
+    lease::check_not_lost(tx, session_id)?;
     exec(
         tx,
         "UPDATE sessions SET last_seen = ?2 WHERE id = ?1",
@@ -650,6 +654,7 @@ fn finish_update(tx: &Tx, task: &mut Task, now: i64) -> Result<()> {
 pub fn update_task(tx: &Tx, op: &OpContext, input: &str, p: &TaskPatch, now: i64) -> Result<Task> {
     let id = resolve_task(tx, input)?;
     let mut task = load_task(tx, &id)?;
+    lease::fence(tx, op, &task)?;
     check_version(&task, p.expected_version)?;
     let session = op.session_id.as_deref();
     let mut changed = false;
@@ -721,6 +726,7 @@ pub fn change_status(
 ) -> Result<Task> {
     let id = resolve_task(tx, input)?;
     let mut task = load_task(tx, &id)?;
+    lease::fence(tx, op, &task)?;
     check_version(&task, c.expected_version)?;
     let session = op.session_id.as_deref();
     let (to, reason) = match &c.action {
@@ -897,6 +903,7 @@ pub fn add_timeline(
     }
     let id = resolve_task(tx, input)?;
     let mut task = load_task(tx, &id)?;
+    lease::fence(tx, op, &task)?;
     let entry = add_entry(tx, &task, kind, op.session_id.as_deref(), now)?;
     bump_version(tx, &mut task, now)?;
     Ok(entry)
@@ -985,6 +992,7 @@ pub fn create_subtask(
 ) -> Result<Subtask> {
     let task_id = resolve_task(tx, task_input)?;
     let mut task = load_task(tx, &task_id)?;
+    lease::fence(tx, op, &task)?;
     let ord: i64 = row(
         tx,
         "SELECT COALESCE(MAX(ord), 0) + 1 FROM subtasks WHERE task_id = ?1",
@@ -1021,6 +1029,7 @@ pub fn update_subtask(
 ) -> Result<Subtask> {
     let mut sub = owned_subtask(tx, task_input, input)?;
     let mut task = load_task(tx, &sub.task_id)?;
+    lease::fence(tx, op, &task)?;
     let mut changed = false;
     let mut newly_completed = false;
     if let Some(t) = &p.title
@@ -1204,6 +1213,7 @@ pub fn list_sessions(tx: &Tx, f: &SessionFilter) -> Result<Page<Session>> {
 pub fn update_session(tx: &Tx, input: &str, p: &SessionPatch, now: i64) -> Result<Session> {
     let id = resolve_session(tx, input)?;
     let mut s = load_session(tx, &id)?;
+    let was_terminal = s.status.is_terminal();
     if let Some(st) = p.status
         && st != s.status
     {
@@ -1256,6 +1266,9 @@ pub fn update_session(tx: &Tx, input: &str, p: &SessionPatch, now: i64) -> Resul
         ],
     )?;
     emit(tx, EventType::SessionUpdated, &s.project_id, &s, now)?;
+    if s.status.is_terminal() && !was_terminal {
+        lease::release_tasks_of(tx, &s, now)?;
+    }
     Ok(s)
 }
 

@@ -1,0 +1,607 @@
+//! The host: launches agent processes for spawn requests (SPEC §8).
+//!
+//! A host follows the event log for `session:spawn_request`, claims each request atomically
+//! ([`Maestro::claim_spawn`], so of several hosts exactly one launches it), renders the
+//! session's prompt to `$MAESTRO_HOME/prompts/<session>.md`, and starts the agent profile's
+//! command with the context environment, detached with its output in
+//! `$MAESTRO_HOME/logs/<session>.log`, or in a tmux window. It records the pid (`active`) and
+//! the exit (`completed` for code 0, else `failed` with the code), refreshes the lease of its
+//! live agents and reaps sessions whose lease expired. Planning is pure ([`plan`]); process
+//! I/O lives in this file's launch and watch functions.
+//!
+//! The loop only uses the [`Maestro`] facade, so the same host runs on a local store (the
+//! CLI's `maestro host`), inside a server (`maestro serve --spawn`) or against a remote store.
+
+pub mod plan;
+
+use crate::error::{Code, Error, Result};
+use crate::facade::Maestro;
+use crate::model::*;
+use crate::store::*;
+use plan::{ExitOutcome, HostDirs, LaunchPlan, Profiles, StoreContext};
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How a running host should behave; changed through the `control` watch of [`Host::run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostControl {
+    /// Launch agents for spawn requests.
+    Run,
+    /// Launch nothing more; return once every live agent has exited.
+    Drain,
+    /// Return now; agents keep running (their sessions expire unless they keep acting).
+    Stop,
+}
+
+/// What a host reports while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// An agent process started.
+    Launched {
+        session: Session,
+        pid: i64,
+        profile: String,
+        log_file: PathBuf,
+    },
+    /// An agent process ended.
+    Exited {
+        session: Session,
+        outcome: ExitOutcome,
+    },
+    /// A spawn request could not be launched; the session is `failed` with the reason.
+    LaunchFailed { session: Session, reason: String },
+    /// Sessions declared lost (their tasks were released).
+    Lost { sessions: Vec<Session> },
+}
+
+/// The settings of a host.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// Most agents running at once; further requests wait (unclaimed, so another host may
+    /// take them).
+    pub max_concurrent: usize,
+    /// Launch agents in tmux windows (session `tmux_session`) instead of detached.
+    pub tmux: bool,
+    pub tmux_session: String,
+    /// The profile for requests that name none.
+    pub default_agent: String,
+    pub profiles: Profiles,
+    /// `$MAESTRO_HOME`: prompts and logs go below it.
+    pub home: PathBuf,
+    pub lease: Duration,
+    /// How often the event log is polled for new requests.
+    pub poll: Duration,
+    /// How agents reach the store.
+    pub store: StoreContext,
+    /// This host's name in `session.host`.
+    pub host_name: String,
+    /// A folder put first on the agents' PATH (the folder of the running `maestro`), so
+    /// agents call the same binary.
+    pub path_prefix: Option<PathBuf>,
+}
+
+impl HostOptions {
+    pub fn new(home: PathBuf, store: StoreContext) -> Self {
+        Self {
+            max_concurrent: 8,
+            tmux: false,
+            tmux_session: "maestro".into(),
+            default_agent: "claude".into(),
+            profiles: Profiles::default(),
+            home,
+            lease: crate::DEFAULT_LEASE,
+            poll: Duration::from_millis(25),
+            store,
+            host_name: default_host_name(),
+            path_prefix: None,
+        }
+    }
+}
+
+/// `<hostname>:<pid>`.
+pub fn default_host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!("{name}:{}", std::process::id())
+}
+
+/// Counts of what a host did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSummary {
+    pub launched: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub launch_failures: usize,
+    pub lost: usize,
+}
+
+type Reporter = Arc<dyn Fn(&HostEvent) + Send + Sync>;
+
+/// The host loop over a [`Maestro`] facade.
+pub struct Host {
+    m: Maestro,
+    opts: HostOptions,
+    report: Reporter,
+}
+
+enum Watch {
+    Child(tokio::process::Child),
+    /// A tmux pane: its pid (polled) and the file its exit code is written to.
+    Pane {
+        pid: i64,
+        exit_file: PathBuf,
+    },
+}
+
+impl Host {
+    pub fn new(m: Maestro, opts: HostOptions) -> Self {
+        Self {
+            m,
+            opts,
+            report: Arc::new(|_| {}),
+        }
+    }
+
+    /// Calls `f` for every [`HostEvent`].
+    pub fn on_event(mut self, f: impl Fn(&HostEvent) + Send + Sync + 'static) -> Self {
+        self.report = Arc::new(f);
+        self
+    }
+
+    /// Runs until `control` says [`HostControl::Stop`], or [`HostControl::Drain`] and no
+    /// agent is left.
+    pub async fn run(&self, mut control: watch::Receiver<HostControl>) -> Result<HostSummary> {
+        let op = OpContext::default();
+        let mut summary = HostSummary::default();
+        let mut queue: VecDeque<String> = VecDeque::new();
+        let mut queued: HashSet<String> = HashSet::new();
+        let mut live: HashSet<String> = HashSet::new();
+        let mut watchers: JoinSet<(String, ExitOutcome)> = JoinSet::new();
+        // Requests made before the host started, then the log from here on.
+        let mut seq = self.m.latest_seq().await?;
+        for id in self.waiting_requests().await? {
+            if queued.insert(id.clone()) {
+                queue.push_back(id);
+            }
+        }
+        let mut poll = tokio::time::interval(self.opts.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let beat = (self.opts.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let mut heartbeat = tokio::time::interval(beat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let state = *control.borrow();
+            match state {
+                HostControl::Stop => break,
+                HostControl::Drain if live.is_empty() => break,
+                _ => {}
+            }
+            if state == HostControl::Run {
+                while live.len() < self.opts.max_concurrent.max(1) {
+                    let Some(id) = queue.pop_front() else { break };
+                    queued.remove(&id);
+                    let Some(session) = self.m.claim_spawn(&op, &id, &self.opts.host_name).await?
+                    else {
+                        continue; // another host took it, or it is no longer waiting
+                    };
+                    match self.launch(&session).await {
+                        Ok((session, watch, plan)) => {
+                            summary.launched += 1;
+                            let pid = session.pid.unwrap_or_default();
+                            (self.report)(&HostEvent::Launched {
+                                session: session.clone(),
+                                pid,
+                                profile: plan.profile.clone(),
+                                log_file: plan.log_file.clone(),
+                            });
+                            let id = session.id.clone();
+                            let poll = self.opts.poll.max(Duration::from_millis(50));
+                            watchers.spawn(async move { (id, wait(watch, poll).await) });
+                            live.insert(session.id.clone());
+                        }
+                        Err(reason) => {
+                            summary.launch_failures += 1;
+                            let s = self.fail(&session.id, &reason).await?;
+                            (self.report)(&HostEvent::LaunchFailed { session: s, reason });
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = poll.tick() => {
+                    let events = self.m.events_since(seq, 1000, &[]).await?;
+                    for e in events {
+                        seq = e.seq;
+                        if e.event_type == EventType::SessionSpawnRequest
+                            && let Some(id) = e.data.get("id").and_then(|v| v.as_str())
+                            && !live.contains(id)
+                            && queued.insert(id.to_string())
+                        {
+                            queue.push_back(id.to_string());
+                        }
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    for id in &live {
+                        // A session that ended on its own (e.g. `session end`) refuses
+                        // nothing here; a lost one refuses, and its exit is recorded later.
+                        let _ = self.m.heartbeat(id).await;
+                    }
+                    let lost = self.m.reap_expired(&op, self.opts.lease).await?;
+                    if !lost.is_empty() {
+                        summary.lost += lost.len();
+                        (self.report)(&HostEvent::Lost { sessions: lost });
+                    }
+                }
+                Some(done) = watchers.join_next(), if !watchers.is_empty() => {
+                    let (id, outcome) = done.map_err(|e| Error::internal(format!("agent watcher failed: {e}")))?;
+                    live.remove(&id);
+                    let session = self.record_exit(&id, &outcome).await?;
+                    if outcome.success { summary.completed += 1 } else { summary.failed += 1 }
+                    (self.report)(&HostEvent::Exited { session, outcome });
+                }
+                changed = control.changed() => {
+                    if changed.is_err() {
+                        break; // the controller went away
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Spawn requests waiting in every project.
+    async fn waiting_requests(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for p in self.m.list_projects().await? {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .m
+                    .list_sessions(SessionFilter {
+                        project_id: Some(p.id.clone()),
+                        status: Some(SessionStatus::Spawning),
+                        limit: Some(MAX_LIMIT),
+                        cursor,
+                        ..Default::default()
+                    })
+                    .await?;
+                out.extend(page.items.into_iter().map(|s| s.id));
+                cursor = page.next_cursor;
+                if cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renders the prompt and starts the agent; `Err` is the reason the launch failed.
+    async fn launch(
+        &self,
+        session: &Session,
+    ) -> std::result::Result<(Session, Watch, LaunchPlan), String> {
+        let agent = session
+            .agent
+            .clone()
+            .unwrap_or_else(|| self.opts.default_agent.clone());
+        let profile = self
+            .opts
+            .profiles
+            .get(&agent)
+            .map_err(|e| e.message().to_string())?
+            .clone();
+        let prompt = self
+            .m
+            .session_prompt(session)
+            .await
+            .map_err(|e| format!("cannot render the prompt: {}", e.message()))?;
+        let dirs = HostDirs {
+            home: self.opts.home.clone(),
+        };
+        let plan = plan::plan(
+            session,
+            &profile,
+            &prompt,
+            &dirs,
+            &self.opts.store,
+            self.opts.path_prefix.as_deref(),
+            std::env::var("PATH").ok().as_deref(),
+        );
+        write_file(&plan.prompt_file, prompt.as_bytes())?;
+        let watch = if self.opts.tmux {
+            start_in_tmux(&plan, &self.opts.tmux_session, &session.name, &dirs).await?
+        } else {
+            Watch::Child(start_detached(&plan)?)
+        };
+        let pid = match &watch {
+            Watch::Child(c) => c.id().map(i64::from).unwrap_or_default(),
+            Watch::Pane { pid, .. } => *pid,
+        };
+        let patch = SessionPatch {
+            status: Some(SessionStatus::Active),
+            pid: Some(pid),
+            ..Default::default()
+        };
+        let session = self
+            .m
+            .update_session(&OpContext::default(), &session.id, patch)
+            .await
+            .map_err(|e| format!("cannot record the pid: {}", e.message()))?;
+        Ok((session, watch, plan))
+    }
+
+    async fn fail(&self, id: &str, reason: &str) -> Result<Session> {
+        let patch = SessionPatch {
+            status: Some(SessionStatus::Failed),
+            reason: Some(reason.to_string()),
+            ..Default::default()
+        };
+        self.m
+            .update_session(&OpContext::default(), id, patch)
+            .await
+    }
+
+    /// Records an agent's exit; a session that already ended (it ran `session end`, or was
+    /// declared lost) keeps its status and only gets the exit code.
+    async fn record_exit(&self, id: &str, outcome: &ExitOutcome) -> Result<Session> {
+        let current = self.m.get_session(id).await?;
+        let mut patch = SessionPatch {
+            exit_code: Some(outcome.exit_code),
+            ..Default::default()
+        };
+        if !current.status.is_terminal() {
+            patch.status = Some(if outcome.success {
+                SessionStatus::Completed
+            } else {
+                SessionStatus::Failed
+            });
+            patch.reason = outcome.reason.clone();
+        }
+        self.m
+            .update_session(&OpContext::default(), id, patch)
+            .await
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::result::Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn open_log(path: &Path) -> std::result::Result<std::fs::File, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open the log {}: {e}", path.display()))
+}
+
+/// Starts the agent in its own process group (a Ctrl-C at the host's terminal does not reach
+/// it), stdin closed, stdout and stderr appended to its log.
+fn start_detached(plan: &LaunchPlan) -> std::result::Result<tokio::process::Child, String> {
+    let log = open_log(&plan.log_file)?;
+    let err = log
+        .try_clone()
+        .map_err(|e| format!("cannot open the log twice: {e}"))?;
+    let (program, args) = plan
+        .argv
+        .split_first()
+        .ok_or_else(|| "the profile's command is empty".to_string())?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .kill_on_drop(false);
+    for k in plan::CONTEXT_VARS {
+        cmd.env_remove(k);
+    }
+    cmd.envs(plan.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &plan.cwd {
+        cmd.current_dir(cwd);
+    }
+    cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            let in_cwd = plan
+                .cwd
+                .as_ref()
+                .filter(|c| !c.is_dir())
+                .map(|c| format!(" (or the working directory {} does not exist)", c.display()))
+                .unwrap_or_default();
+            format!("cannot start '{program}': command not found{in_cwd}")
+        } else {
+            format!("cannot start '{program}': {e}")
+        }
+    })
+}
+
+async fn start_in_tmux(
+    plan: &LaunchPlan,
+    tmux_session: &str,
+    window: &str,
+    dirs: &HostDirs,
+) -> std::result::Result<Watch, String> {
+    let exit_file = dirs.exit_file(&plan.session_id);
+    let go_file = dirs.go_file(&plan.session_id);
+    let _ = std::fs::remove_file(&exit_file);
+    let _ = std::fs::remove_file(&go_file);
+    open_log(&plan.log_file)?;
+    // tmux gives a new window the PATH of the client that asks for it (over `-e PATH=`).
+    let path = plan
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone());
+    let run = |args: Vec<String>| {
+        let path = path.clone();
+        async move {
+            let mut cmd = tokio::process::Command::new(&args[0]);
+            cmd.args(&args[1..]).stdin(Stdio::null());
+            if let Some(p) = path {
+                cmd.env("PATH", p);
+            }
+            cmd.output()
+                .await
+                .map_err(|e| format!("cannot run tmux: {e}"))
+        }
+    };
+    let has = run(vec![
+        "tmux".into(),
+        "has-session".into(),
+        "-t".into(),
+        tmux_session.into(),
+    ])
+    .await?;
+    if !has.status.success() {
+        let out = run([
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            tmux_session,
+            "-n",
+            "maestro",
+        ]
+        .map(String::from)
+        .to_vec())
+        .await?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot create the tmux session '{tmux_session}': {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    let out = run(plan::tmux_new_window(
+        plan,
+        tmux_session,
+        window,
+        &exit_file,
+        &go_file,
+    ))
+    .await?;
+    if !out.status.success() {
+        return Err(format!(
+            "tmux new-window failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let (pid, pane) = plan::parse_tmux_pane(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| "tmux did not report the new pane".to_string())?;
+    // Copy the window's output to the session log, then let the agent start.
+    let pipe = format!(
+        "cat >> '{}'",
+        plan.log_file.display().to_string().replace('\'', r"'\''")
+    );
+    let piped = run(["tmux", "pipe-pane", "-t", &pane, &pipe]
+        .map(String::from)
+        .to_vec())
+    .await?;
+    if !piped.status.success() {
+        return Err(format!(
+            "tmux pipe-pane failed: {}",
+            String::from_utf8_lossy(&piped.stderr).trim()
+        ));
+    }
+    write_file(&go_file, b"")?;
+    Ok(Watch::Pane { pid, exit_file })
+}
+
+/// Waits for an agent to end: reaps a child, or polls a tmux pane's pid.
+async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
+    match watch {
+        Watch::Child(mut child) => match child.wait().await {
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                plan::exit_outcome(status.code(), status.signal())
+            }
+            Err(e) => ExitOutcome {
+                exit_code: -1,
+                success: false,
+                reason: Some(format!("cannot wait for the agent: {e}")),
+            },
+        },
+        Watch::Pane { pid, exit_file } => {
+            while Path::new(&format!("/proc/{pid}")).exists() {
+                tokio::time::sleep(poll).await;
+            }
+            let code = std::fs::read_to_string(&exit_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            let _ = std::fs::remove_file(&exit_file);
+            match code {
+                Some(code) => plan::exit_outcome(Some(code), None),
+                None => ExitOutcome {
+                    exit_code: -1,
+                    success: false,
+                    reason: Some("the tmux window closed before the agent exited".into()),
+                },
+            }
+        }
+    }
+}
+
+/// The lease from `MAESTRO_LEASE_SECONDS` or config `leaseSeconds`, default 120 s.
+pub fn lease_setting(env: &crate::config::Env, config: &crate::config::Config) -> Result<Duration> {
+    let Some(text) =
+        crate::config::setting(None, env, "MAESTRO_LEASE_SECONDS", config, "leaseSeconds")
+    else {
+        return Ok(crate::DEFAULT_LEASE);
+    };
+    match text.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(Error::new(
+            Code::InvalidArgument,
+            format!("'{text}' is not a valid lease (seconds)"),
+        )
+        .with_details(serde_json::json!({ "field": "leaseSeconds", "value": text }))
+        .with_suggestion("Use a positive number of seconds, e.g. MAESTRO_LEASE_SECONDS=120")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, ConfigFile, Env};
+
+    #[test]
+    fn the_lease_comes_from_env_then_config() {
+        let empty = Config {
+            project: None,
+            user: ConfigFile {
+                path: "/x".into(),
+                values: Default::default(),
+            },
+        };
+        let env = Env::from_parts([], "/");
+        assert_eq!(lease_setting(&env, &empty).unwrap(), crate::DEFAULT_LEASE);
+        let mut cfg = empty.clone();
+        cfg.user.set("leaseSeconds", serde_json::json!(30)).unwrap();
+        assert_eq!(lease_setting(&env, &cfg).unwrap(), Duration::from_secs(30));
+        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "1.5".into())], "/");
+        assert_eq!(
+            lease_setting(&env, &cfg).unwrap(),
+            Duration::from_millis(1500)
+        );
+        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "0".into())], "/");
+        assert!(lease_setting(&env, &cfg).is_err());
+    }
+}
