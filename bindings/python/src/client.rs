@@ -593,6 +593,55 @@ impl Client {
         run(py, self.m.end_session(&op, &sid, status)).map(PySession)
     }
 
+    // ---- skills ----
+
+    /// The skills directory this client reads (on-disk skills there override the bundled
+    /// ones by name): `MAESTRO_SKILLS_DIR`, default `~/.agents-ui/maestro-skills`, as the
+    /// CLI resolves it.
+    #[getter]
+    fn skills_dir(&self) -> Option<String> {
+        self.m.skills_dir().map(|p| p.display().to_string())
+    }
+
+    /// Every skill, highest priority first: the bundled ones, overridden by name by those of
+    /// the skills directory. Skills are read from this machine, also for a remote client.
+    fn list_skills(&self, py: Python<'_>) -> PyResult<Vec<PySkill>> {
+        let v = py
+            .detach(|| self.m.list_skills())
+            .map_err(|e| to_py_err(py, e))?;
+        Ok(v.into_iter().map(PySkill).collect())
+    }
+
+    /// The skill called `name`; raises `NotFoundError` (code `skill_not_found`, with the
+    /// available names in its suggestion) when there is none.
+    fn get_skill(&self, py: Python<'_>, name: String) -> PyResult<PySkill> {
+        py.detach(|| self.m.get_skill(&name))
+            .map(PySkill)
+            .map_err(|e| to_py_err(py, e))
+    }
+
+    /// The initial prompt of an agent, as `maestro skill prompt` prints it: `skill` (default:
+    /// `maestro-worker` with a task, else `maestro-orchestrator`) with its dependencies, then
+    /// the task's context (title, description, dependencies, subtasks, the next commands) or,
+    /// for an orchestrator skill, the project's. The client's session and project are used.
+    #[pyo3(signature = (task_id = None, skill = None))]
+    fn skill_prompt(
+        &self,
+        py: Python<'_>,
+        task_id: Option<String>,
+        skill: Option<String>,
+    ) -> PyResult<String> {
+        run(
+            py,
+            self.m.skill_prompt(
+                task_id.as_deref(),
+                skill.as_deref(),
+                self.session_id.as_deref(),
+                self.project(),
+            ),
+        )
+    }
+
     // ---- status and events ----
 
     /// Task counts by status and priority, the ready count and session counts.

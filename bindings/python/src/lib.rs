@@ -14,6 +14,7 @@ mod types;
 use client::{Client, Mode};
 use error::to_py_err;
 use maestro_core::config::{Env, setting};
+use maestro_core::skills::skills_dir;
 use maestro_core::{Error, Maestro};
 use pyo3::prelude::*;
 use std::path::PathBuf;
@@ -44,7 +45,8 @@ fn context(
 /// `.maestro/maestro.db` upward from the working directory > `$MAESTRO_HOME/maestro.db`
 /// (default `~/.maestro`). `session_id` (default `MAESTRO_SESSION_ID`) is the acting session
 /// recorded in timelines; `project_id` (default `MAESTRO_PROJECT_ID`, then config
-/// `projectId`) the project operations act on, else the store's default project.
+/// `projectId`) the project operations act on, else the store's default project. Skills
+/// come from `MAESTRO_SKILLS_DIR` (default `~/.agents-ui/maestro-skills`), as for the CLI.
 #[pyfunction]
 #[pyo3(signature = (path = None, *, session_id = None, project_id = None))]
 fn open(
@@ -57,7 +59,8 @@ fn open(
         .detach(|| {
             let env = Env::current();
             let (session, project) = context(&env, session_id, project_id)?;
-            let m = Maestro::open(env.db_path(path.as_deref()))?;
+            let m = Maestro::open(env.db_path(path.as_deref()))?
+                .with_skills_dir(Some(skills_dir(&env)));
             Ok((m, session, project))
         })
         .map_err(|e| to_py_err(py, e))?;
@@ -70,6 +73,7 @@ fn open(
 /// token) to `MAESTRO_TOKEN`, then config `token`. No request is made until the first call;
 /// calls retry connection failures, timeouts and 5xx answers (`MAESTRO_RETRIES`,
 /// `MAESTRO_RETRY_DELAY`) and raise `UnavailableError` when the server stays unreachable.
+/// Skills are read on this machine, from the same skills directory as `open()`'s.
 #[pyfunction]
 #[pyo3(signature = (url = None, token = None, *, session_id = None, project_id = None))]
 fn connect(
@@ -92,7 +96,7 @@ fn connect(
         )?;
         let token = setting(token.as_deref(), &env, "MAESTRO_TOKEN", &config, "token");
         let (session, project) = context(&env, session_id, project_id)?;
-        let m = Maestro::connect(&url, token.clone())?;
+        let m = Maestro::connect(&url, token.clone())?.with_skills_dir(Some(skills_dir(&env)));
         Ok((m, url, token, session, project))
     });
     let (m, url, token, session, project) = resolved.map_err(|e| to_py_err(py, e))?;

@@ -7,6 +7,7 @@
 
 use crate::convert::{json_to_py, map_to_py};
 use chrono::SecondsFormat;
+use maestro_core::skills::{Skill, SkillSource, SkillType};
 use maestro_core::{
     DependencyRef, Event, Priority, Project, Role, Session, SessionCounts, SessionStatus,
     StatusReport, Subtask, Task, TaskCounts, TaskDetail, TaskStatus, TimelineEntry, TimelineKind,
@@ -506,6 +507,61 @@ model! {
     repr(project_id)
 }
 
+fn skill_type(s: &Skill) -> &'static str {
+    match s.manifest.kind {
+        SkillType::System => "system",
+        SkillType::Role => "role",
+    }
+}
+
+fn skill_source(s: &Skill) -> &'static str {
+    match s.source {
+        SkillSource::Bundled => "bundled",
+        SkillSource::Dir(_) => "dir",
+    }
+}
+
+fn skill_path(s: &Skill) -> Option<String> {
+    match &s.source {
+        SkillSource::Bundled => None,
+        SkillSource::Dir(p) => Some(p.display().to_string()),
+    }
+}
+
+model! {
+    /// A skill: instructions an agent loads (a `manifest.json` and a `SKILL.md`). Skills of
+    /// the skills directory override the bundled ones by name.
+    PySkill(Skill) as "Skill", |s| {
+        /// The skill name, e.g. `maestro-worker`.
+        name = s.manifest.name;
+        /// Its version (from `manifest.json`).
+        version = s.manifest.version;
+        /// What it is for.
+        description = s.manifest.description;
+        /// `system` (for every agent) or `role` (for the roles in `assign_to`).
+        r#type = skill_type(s);
+        /// The roles a `role` skill is meant for.
+        assign_to = s.manifest.assign_to;
+        /// Higher comes first when skills are composed into a prompt.
+        priority = s.manifest.priority;
+        /// The capabilities it declares.
+        capabilities = s.manifest.capabilities;
+        /// Names of the skills it needs (loaded with it, transitively).
+        dependencies = s.manifest.dependencies;
+        /// The free-form `config` object of its manifest.
+        config = s.manifest.config;
+        /// `bundled` (compiled into Maestro) or `dir` (a folder of the skills directory).
+        source = skill_source(s);
+        /// The folder it was loaded from, or None for a bundled skill.
+        path = skill_path(s);
+        /// The whole `SKILL.md`, front matter included.
+        skill_md = s.skill_md;
+        /// The instructions: `SKILL.md` without its front matter.
+        instructions = s.instructions();
+    }
+    repr(name, version, r#type, source)
+}
+
 /// A page of results; `next_cursor` (when not None) fetches the next page.
 #[pyclass(frozen, name = "Page", module = "maestro")]
 pub struct PyPage {
@@ -593,6 +649,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTaskCounts>()?;
     m.add_class::<PySessionCounts>()?;
     m.add_class::<PyStatusReport>()?;
+    m.add_class::<PySkill>()?;
     m.add_class::<PyPage>()?;
     Ok(())
 }

@@ -17,6 +17,9 @@ Results are typed objects (``Task``, ``TaskDetail``, ``Session``…) with attrib
 ``to_dict()``; enums are their JSON strings (``"in_progress"``) and timestamps RFC 3339 UTC
 strings. Failures raise :class:`MaestroError` subclasses carrying ``code``, ``message``,
 ``details``, ``suggestion`` and ``retryable``.
+
+Skills (``list_skills()``, ``get_skill()``) and agents' initial prompts (``skill_prompt()``)
+come from the same skills directory as the CLI's (``MAESTRO_SKILLS_DIR``).
 """
 
 from maestro._native import (
@@ -32,6 +35,7 @@ from maestro._native import (
     Server as Server,
     Session as Session,
     SessionCounts as SessionCounts,
+    Skill as Skill,
     StatusReport as StatusReport,
     Subscription as Subscription,
     Subtask as Subtask,
@@ -52,6 +56,8 @@ from maestro._types import (
     Priority as Priority,
     Role as Role,
     SessionStatus as SessionStatus,
+    SkillSource as SkillSource,
+    SkillType as SkillType,
     TaskStatus as TaskStatus,
     TimelineType as TimelineType,
 )
@@ -74,6 +80,9 @@ __all__ = [
     "Session",
     "SessionCounts",
     "SessionStatus",
+    "Skill",
+    "SkillSource",
+    "SkillType",
     "StatusReport",
     "Subscription",
     "Subtask",

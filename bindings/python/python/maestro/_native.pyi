@@ -20,6 +20,8 @@ from maestro._types import (
     Priority,
     Role,
     SessionStatus,
+    SkillSource,
+    SkillType,
     TaskStatus,
     TimelineType,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "Server",
     "Session",
     "SessionCounts",
+    "Skill",
     "StatusReport",
     "Subscription",
     "Subtask",
@@ -447,6 +450,53 @@ class StatusReport:
         """The value as plain Python data keyed by the attribute names."""
 
 @final
+class Skill:
+    """A skill: instructions an agent loads (a ``manifest.json`` and a ``SKILL.md``). Skills
+    of the skills directory override the bundled ones by name."""
+
+    @property
+    def name(self) -> str:
+        """The skill name, e.g. ``maestro-worker``."""
+    @property
+    def version(self) -> str:
+        """Its version (from ``manifest.json``)."""
+    @property
+    def description(self) -> str:
+        """What it is for."""
+    @property
+    def type(self) -> SkillType:
+        """``system`` (for every agent) or ``role`` (for the roles in ``assign_to``)."""
+    @property
+    def assign_to(self) -> list[Role]:
+        """The roles a ``role`` skill is meant for."""
+    @property
+    def priority(self) -> int:
+        """Higher comes first when skills are composed into a prompt."""
+    @property
+    def capabilities(self) -> list[str]:
+        """The capabilities it declares."""
+    @property
+    def dependencies(self) -> list[str]:
+        """Names of the skills it needs (loaded with it, transitively)."""
+    @property
+    def config(self) -> dict[str, Any]:
+        """The free-form ``config`` object of its manifest."""
+    @property
+    def source(self) -> SkillSource:
+        """``bundled`` (compiled into Maestro) or ``dir`` (a folder of the skills directory)."""
+    @property
+    def path(self) -> str | None:
+        """The folder it was loaded from, or None for a bundled skill."""
+    @property
+    def skill_md(self) -> str:
+        """The whole ``SKILL.md``, front matter included."""
+    @property
+    def instructions(self) -> str:
+        """The instructions: ``SKILL.md`` without its front matter."""
+    def to_dict(self) -> dict[str, Any]:
+        """The value as plain Python data keyed by the attribute names."""
+
+@final
 class Page(Generic[_T]):
     """A page of results; ``next_cursor`` (when not None) fetches the next page."""
 
@@ -668,6 +718,20 @@ class Client:
         self, session_id: str | None = None, status: SessionStatus | None = None
     ) -> Session:
         """Ends a session with ``completed`` (default), ``failed`` or ``stopped``."""
+
+    # skills (read from this machine's skills directory, also by a remote client)
+    @property
+    def skills_dir(self) -> str | None:
+        """The skills directory read (``MAESTRO_SKILLS_DIR``, default
+        ``~/.agents-ui/maestro-skills``); its skills override the bundled ones by name."""
+    def list_skills(self) -> list[Skill]:
+        """Every skill (bundled, overridden by the skills directory), highest priority first."""
+    def get_skill(self, name: str) -> Skill:
+        """The skill ``name``; ``NotFoundError`` (``skill_not_found``) when there is none."""
+    def skill_prompt(self, task_id: str | None = None, skill: str | None = None) -> str:
+        """The initial prompt of an agent, as ``maestro skill prompt`` prints it: ``skill``
+        (default ``maestro-worker`` with a task, else ``maestro-orchestrator``) with its
+        dependencies, then the task's (or the project's) context and next commands."""
 
     # status and events
     def status(self) -> StatusReport:

@@ -44,3 +44,9 @@ EventType = Literal[
     "session:spawn_request",
 ]
 """Type of an event of the event log."""
+
+SkillType = Literal["system", "role"]
+"""Type of a skill: ``system`` skills apply to every agent, ``role`` skills to some roles."""
+
+SkillSource = Literal["bundled", "dir"]
+"""Where a skill was loaded from: compiled into Maestro, or a folder of the skills directory."""
