@@ -18,6 +18,7 @@ export type {
   ReadyOptions,
   RegisterSessionOptions,
   ServeOptions,
+  SkillPromptOptions,
   SpawnSessionOptions,
   StatusOptions,
   SubscribeOptions,

@@ -220,6 +220,7 @@ const FORWARDED = [
   'addProgress', 'addComment', 'timeline',
   'createSubtask', 'listSubtasks', 'updateSubtask', 'completeSubtask', 'deleteSubtask',
   'registerSession', 'listSessions', 'getSession', 'spawnSession', 'heartbeat', 'endSession',
+  'listSkills', 'getSkill', 'skillPrompt',
   'status', 'events', 'latestSeq',
 ]
 for (const name of FORWARDED) {

@@ -1,7 +1,7 @@
 // Declarations of the native addon, generated from the napi-derive type definitions by
 // scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
 
-import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, Skill, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
 
 /** A Maestro client over a local store (`open`) or a server (`connect`). */
 export declare class NativeClient {
@@ -59,6 +59,19 @@ export declare class NativeClient {
   heartbeat(id?: string | undefined | null): Promise<Json<Session>>
   /** Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`. */
   endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Json<Session>>
+  /**
+   * Every skill (the skills directory's overriding the bundled ones by name), highest
+   * priority first.
+   */
+  listSkills(): Promise<Json<Skill[]>>
+  /** The skill `name` names; rejects with `skill_not_found` listing the available ones. */
+  getSkill(name: string): Promise<Json<Skill>>
+  /**
+   * The initial prompt of an agent (what `maestro skill prompt --task` prints): the skill
+   * with its dependencies, then the task's context (or, for an orchestrator skill, the
+   * project's), for the client's session and project.
+   */
+  skillPrompt(taskId?: string | undefined | null, options?: SkillPromptOptions | undefined | null): Promise<Json<string>>
   /** Counts by status and priority, the ready count and active sessions. */
   status(options?: StatusOptions | undefined | null): Promise<Json<StatusReport>>
   /** Events of the log after `since`, oldest first. */
@@ -218,6 +231,15 @@ export interface ServeOptions {
   token?: string
 }
 
+/** Options of `skillPrompt`. */
+export interface SkillPromptOptions {
+  /**
+   * The skill to render (default: `maestro-worker` with a task, else
+   * `maestro-orchestrator`).
+   */
+  skill?: string
+}
+
 /** Options of `spawnSession`. */
 export interface SpawnSessionOptions {
   /** Agent profile the host launches (`claude`, `codex`, a configured name …). */
@@ -287,7 +309,9 @@ export declare function connect(url?: string | undefined | null, options?: Clien
 
 /**
  * Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
- * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
+ * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`. Skills come
+ * from the CLI's skills directory (`MAESTRO_SKILLS_DIR`, else `~/.agents-ui/maestro-skills`)
+ * over the bundled ones.
  */
 export declare function open(path?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
 

@@ -163,6 +163,28 @@ export interface StatusReport {
   sessions: { active: number; total: number }
 }
 
+export type SkillType = 'system' | 'role'
+
+/** A skill (SPEC §7): its `manifest.json` fields, where it was loaded from and its `SKILL.md`. */
+export interface Skill {
+  name: string
+  version: string
+  description: string
+  /** `system` skills apply to every agent, `role` skills to the roles in `assignTo`. */
+  type: SkillType
+  assignTo: Role[]
+  /** Higher comes first when skills are composed. */
+  priority: number
+  capabilities: string[]
+  /** Names of the skills this one needs. */
+  dependencies: string[]
+  config: JsonObject
+  /** Compiled into the addon, or a folder of the skills directory (which overrides by name). */
+  source: { kind: 'bundled' } | { kind: 'dir'; path: string }
+  /** The whole `SKILL.md`, front matter included. */
+  skillMd: string
+}
+
 /** Stable error codes (SPEC §3). */
 export type ErrorCode =
   | 'task_not_found'

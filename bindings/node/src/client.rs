@@ -443,6 +443,45 @@ impl Client {
             .await)
     }
 
+    // ---- skills ----
+
+    /// Every skill (the skills directory's overriding the bundled ones by name), highest
+    /// priority first.
+    #[napi(ts_return_type = "Promise<Json<Skill[]>>")]
+    pub async fn list_skills(&self) -> napi::Result<String> {
+        let maestro = self.maestro.clone();
+        js(Ok(crate::blocking(move || maestro.list_skills()).await?))
+    }
+
+    /// The skill `name` names; rejects with `skill_not_found` listing the available ones.
+    #[napi(ts_return_type = "Promise<Json<Skill>>")]
+    pub async fn get_skill(&self, name: String) -> napi::Result<String> {
+        let maestro = self.maestro.clone();
+        js(Ok(crate::blocking(move || maestro.get_skill(&name)).await?))
+    }
+
+    /// The initial prompt of an agent (what `maestro skill prompt --task` prints): the skill
+    /// with its dependencies, then the task's context (or, for an orchestrator skill, the
+    /// project's), for the client's session and project.
+    #[napi(ts_return_type = "Promise<Json<string>>")]
+    pub async fn skill_prompt(
+        &self,
+        task_id: Option<String>,
+        options: Option<SkillPromptOptions>,
+    ) -> napi::Result<String> {
+        let skill = options.and_then(|o| o.skill);
+        let session = self.session();
+        let project = self.project();
+        js(self
+            .run(self.maestro.skill_prompt(
+                task_id.as_deref(),
+                skill.as_deref(),
+                session.as_deref(),
+                project.as_deref(),
+            ))
+            .await)
+    }
+
     // ---- status and events ----
 
     /// Counts by status and priority, the ready count and active sessions.

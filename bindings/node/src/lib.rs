@@ -16,7 +16,7 @@ use client::{Backend, Client};
 
 // The exports, also reachable from Rust (napi registers them with Node at load time).
 use maestro_core::config::{self, Env};
-use maestro_core::{Error, Maestro};
+use maestro_core::{Error, Maestro, skills};
 use napi_derive::napi;
 use options::ClientOptions;
 pub use server::{ServeOptions, Server, serve};
@@ -52,7 +52,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
-/// else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`.
+/// else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`. Skills come
+/// from the CLI's skills directory (`MAESTRO_SKILLS_DIR`, else `~/.agents-ui/maestro-skills`)
+/// over the bundled ones.
 #[napi(ts_return_type = "Promise<NativeClient>")]
 pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
     let options = options.unwrap_or_default();
@@ -64,7 +66,8 @@ pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi:
                 .map(Path::new),
         );
         let (session, project) = context(&env, &options)?;
-        Ok((Maestro::open(db)?, session, project))
+        let maestro = Maestro::open(db)?.with_skills_dir(Some(skills::skills_dir(&env)));
+        Ok((maestro, session, project))
     })
     .await?;
     Ok(Client::new(maestro, Backend::Local, session, project))
@@ -94,7 +97,7 @@ pub async fn connect(url: Option<String>, options: Option<ClientOptions>) -> nap
         );
         let (session, project) = context(&env, &options)?;
         Ok((
-            Maestro::connect(&url, token.clone())?,
+            Maestro::connect(&url, token.clone())?.with_skills_dir(Some(skills::skills_dir(&env))),
             token,
             session,
             project,

@@ -240,6 +240,15 @@ impl RegisterSessionOptions {
     }
 }
 
+/// Options of `skillPrompt`.
+#[napi(object)]
+#[derive(Default)]
+pub struct SkillPromptOptions {
+    /// The skill to render (default: `maestro-worker` with a task, else
+    /// `maestro-orchestrator`).
+    pub skill: Option<String>,
+}
+
 /// Options of `spawnSession`.
 #[napi(object)]
 #[derive(Default)]

@@ -1,7 +1,7 @@
 // Type-checked (tsc --noEmit --strict) by scripts/test-node: the public API as a TypeScript
 // user writes it. Not run; the behaviour is covered by the *.test.mjs files.
 
-import { connect, open, serve, MaestroError, type Server, type SubscriptionItem, type Client, type MaestroEvent, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
+import { connect, open, serve, MaestroError, type Server, type SubscriptionItem, type Client, type MaestroEvent, type Skill, type SkillPromptOptions, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
 
 async function worker(client: Client): Promise<number> {
   let done = 0
@@ -47,6 +47,15 @@ async function main(): Promise<void> {
   const events: MaestroEvent[] = await client.events({ since: 0, limit: 5 })
   console.log(mode, project.name, next, deps, pending, events.length, await worker(client))
 
+  const skills: Skill[] = await client.listSkills()
+  const names: string[] = skills.filter((s) => s.type === 'system' || s.assignTo.includes('worker')).map((s) => s.name)
+  const workerSkill: Skill = await client.getSkill('maestro-worker')
+  const where: string = workerSkill.source.kind === 'dir' ? workerSkill.source.path : 'bundled'
+  const promptOptions: SkillPromptOptions = { skill: workerSkill.name }
+  const prompt: string = await client.skillPrompt(a.id, promptOptions)
+  const orchestration: string = await client.skillPrompt(null, { skill: 'maestro-orchestrator' })
+  console.log(names, workerSkill.priority + workerSkill.dependencies.length, where, prompt.length, orchestration.length)
+
   const subscription = client.subscribe({ since: events.at(-1)?.seq ?? 0, project: project.id })
   const state: 'connected' | 'reconnecting' | 'disconnected' = subscription.state
   for await (const item of subscription) {
@@ -85,6 +94,12 @@ main().catch((err: unknown) => {
   console.error(err)
   process.exitCode = 1
 })
+
+// @ts-expect-error a prompt is a string
+void (async (c: Client): Promise<number> => c.skillPrompt('t-1'))
+
+// @ts-expect-error skill options are checked
+void (async (c: Client) => c.skillPrompt('t-1', { skil: 'maestro-worker' }))
 
 // @ts-expect-error results are typed, not `any`
 void (async (c: Client): Promise<number> => (await c.getTask('t-1')).title)
