@@ -25,9 +25,13 @@ use tokio::sync::watch;
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// WAL pages written before a commit checkpoints them into the database (SQLite's
-/// default is 1,000). A checkpoint syncs the disk twice and rewrites the hot pages (index
-/// edges, the event log's tail) that every commit touches again, so checkpointing less
-/// often saves most of that work; the WAL then grows to about 16 MB before it is reused.
+/// default is 1,000). A checkpoint syncs the disk twice and rewrites the hot pages every
+/// commit touches, so rarer is cheaper for a long-lived writer such as the server. The last
+/// connection to close checkpoints and removes the WAL, so a one-shot CLI process starts on
+/// an empty WAL. (Skipping that close-time checkpoint saved the CLI its fsyncs but let the
+/// WAL grow without bound: a process that writes once cannot tell which frames an earlier
+/// process already checkpointed, so it never restarts the WAL, and every later process
+/// rebuilt its index by reading all of it.)
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 
 /// Options for opening a store.
@@ -309,13 +313,6 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
         }
     }
     conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
-    // Every CLI call is a short-lived process, usually the last connection: without this,
-    // each exit would checkpoint the WAL and fsync the database. Checkpoints still happen
-    // automatically as the WAL grows (every WAL_AUTOCHECKPOINT_PAGES pages).
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    )?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;
