@@ -161,15 +161,24 @@ impl SqliteStore {
         }
     }
 
+    /// An idle pooled connection, if one is available right now (never waits, never opens).
+    fn try_checkout_idle(&self) -> Option<PooledConn<'_>> {
+        let conn = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idle
+            .pop()?;
+        Some(PooledConn {
+            store: &self.inner,
+            conn: Some(conn),
+        })
+    }
+
     /// Runs `f` in a read transaction (a consistent snapshot).
     pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.checkout()?;
-        let tx = conn
-            .get()
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.finish()?;
-        Ok(out)
+        read_on(self.checkout()?, f)
     }
 
     /// Runs mutation `f` in one `BEGIN IMMEDIATE` transaction. With an op id, a repeated
@@ -220,6 +229,22 @@ impl SqliteStore {
         blocking(move || store.read_sync(f)).await
     }
 
+    /// A short, bounded read (one task's detail, a single row, at most a page of events):
+    /// run in place on the calling thread when a pooled connection is idle, which spares
+    /// the two thread hand-offs of [`blocking`] that cost more than the query itself. In
+    /// WAL mode a reader never waits for writers, so this does not stall an async worker
+    /// behind a write. With no idle connection, falls back to [`Self::read`].
+    async fn read_short<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        match self.try_checkout_idle() {
+            Some(conn) => read_on(conn, f),
+            None => self.read(f).await,
+        }
+    }
+
     async fn write<T, F>(&self, op: &OpContext, f: F) -> Result<T>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -229,6 +254,15 @@ impl SqliteStore {
         let op = op.clone();
         blocking(move || store.write_sync(&op, f)).await
     }
+}
+
+fn read_on<T>(mut conn: PooledConn<'_>, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn
+        .get()
+        .transaction_with_behavior(TransactionBehavior::Deferred)?;
+    let out = f(&tx)?;
+    tx.finish()?;
+    Ok(out)
 }
 
 /// Runs blocking SQLite work off the async runtime (inline when there is no runtime).
@@ -376,11 +410,11 @@ impl Store for SqliteStore {
     }
     async fn get_project(&self, id: &str) -> Result<Project> {
         let id = id.to_string();
-        self.read(move |tx| ops::get_project(tx, &id)).await
+        self.read_short(move |tx| ops::get_project(tx, &id)).await
     }
     async fn resolve_project(&self, project_id: Option<&str>) -> Result<Project> {
         let id = project_id.map(str::to_string);
-        self.read(move |tx| ops::resolve_project(tx, id.as_deref()))
+        self.read_short(move |tx| ops::resolve_project(tx, id.as_deref()))
             .await
     }
 
@@ -400,7 +434,7 @@ impl Store for SqliteStore {
     }
     async fn get_task(&self, id: &str) -> Result<TaskDetail> {
         let id = id.to_string();
-        self.read(move |tx| ops::get_task_detail(tx, &id)).await
+        self.read_short(move |tx| ops::get_task_detail(tx, &id)).await
     }
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
         self.read(move |tx| ops::list_tasks(tx, &filter)).await
@@ -551,7 +585,7 @@ impl Store for SqliteStore {
     }
     async fn get_session(&self, id: &str) -> Result<Session> {
         let id = id.to_string();
-        self.read(move |tx| {
+        self.read_short(move |tx| {
             let id = ops::resolve_session(tx, &id)?;
             ops::load_session(tx, &id)
         })
@@ -581,12 +615,18 @@ impl Store for SqliteStore {
         limit: usize,
         projects: &[String],
     ) -> Result<Vec<Event>> {
+        let projects_is_empty = projects.is_empty();
         let projects = projects.to_vec();
-        self.read(move |tx| ops::events_since(tx, since, limit, &projects))
-            .await
+        let read = move |tx: &Transaction<'_>| ops::events_since(tx, since, limit, &projects);
+        // Unfiltered, at most a thousand rows of one range: the live tail's read.
+        if limit <= MAX_LIMIT && projects_is_empty {
+            self.read_short(read).await
+        } else {
+            self.read(read).await
+        }
     }
     async fn latest_seq(&self) -> Result<i64> {
-        self.read(ops::latest_seq).await
+        self.read_short(ops::latest_seq).await
     }
     async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
         let id = project_id.map(str::to_string);
@@ -594,7 +634,7 @@ impl Store for SqliteStore {
     }
 
     async fn oldest_seq(&self) -> Result<i64> {
-        self.read(ops::oldest_seq).await
+        self.read_short(ops::oldest_seq).await
     }
     async fn prune_events(&self, keep: usize) -> Result<u64> {
         self.write(&OpContext::default(), move |tx, _| {
