@@ -197,6 +197,61 @@ impl SqliteStore {
         let tx = conn
             .get()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write_in(tx, op, f)
+    }
+
+    /// Runs mutation `f` in place when nothing would make it wait: no other writer of this
+    /// process holds the write lock, a pooled connection is idle and `BEGIN IMMEDIATE`
+    /// gets SQLite's write lock at once (busy timeout zero for that statement only, so a
+    /// writer in another process sends this call to [`Self::write_sync`], which waits).
+    /// Gives `f` back when it did not run. A commit can still checkpoint the WAL
+    /// (every [`WAL_AUTOCHECKPOINT_PAGES`] pages).
+    fn try_write_in_place<T, F>(&self, op: &OpContext, f: F) -> std::result::Result<Result<T>, F>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
+    {
+        let _writer = match self.inner.write_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
+        };
+        let Some(mut conn) = self.try_checkout_idle() else {
+            return Err(f);
+        };
+        let timeout = self.inner.opts.busy_timeout;
+        if let Err(e) = conn.get().busy_timeout(Duration::ZERO) {
+            return Ok(Err(e.into()));
+        }
+        let e = match conn
+            .get()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => {
+                return match tx.busy_timeout(timeout) {
+                    Ok(()) => Ok(self.write_in(tx, op, f)),
+                    Err(e) => Ok(Err(e.into())),
+                };
+            }
+            Err(e) => e,
+        };
+        match conn.get().busy_timeout(timeout) {
+            Ok(()) if is_busy(&e) => Err(f),
+            Ok(()) => Ok(Err(e.into())),
+            Err(restore) => {
+                // Never hand back a connection without its busy timeout.
+                conn.discard();
+                Ok(Err(restore.into()))
+            }
+        }
+    }
+
+    /// The body of a mutation, in the `BEGIN IMMEDIATE` transaction `tx`.
+    fn write_in<T, F>(&self, tx: Transaction<'_>, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
+    {
         if let Some(op_id) = &op.op_id
             && let Some(prev) = ops::recorded_op(&tx, op_id)?
         {
@@ -250,6 +305,12 @@ impl SqliteStore {
         T: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
     {
+        // In place when it cannot wait (see try_write_in_place): a write costs less than the
+        // two thread hand-offs of the blocking pool.
+        let f = match self.try_write_in_place(op, f) {
+            Ok(out) => return out,
+            Err(f) => f,
+        };
         let store = self.clone();
         let op = op.clone();
         blocking(move || store.write_sync(&op, f)).await
@@ -286,6 +347,19 @@ struct PooledConn<'a> {
 impl PooledConn<'_> {
     fn get(&mut self) -> &mut Connection {
         self.conn.as_mut().expect("connection present until drop")
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.store
+                .pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open -= 1;
+            self.store.available.notify_one();
+        }
     }
 }
 
