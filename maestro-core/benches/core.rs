@@ -390,7 +390,10 @@ where
     });
     let wall = start.elapsed() / iters as u32;
     let cpu = match (cpu_start, cpu_time()) {
-        (Some(a), Some(b)) => format!("  cpu {:>8.1} µs", (b - a).as_secs_f64() * 1e6 / iters as f64),
+        (Some(a), Some(b)) => format!(
+            "  cpu {:>8.1} µs",
+            (b - a).as_secs_f64() * 1e6 / iters as f64
+        ),
         _ => String::new(),
     };
     println!(

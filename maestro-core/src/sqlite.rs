@@ -311,13 +311,25 @@ impl SqliteStore {
             Ok(out) => return out,
             Err(f) => f,
         };
+        self.write_blocking(op, f).await
+    }
+
+    /// A mutation of unbounded size (a batch, a prune), always on the blocking pool.
+    async fn write_blocking<T, F>(&self, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
+    {
         let store = self.clone();
         let op = op.clone();
         blocking(move || store.write_sync(&op, f)).await
     }
 }
 
-fn read_on<T>(mut conn: PooledConn<'_>, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+fn read_on<T>(
+    mut conn: PooledConn<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
     let tx = conn
         .get()
         .transaction_with_behavior(TransactionBehavior::Deferred)?;
@@ -499,7 +511,7 @@ impl Store for SqliteStore {
     }
     async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
         let op2 = op.clone();
-        self.write(op, move |tx, now| {
+        self.write_blocking(op, move |tx, now| {
             new.iter()
                 .map(|n| ops::create_task(tx, &op2, n, now))
                 .collect()
@@ -508,7 +520,8 @@ impl Store for SqliteStore {
     }
     async fn get_task(&self, id: &str) -> Result<TaskDetail> {
         let id = id.to_string();
-        self.read_short(move |tx| ops::get_task_detail(tx, &id)).await
+        self.read_short(move |tx| ops::get_task_detail(tx, &id))
+            .await
     }
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
         self.read(move |tx| ops::list_tasks(tx, &filter)).await
@@ -711,7 +724,7 @@ impl Store for SqliteStore {
         self.read_short(ops::oldest_seq).await
     }
     async fn prune_events(&self, keep: usize) -> Result<u64> {
-        self.write(&OpContext::default(), move |tx, _| {
+        self.write_blocking(&OpContext::default(), move |tx, _| {
             ops::prune_events(tx, keep)
         })
         .await

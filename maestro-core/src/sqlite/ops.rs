@@ -476,7 +476,11 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
         let dep = DependencyRef {
             id: r.get(3)?,
             title: r.get(4)?,
-            status: r.get_ref(5)?.as_str().map_err(rusqlite::Error::from)?.parse()?,
+            status: r
+                .get_ref(5)?
+                .as_str()
+                .map_err(rusqlite::Error::from)?
+                .parse()?,
         };
         if r.get::<_, i64>(0)? == 0 {
             deps.push(dep);
