@@ -371,4 +371,108 @@ fn main() {
     if only.is_empty() || only == "graph" {
         bench_ready_and_claims(&dir, n);
     }
+    if only.is_empty() || only == "hot" {
+        bench_hot_paths(&dir);
+    }
+}
+
+/// Average wall and CPU time per call over `iters` calls of `f` (one thread).
+fn per_call<F, Fut, T>(rt: &tokio::runtime::Runtime, name: &str, iters: usize, mut f: F)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let (start, cpu_start) = (Instant::now(), cpu_time());
+    rt.block_on(async {
+        for i in 0..iters {
+            f(i).await.expect("benchmarked call failed");
+        }
+    });
+    let wall = start.elapsed() / iters as u32;
+    let cpu = match (cpu_start, cpu_time()) {
+        (Some(a), Some(b)) => format!(
+            "  cpu {:>8.1} µs",
+            (b - a).as_secs_f64() * 1e6 / iters as f64
+        ),
+        _ => String::new(),
+    };
+    println!(
+        "{name:<48} n={iters:<6} wall {:>8.1} µs{cpu}",
+        wall.as_secs_f64() * 1e6
+    );
+}
+
+/// The calls behind the server's hot routes, as the load generator shapes its data: 1,000
+/// tasks with a description and a label (each after the second depending on two earlier
+/// ones), detail reads serialized to JSON, single creates and updates.
+fn bench_hot_paths(dir: &tempfile::TempDir) {
+    let m = fresh_store(dir, "hot.db");
+    let rt = rt();
+    let op = OpContext::default();
+    let mut ids: Vec<String> = Vec::new();
+    rt.block_on(async {
+        for i in 0..1000 {
+            let deps = if i >= 2 {
+                vec![ids[i / 2].clone(), ids[i - 1].clone()]
+            } else {
+                Vec::new()
+            };
+            let t = m
+                .create_task(
+                    &op,
+                    NewTask {
+                        title: format!("task {i}"),
+                        description: Some(format!("description of task {i}")),
+                        labels: vec!["load".into()],
+                        depends_on: deps,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("create");
+            ids.push(t.id);
+        }
+    });
+    per_call(&rt, "hot: get_task + JSON (detail)", 20_000, |i| {
+        let m = &m;
+        let id = &ids[(i * 37) % ids.len()];
+        async move {
+            let d = m.get_task(id).await?;
+            Ok(serde_json::to_vec(&d).expect("json").len())
+        }
+    });
+    per_call(&rt, "hot: create_task + JSON", 3_000, |i| {
+        let (m, op) = (&m, &op);
+        async move {
+            let t = m
+                .create_task(
+                    op,
+                    NewTask {
+                        title: format!("new {i}"),
+                        description: Some("created by the bench".into()),
+                        labels: vec!["load".into()],
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            Ok(serde_json::to_vec(&t).expect("json").len())
+        }
+    });
+    per_call(&rt, "hot: update_task (title) + JSON", 3_000, |i| {
+        let (m, op) = (&m, &op);
+        let id = &ids[(i * 37) % ids.len()];
+        async move {
+            let t = m
+                .update_task(
+                    op,
+                    id,
+                    TaskPatch {
+                        title: Some(format!("renamed {i}")),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            Ok(serde_json::to_vec(&t).expect("json").len())
+        }
+    });
 }

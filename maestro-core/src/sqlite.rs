@@ -165,15 +165,24 @@ impl SqliteStore {
         }
     }
 
+    /// An idle pooled connection, if one is available right now (never waits, never opens).
+    fn try_checkout_idle(&self) -> Option<PooledConn<'_>> {
+        let conn = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .idle
+            .pop()?;
+        Some(PooledConn {
+            store: &self.inner,
+            conn: Some(conn),
+        })
+    }
+
     /// Runs `f` in a read transaction (a consistent snapshot).
     pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.checkout()?;
-        let tx = conn
-            .get()
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.finish()?;
-        Ok(out)
+        read_on(self.checkout()?, f)
     }
 
     /// Runs mutation `f` in one `BEGIN IMMEDIATE` transaction. With an op id, a repeated
@@ -192,6 +201,61 @@ impl SqliteStore {
         let tx = conn
             .get()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write_in(tx, op, f)
+    }
+
+    /// Runs mutation `f` in place when nothing would make it wait: no other writer of this
+    /// process holds the write lock, a pooled connection is idle and `BEGIN IMMEDIATE`
+    /// gets SQLite's write lock at once (busy timeout zero for that statement only, so a
+    /// writer in another process sends this call to [`Self::write_sync`], which waits).
+    /// Gives `f` back when it did not run. A commit can still checkpoint the WAL
+    /// (every [`WAL_AUTOCHECKPOINT_PAGES`] pages).
+    fn try_write_in_place<T, F>(&self, op: &OpContext, f: F) -> std::result::Result<Result<T>, F>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
+    {
+        let _writer = match self.inner.write_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
+        };
+        let Some(mut conn) = self.try_checkout_idle() else {
+            return Err(f);
+        };
+        let timeout = self.inner.opts.busy_timeout;
+        if let Err(e) = conn.get().busy_timeout(Duration::ZERO) {
+            return Ok(Err(e.into()));
+        }
+        let e = match conn
+            .get()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => {
+                return match tx.busy_timeout(timeout) {
+                    Ok(()) => Ok(self.write_in(tx, op, f)),
+                    Err(e) => Ok(Err(e.into())),
+                };
+            }
+            Err(e) => e,
+        };
+        match conn.get().busy_timeout(timeout) {
+            Ok(()) if is_busy(&e) => Err(f),
+            Ok(()) => Ok(Err(e.into())),
+            Err(restore) => {
+                // Never hand back a connection without its busy timeout.
+                conn.discard();
+                Ok(Err(restore.into()))
+            }
+        }
+    }
+
+    /// The body of a mutation, in the `BEGIN IMMEDIATE` transaction `tx`.
+    fn write_in<T, F>(&self, tx: Transaction<'_>, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
+    {
         if let Some(op_id) = &op.op_id
             && let Some(prev) = ops::recorded_op(&tx, op_id)?
         {
@@ -224,7 +288,38 @@ impl SqliteStore {
         blocking(move || store.read_sync(f)).await
     }
 
+    /// A short, bounded read (one task's detail, a single row, at most a page of events):
+    /// run in place on the calling thread when a pooled connection is idle, which spares
+    /// the two thread hand-offs of [`blocking`] that cost more than the query itself. In
+    /// WAL mode a reader never waits for writers, so this does not stall an async worker
+    /// behind a write. With no idle connection, falls back to [`Self::read`].
+    async fn read_short<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        match self.try_checkout_idle() {
+            Some(conn) => read_on(conn, f),
+            None => self.read(f).await,
+        }
+    }
+
     async fn write<T, F>(&self, op: &OpContext, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
+    {
+        // In place when it cannot wait (see try_write_in_place): a write costs less than the
+        // two thread hand-offs of the blocking pool.
+        let f = match self.try_write_in_place(op, f) {
+            Ok(out) => return out,
+            Err(f) => f,
+        };
+        self.write_blocking(op, f).await
+    }
+
+    /// A mutation of unbounded size (a batch, a prune), always on the blocking pool.
+    async fn write_blocking<T, F>(&self, op: &OpContext, f: F) -> Result<T>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
@@ -233,6 +328,18 @@ impl SqliteStore {
         let op = op.clone();
         blocking(move || store.write_sync(&op, f)).await
     }
+}
+
+fn read_on<T>(
+    mut conn: PooledConn<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn
+        .get()
+        .transaction_with_behavior(TransactionBehavior::Deferred)?;
+    let out = f(&tx)?;
+    tx.finish()?;
+    Ok(out)
 }
 
 /// Runs blocking SQLite work off the async runtime (inline when there is no runtime).
@@ -256,6 +363,19 @@ struct PooledConn<'a> {
 impl PooledConn<'_> {
     fn get(&mut self) -> &mut Connection {
         self.conn.as_mut().expect("connection present until drop")
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.store
+                .pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .open -= 1;
+            self.store.available.notify_one();
+        }
     }
 }
 
@@ -373,11 +493,11 @@ impl Store for SqliteStore {
     }
     async fn get_project(&self, id: &str) -> Result<Project> {
         let id = id.to_string();
-        self.read(move |tx| ops::get_project(tx, &id)).await
+        self.read_short(move |tx| ops::get_project(tx, &id)).await
     }
     async fn resolve_project(&self, project_id: Option<&str>) -> Result<Project> {
         let id = project_id.map(str::to_string);
-        self.read(move |tx| ops::resolve_project(tx, id.as_deref()))
+        self.read_short(move |tx| ops::resolve_project(tx, id.as_deref()))
             .await
     }
 
@@ -388,7 +508,7 @@ impl Store for SqliteStore {
     }
     async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
         let op2 = op.clone();
-        self.write(op, move |tx, now| {
+        self.write_blocking(op, move |tx, now| {
             new.iter()
                 .map(|n| ops::create_task(tx, &op2, n, now))
                 .collect()
@@ -397,7 +517,8 @@ impl Store for SqliteStore {
     }
     async fn get_task(&self, id: &str) -> Result<TaskDetail> {
         let id = id.to_string();
-        self.read(move |tx| ops::get_task_detail(tx, &id)).await
+        self.read_short(move |tx| ops::get_task_detail(tx, &id))
+            .await
     }
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
         self.read(move |tx| ops::list_tasks(tx, &filter)).await
@@ -548,7 +669,7 @@ impl Store for SqliteStore {
     }
     async fn get_session(&self, id: &str) -> Result<Session> {
         let id = id.to_string();
-        self.read(move |tx| {
+        self.read_short(move |tx| {
             let id = ops::resolve_session(tx, &id)?;
             ops::load_session(tx, &id)
         })
@@ -578,12 +699,18 @@ impl Store for SqliteStore {
         limit: usize,
         projects: &[String],
     ) -> Result<Vec<Event>> {
+        let projects_is_empty = projects.is_empty();
         let projects = projects.to_vec();
-        self.read(move |tx| ops::events_since(tx, since, limit, &projects))
-            .await
+        let read = move |tx: &Transaction<'_>| ops::events_since(tx, since, limit, &projects);
+        // Unfiltered, at most a thousand rows of one range: the live tail's read.
+        if limit <= MAX_LIMIT && projects_is_empty {
+            self.read_short(read).await
+        } else {
+            self.read(read).await
+        }
     }
     async fn latest_seq(&self) -> Result<i64> {
-        self.read(ops::latest_seq).await
+        self.read_short(ops::latest_seq).await
     }
     async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
         let id = project_id.map(str::to_string);
@@ -608,10 +735,10 @@ impl Store for SqliteStore {
             .await
     }
     async fn oldest_seq(&self) -> Result<i64> {
-        self.read(ops::oldest_seq).await
+        self.read_short(ops::oldest_seq).await
     }
     async fn prune_events(&self, keep: usize) -> Result<u64> {
-        self.write(&OpContext::default(), move |tx, _| {
+        self.write_blocking(&OpContext::default(), move |tx, _| {
             ops::prune_events(tx, keep)
         })
         .await

@@ -442,42 +442,62 @@ pub fn create_task(tx: &Tx, op: &OpContext, new: &NewTask, now: i64) -> Result<T
     Ok(task)
 }
 
+/// The detail of one task in five indexed queries: the task row (by exact id first, the
+/// usual case, before trying `input` as a prefix), its dependencies and dependents in one
+/// query (which also gives `task.dependencies`), its subtasks and its newest timeline
+/// entries.
 pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
-    let id = resolve_task(tx, input)?;
-    let task = load_task(tx, &id)?;
-    let dep_ref = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, String)> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    let norm = id::normalize(IdKind::Task, input)?;
+    let by_id = |id: &str| -> Result<Option<Task>> {
+        let mut stmt = tx.prepare_cached(concat!(
+            "SELECT ",
+            rows::task_row_cols!(),
+            " FROM tasks t WHERE t.id = ?1"
+        ))?;
+        Ok(stmt
+            .query_row([id], |r| rows::task_fields(r, Vec::new()))
+            .optional()?)
     };
-    let to_refs = |v: Vec<(String, String, String)>| -> Result<Vec<DependencyRef>> {
-        v.into_iter()
-            .map(|(id, title, s)| {
-                Ok(DependencyRef {
-                    id,
-                    title,
-                    status: s.parse()?,
-                })
-            })
-            .collect()
+    let mut task = match by_id(&norm)? {
+        Some(t) => t,
+        None => {
+            let id = resolve_task(tx, input)?;
+            by_id(&id)?.ok_or_else(|| Error::task_not_found(&id))?
+        }
     };
-    let deps = tx
-        .prepare_cached(
-            "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.depends_on
-             WHERE d.task_id = ?1 ORDER BY d.position",
-        )?
-        .query_map([&id], dep_ref)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let dependents = tx
-        .prepare_cached(
-            "SELECT x.id, x.title, x.status FROM task_deps d JOIN tasks x ON x.id = d.task_id
-             WHERE d.depends_on = ?1 ORDER BY x.seq, x.id",
-        )?
-        .query_map([&id], dep_ref)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // side 0: dependencies in declaration order; side 1: dependents in insertion order.
+    let mut stmt = tx.prepare_cached(
+        "SELECT 0, d.position, '', x.id, x.title, x.status
+           FROM task_deps d JOIN tasks x ON x.id = d.depends_on WHERE d.task_id = ?1
+         UNION ALL
+         SELECT 1, x.seq, x.id, x.id, x.title, x.status
+           FROM task_deps d JOIN tasks x ON x.id = d.task_id WHERE d.depends_on = ?1
+         ORDER BY 1, 2, 3",
+    )?;
+    let mut rows_ = stmt.query([&task.id])?;
+    let (mut deps, mut dependents) = (Vec::new(), Vec::new());
+    while let Some(r) = rows_.next()? {
+        let dep = DependencyRef {
+            id: r.get(3)?,
+            title: r.get(4)?,
+            status: r
+                .get_ref(5)?
+                .as_str()
+                .map_err(rusqlite::Error::from)?
+                .parse()?,
+        };
+        if r.get::<_, i64>(0)? == 0 {
+            deps.push(dep);
+        } else {
+            dependents.push(dep);
+        }
+    }
+    task.dependencies = deps.iter().map(|d| d.id.clone()).collect();
     Ok(TaskDetail {
-        subtasks: subtasks_of(tx, &id)?,
-        dependency_details: to_refs(deps)?,
-        dependents: to_refs(dependents)?,
-        timeline: timeline(tx, &id, 200)?,
+        subtasks: subtasks_of(tx, &task.id)?,
+        dependency_details: deps,
+        dependents,
+        timeline: timeline(tx, &task.id, 200)?,
         task,
     })
 }
@@ -921,13 +941,15 @@ fn bump_version(tx: &Tx, task: &mut Task, now: i64) -> Result<()> {
 }
 
 pub fn timeline(tx: &Tx, task_id: &str, limit: usize) -> Result<Vec<TimelineEntry>> {
+    // Newest first straight from the index, reversed here rather than sorted by SQLite.
     let mut stmt = tx.prepare_cached(
-        "SELECT * FROM (SELECT id, task_id, data, session_id, ts FROM timeline
-         WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        "SELECT id, task_id, data, session_id, ts FROM timeline
+         WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
-    let out = stmt
+    let mut out: Vec<TimelineEntry> = stmt
         .query_map(params![task_id, limit as i64], rows::timeline)?
         .collect::<rusqlite::Result<_>>()?;
+    out.reverse();
     Ok(out)
 }
 

@@ -5,11 +5,22 @@ use chrono::{TimeZone, Utc};
 use rusqlite::Row;
 use serde::de::DeserializeOwned;
 
-pub const TASK_COLS: &str = "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
-    t.labels, t.session_ids, t.metadata, t.version, t.claim_epoch, t.created_at, t.updated_at, \
-    t.started_at, t.completed_at, \
-    (SELECT json_group_array(depends_on) FROM \
-        (SELECT depends_on FROM task_deps WHERE task_id = t.id ORDER BY position))";
+/// The columns of [`task_fields`]: a task's own row, without its dependencies.
+macro_rules! task_row_cols {
+    () => {
+        "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
+        t.labels, t.session_ids, t.metadata, t.version, t.claim_epoch, t.created_at, t.updated_at, \
+        t.started_at, t.completed_at"
+    };
+}
+
+pub(crate) use task_row_cols;
+
+pub const TASK_COLS: &str = concat!(
+    task_row_cols!(),
+    ", (SELECT json_group_array(depends_on) FROM \
+        (SELECT depends_on FROM task_deps WHERE task_id = t.id ORDER BY position))"
+);
 
 /// The number of columns in [`TASK_COLS`].
 pub const TASK_COLS_LEN: usize = 16;
@@ -38,21 +49,33 @@ fn conversion_error(
     rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
 }
 
+/// A text column, borrowed from the row (no copy).
+fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(idx)?
+        .as_str()
+        .map_err(|e| conversion_error(idx, e))
+}
+
 fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    serde_json::from_str(&s).map_err(|e| conversion_error(idx, e))
+    serde_json::from_str(text(row, idx)?).map_err(|e| conversion_error(idx, e))
 }
 
 fn parsed<T: std::str::FromStr<Err = crate::Error>>(
     row: &Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    s.parse()
+    text(row, idx)?
+        .parse()
         .map_err(|e: crate::Error| conversion_error(idx, e))
 }
 
+/// `TASK_COLS`: the task with its dependencies.
 pub fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
+    task_fields(row, json_col(row, 15)?)
+}
+
+/// The columns of `task_row_cols!()`, with the dependencies read apart.
+pub fn task_fields(row: &Row<'_>, dependencies: Vec<String>) -> rusqlite::Result<Task> {
     Ok(Task {
         id: row.get(0)?,
         project_id: row.get(1)?,
@@ -69,7 +92,7 @@ pub fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
         updated_at: ts(row.get(12)?),
         started_at: opt_ts(row.get(13)?),
         completed_at: opt_ts(row.get(14)?),
-        dependencies: json_col(row, 15)?,
+        dependencies,
     })
 }
 
