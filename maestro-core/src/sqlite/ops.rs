@@ -7,6 +7,7 @@ use crate::id::{self, IdKind};
 use crate::model::*;
 use crate::status::{self, Transition};
 use crate::store::*;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -509,33 +510,41 @@ pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
     let project = resolve_project(tx, f.project_id.as_deref())?;
     let limit = f.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let mut sql = format!("SELECT {TASK_COLS}, t.seq FROM tasks t WHERE t.project_id = ?1");
-    let mut args: Vec<Value> = vec![json!(project.id)];
-    let mut bind = |sql: &mut String, clause: &str, v: Value| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    let mut params: Vec<SqlValue> = vec![SqlValue::Text(project.id)];
+    let mut bind = |sql: &mut String, clause: &str, v: SqlValue| {
+        params.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
     };
     if let Some(s) = f.status {
-        bind(&mut sql, " AND t.status = ?", json!(s.as_str()));
+        bind(
+            &mut sql,
+            " AND t.status = ?",
+            SqlValue::Text(s.as_str().into()),
+        );
     }
     if let Some(p) = f.priority {
-        bind(&mut sql, " AND t.priority = ?", json!(p.as_str()));
+        bind(
+            &mut sql,
+            " AND t.priority = ?",
+            SqlValue::Text(p.as_str().into()),
+        );
     }
     if let Some(l) = &f.label {
         bind(
             &mut sql,
             " AND EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = ?)",
-            json!(l),
+            SqlValue::Text(l.clone()),
         );
     }
     if let Some(s) = &f.session_id {
         bind(
             &mut sql,
             " AND EXISTS (SELECT 1 FROM json_each(t.session_ids) WHERE value = ?)",
-            json!(s),
+            SqlValue::Text(s.clone()),
         );
     }
     if let Some(seq) = parse_cursor(f.cursor.as_deref())? {
-        bind(&mut sql, " AND t.seq > ?", json!(seq));
+        bind(&mut sql, " AND t.seq > ?", SqlValue::Integer(seq));
     }
     if f.ready {
         sql.push_str(" AND ");
@@ -543,14 +552,6 @@ pub fn list_tasks(tx: &Tx, f: &TaskFilter) -> Result<Page<Task>> {
     }
     sql.push_str(&format!(" ORDER BY t.seq LIMIT {}", limit + 1));
     let mut stmt = tx.prepare_cached(&sql)?;
-    let params: Vec<rusqlite::types::Value> = args
-        .into_iter()
-        .map(|v| match v {
-            Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().unwrap_or_default()),
-            Value::String(s) => rusqlite::types::Value::Text(s),
-            other => rusqlite::types::Value::Text(other.to_string()),
-        })
-        .collect();
     let items = stmt
         .query_map(rusqlite::params_from_iter(params), |r| {
             Ok((rows::task(r)?, r.get(rows::TASK_COLS_LEN)?))
