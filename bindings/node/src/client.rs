@@ -63,19 +63,6 @@ impl Client {
         OpContext::session(self.session())
     }
 
-    /// Runs a facade call. A local store's SQLite work runs right here on the tokio worker
-    /// (see [`crate::inline`]) instead of hopping to the blocking pool and back; a remote
-    /// call is awaited on the runtime as is.
-    async fn run<T>(
-        &self,
-        call: impl Future<Output = maestro_core::Result<T>>,
-    ) -> maestro_core::Result<T> {
-        match self.backend {
-            Backend::Local => crate::inline::run(call),
-            Backend::Remote { .. } => call.await,
-        }
-    }
-
     /// The given session id, else the client's, else `no_session_context`.
     fn session_or(&self, given: Option<String>) -> napi::Result<String> {
         given
@@ -134,20 +121,21 @@ impl Client {
     ) -> napi::Result<String> {
         let make_default = options.and_then(|o| o.make_default).unwrap_or(false);
         js(self
-            .run(self.maestro.create_project(&self.op(), &name, make_default))
+            .maestro
+            .create_project(&self.op(), &name, make_default)
             .await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Project[]>>")]
     pub async fn list_projects(&self) -> napi::Result<String> {
-        js(self.run(self.maestro.list_projects()).await)
+        js(self.maestro.list_projects().await)
     }
 
     /// The project `id` names, else the client's project, else the store's default.
     #[napi(ts_return_type = "Promise<Json<Project>>")]
     pub async fn get_project(&self, id: Option<String>) -> napi::Result<String> {
         let id = id.or_else(|| self.project());
-        js(self.run(self.maestro.project(id.as_deref())).await)
+        js(self.maestro.project(id.as_deref()).await)
     }
 
     // ---- tasks ----
@@ -161,20 +149,20 @@ impl Client {
         let new = options
             .unwrap_or_default()
             .into_new_task(title, self.project())?;
-        js(self.run(self.maestro.create_task(&self.op(), new)).await)
+        js(self.maestro.create_task(&self.op(), new).await)
     }
 
     /// The task with its subtasks, dependency details, dependents and timeline.
     #[napi(ts_return_type = "Promise<Json<TaskDetail>>")]
     pub async fn get_task(&self, id: String) -> napi::Result<String> {
-        js(self.run(self.maestro.get_task(&id)).await)
+        js(self.maestro.get_task(&id).await)
     }
 
     /// A page of tasks: `{ items, nextCursor }`.
     #[napi(ts_return_type = "Promise<Json<Page<Task>>>")]
     pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
-        js(self.run(self.maestro.list_tasks(filter)).await)
+        js(self.maestro.list_tasks(filter).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
@@ -184,9 +172,7 @@ impl Client {
         changes: UpdateTaskOptions,
     ) -> napi::Result<String> {
         let patch = changes.into_patch()?;
-        js(self
-            .run(self.maestro.update_task(&self.op(), &id, patch))
-            .await)
+        js(self.maestro.update_task(&self.op(), &id, patch).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
@@ -196,9 +182,7 @@ impl Client {
         options: Option<ForceOptions>,
     ) -> napi::Result<String> {
         let force = options.and_then(|o| o.force).unwrap_or(false);
-        js(self
-            .run(self.maestro.start_task(&self.op(), &id, force))
-            .await)
+        js(self.maestro.start_task(&self.op(), &id, force).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
@@ -208,32 +192,28 @@ impl Client {
         options: Option<ForceOptions>,
     ) -> napi::Result<String> {
         let force = options.and_then(|o| o.force).unwrap_or(false);
-        js(self
-            .run(self.maestro.complete_task(&self.op(), &id, force))
-            .await)
+        js(self.maestro.complete_task(&self.op(), &id, force).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn block_task(&self, id: String, reason: String) -> napi::Result<String> {
-        js(self
-            .run(self.maestro.block_task(&self.op(), &id, &reason))
-            .await)
+        js(self.maestro.block_task(&self.op(), &id, &reason).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn reopen_task(&self, id: String) -> napi::Result<String> {
-        js(self.run(self.maestro.reopen_task(&self.op(), &id)).await)
+        js(self.maestro.reopen_task(&self.op(), &id).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn cancel_task(&self, id: String) -> napi::Result<String> {
-        js(self.run(self.maestro.cancel_task(&self.op(), &id)).await)
+        js(self.maestro.cancel_task(&self.op(), &id).await)
     }
 
     /// Deletes the task; resolves with the deleted task.
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn delete_task(&self, id: String) -> napi::Result<String> {
-        js(self.run(self.maestro.delete_task(&self.op(), &id)).await)
+        js(self.maestro.delete_task(&self.op(), &id).await)
     }
 
     /// The ready queue: pending tasks whose dependencies are completed, by priority then age.
@@ -242,18 +222,14 @@ impl Client {
         let o = options.unwrap_or_default();
         let project = o.project_id.or_else(|| self.project());
         let limit = o.limit.map(|n| n as usize);
-        js(self
-            .run(self.maestro.ready_tasks(project.as_deref(), limit))
-            .await)
+        js(self.maestro.ready_tasks(project.as_deref(), limit).await)
     }
 
     /// Assigns a ready task to a session (default: the client's) and starts it, atomically.
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<String> {
         let session = self.session_or(session_id)?;
-        js(self
-            .run(self.maestro.claim_task(&self.op(), &id, &session))
-            .await)
+        js(self.maestro.claim_task(&self.op(), &id, &session).await)
     }
 
     /// Claims the first ready task; rejects with `nothing_ready` when the queue is empty.
@@ -262,10 +238,8 @@ impl Client {
         let session = self.session_or(session_id)?;
         let project = self.project();
         js(self
-            .run(
-                self.maestro
-                    .claim_next(&self.op(), project.as_deref(), &session),
-            )
+            .maestro
+            .claim_next(&self.op(), project.as_deref(), &session)
             .await)
     }
 
@@ -274,7 +248,8 @@ impl Client {
     #[napi(ts_return_type = "Promise<Json<TimelineEntry>>")]
     pub async fn add_progress(&self, task_id: String, message: String) -> napi::Result<String> {
         js(self
-            .run(self.maestro.add_progress(&self.op(), &task_id, &message))
+            .maestro
+            .add_progress(&self.op(), &task_id, &message)
             .await)
     }
 
@@ -290,10 +265,8 @@ impl Client {
             .or_else(|| self.session())
             .unwrap_or_else(|| "user".to_string());
         js(self
-            .run(
-                self.maestro
-                    .add_comment(&self.op(), &task_id, &author, &message),
-            )
+            .maestro
+            .add_comment(&self.op(), &task_id, &author, &message)
             .await)
     }
 
@@ -305,7 +278,7 @@ impl Client {
         options: Option<TimelineOptions>,
     ) -> napi::Result<String> {
         let limit = options.and_then(|o| o.limit).map(|n| n as usize);
-        js(self.run(self.maestro.timeline(&task_id, limit)).await)
+        js(self.maestro.timeline(&task_id, limit).await)
     }
 
     // ---- subtasks ----
@@ -319,16 +292,14 @@ impl Client {
     ) -> napi::Result<String> {
         let description = options.and_then(|o| o.description);
         js(self
-            .run(
-                self.maestro
-                    .create_subtask(&self.op(), &task_id, &title, description.as_deref()),
-            )
+            .maestro
+            .create_subtask(&self.op(), &task_id, &title, description.as_deref())
             .await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Subtask[]>>")]
     pub async fn list_subtasks(&self, task_id: String) -> napi::Result<String> {
-        js(self.run(self.maestro.list_subtasks(&task_id)).await)
+        js(self.maestro.list_subtasks(&task_id).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Subtask>>")]
@@ -339,12 +310,8 @@ impl Client {
         changes: UpdateSubtaskOptions,
     ) -> napi::Result<String> {
         js(self
-            .run(self.maestro.update_subtask(
-                &self.op(),
-                Some(&task_id),
-                &subtask_id,
-                changes.into(),
-            ))
+            .maestro
+            .update_subtask(&self.op(), Some(&task_id), &subtask_id, changes.into())
             .await)
     }
 
@@ -355,10 +322,8 @@ impl Client {
         subtask_id: String,
     ) -> napi::Result<String> {
         js(self
-            .run(
-                self.maestro
-                    .complete_subtask(&self.op(), Some(&task_id), &subtask_id),
-            )
+            .maestro
+            .complete_subtask(&self.op(), Some(&task_id), &subtask_id)
             .await)
     }
 
@@ -369,10 +334,8 @@ impl Client {
         subtask_id: String,
     ) -> napi::Result<String> {
         js(self
-            .run(
-                self.maestro
-                    .delete_subtask(&self.op(), Some(&task_id), &subtask_id),
-            )
+            .maestro
+            .delete_subtask(&self.op(), Some(&task_id), &subtask_id)
             .await)
     }
 
@@ -387,9 +350,7 @@ impl Client {
         let new = options
             .unwrap_or_default()
             .into_new_session(self.project())?;
-        js(self
-            .run(self.maestro.register_session(&self.op(), new))
-            .await)
+        js(self.maestro.register_session(&self.op(), new).await)
     }
 
     /// A page of sessions: `{ items, nextCursor }`.
@@ -399,14 +360,14 @@ impl Client {
         options: Option<ListSessionsOptions>,
     ) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
-        js(self.run(self.maestro.list_sessions(filter)).await)
+        js(self.maestro.list_sessions(filter).await)
     }
 
     /// The session `id` names (default: the client's session).
     #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn get_session(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
-        js(self.run(self.maestro.get_session(&id)).await)
+        js(self.maestro.get_session(&id).await)
     }
 
     /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
@@ -419,14 +380,14 @@ impl Client {
         let new = options
             .unwrap_or_default()
             .into_new_session(task_id, self.project())?;
-        js(self.run(self.maestro.spawn_session(&self.op(), new)).await)
+        js(self.maestro.spawn_session(&self.op(), new).await)
     }
 
     /// Refreshes the session's lease (default: the client's session).
     #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
-        js(self.run(self.maestro.heartbeat(&id)).await)
+        js(self.maestro.heartbeat(&id).await)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.
@@ -438,9 +399,7 @@ impl Client {
     ) -> napi::Result<String> {
         let id = self.session_or(id)?;
         let status = session_status(status)?;
-        js(self
-            .run(self.maestro.end_session(&self.op(), &id, status))
-            .await)
+        js(self.maestro.end_session(&self.op(), &id, status).await)
     }
 
     // ---- skills ----
@@ -473,12 +432,13 @@ impl Client {
         let session = self.session();
         let project = self.project();
         js(self
-            .run(self.maestro.skill_prompt(
+            .maestro
+            .skill_prompt(
                 task_id.as_deref(),
                 skill.as_deref(),
                 session.as_deref(),
                 project.as_deref(),
-            ))
+            )
             .await)
     }
 
@@ -490,7 +450,7 @@ impl Client {
         let project = options
             .and_then(|o| o.project_id)
             .or_else(|| self.project());
-        js(self.run(self.maestro.status(project.as_deref())).await)
+        js(self.maestro.status(project.as_deref()).await)
     }
 
     /// Events of the log after `since`, oldest first.
@@ -503,17 +463,15 @@ impl Client {
             .map_or(maestro_core::DEFAULT_LIMIT, |n| n as usize)
             .min(maestro_core::MAX_LIMIT);
         js(self
-            .run(
-                self.maestro
-                    .events_since(o.since.unwrap_or(0), limit, &projects),
-            )
+            .maestro
+            .events_since(o.since.unwrap_or(0), limit, &projects)
             .await)
     }
 
     /// The seq of the latest event (0 when the log is empty).
     #[napi]
     pub async fn latest_seq(&self) -> napi::Result<i64> {
-        self.run(self.maestro.latest_seq()).await.or_napi()
+        self.maestro.latest_seq().await.or_napi()
     }
 
     /// Starts an event subscription; `index.js` wraps it as an async iterator.
@@ -523,7 +481,7 @@ impl Client {
         let projects: Vec<String> = o.project.into_iter().collect();
         let since = match o.since {
             Some(s) => s,
-            None => self.run(self.maestro.latest_seq()).await.or_napi()?,
+            None => self.maestro.latest_seq().await.or_napi()?,
         };
         let source = match &self.backend {
             Backend::Local => Source::Local {

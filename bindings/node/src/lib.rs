@@ -7,7 +7,6 @@
 
 mod client;
 mod error;
-mod inline;
 mod options;
 mod server;
 mod subscription;

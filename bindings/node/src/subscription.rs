@@ -124,12 +124,10 @@ impl Subscription {
                     if let Some(rx) = commits.as_mut() {
                         rx.mark_unchanged();
                     }
-                    let events = crate::inline::run(maestro.events_since(
-                        state.last_seq,
-                        BATCH,
-                        &state.projects,
-                    ))
-                    .or_napi()?;
+                    let events = maestro
+                        .events_since(state.last_seq, BATCH, &state.projects)
+                        .await
+                        .or_napi()?;
                     if let Some(last) = events.last() {
                         state.last_seq = last.seq;
                         state.buffer.extend(events);
