@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::*;
 use crate::store::*;
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
@@ -414,6 +415,10 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
     conn.busy_timeout(busy_timeout)?;
     // Room for every statement the operations use, so none is parsed twice.
     conn.set_prepared_statement_cache_capacity(256);
+    // Plans that never depend on bound values: otherwise SQLite marks a statement expired
+    // whenever a parameter it peeked at while planning (a `LIMIT ?`, a `LIKE ?`) is bound
+    // again, and re-parses it on every execution despite the statement cache.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if path.is_some() {
         // Switching a new database to WAL takes an exclusive lock, and SQLite answers
         // SQLITE_BUSY at once (without calling the busy handler) when several connections
@@ -799,5 +804,30 @@ mod retention_tests {
             assert!(s.commit_notifications().is_some());
             assert_eq!(*s.watch_commits().borrow(), after);
         });
+    }
+}
+
+#[cfg(test)]
+mod statement_tests {
+    use super::*;
+    use rusqlite::{StatementStatus, params};
+
+    /// A cached statement whose `LIMIT ?` is bound again must run without being re-parsed.
+    #[test]
+    fn rebinding_a_limit_does_not_reprepare_the_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        s.read_sync(|tx| {
+            for limit in [200_i64, 10, 200, 1] {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM timeline WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2",
+                )?;
+                stmt.query_map(params!["T-1", limit], |r| r.get::<_, i64>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+            }
+            Ok(())
+        })
+        .unwrap();
     }
 }
