@@ -282,6 +282,10 @@ impl Error {
     pub fn retryable(&self) -> bool {
         self.body().retryable
     }
+    /// SQLite answered busy or locked (the only retryable storage error).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.code() == Code::StorageError && self.retryable()
+    }
 
     /// Attaches structured details (a JSON object).
     pub fn with_details(mut self, details: Value) -> Self {

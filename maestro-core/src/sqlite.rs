@@ -291,18 +291,48 @@ impl SqliteStore {
 
     /// A short, bounded read (one task's detail, a single row, at most a page of events):
     /// run in place on the calling thread when a pooled connection is idle, which spares
-    /// the two thread hand-offs of [`blocking`] that cost more than the query itself. In
-    /// WAL mode a reader never waits for writers, so this does not stall an async worker
-    /// behind a write. With no idle connection, falls back to [`Self::read`].
+    /// the two thread hand-offs of [`blocking`] that cost more than the query itself. It
+    /// never waits there: in WAL mode a reader does not wait for writers, and in the rare
+    /// cases where SQLite still answers busy (another process holds the database
+    /// exclusively, or is recovering its WAL) the attempt stops at once, with a busy timeout
+    /// of zero, and the read is retried with [`Self::read`], where waiting is harmless. With
+    /// no idle connection it goes there directly. So the first poll of the returned future
+    /// either completes the read or hands it off without blocking.
     async fn read_short<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Clone + Send + 'static,
     {
-        match self.try_checkout_idle() {
-            Some(conn) => read_on(conn, f),
-            None => self.read(f).await,
+        if let Some(conn) = self.try_checkout_idle() {
+            match self.read_now(conn, f.clone()) {
+                Err(e) if e.is_busy() => {}
+                done => return done,
+            }
         }
+        self.read(f).await
+    }
+
+    /// [`read_on`] with SQLite's busy handler off for the duration.
+    fn read_now<T>(
+        &self,
+        mut conn: PooledConn<'_>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        conn.get().busy_timeout(Duration::ZERO)?;
+        let out = (|| {
+            let tx = conn
+                .get()
+                .transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let out = f(&tx)?;
+            tx.finish()?;
+            Ok(out)
+        })();
+        if let Err(e) = conn.get().busy_timeout(self.inner.opts.busy_timeout) {
+            // Never hand back a connection without its busy timeout.
+            conn.discard();
+            return Err(e.into());
+        }
+        out
     }
 
     async fn write<T, F>(&self, op: &OpContext, f: F) -> Result<T>
@@ -829,5 +859,67 @@ mod statement_tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    /// A short read that SQLite answers busy in place is handed off (the first poll
+    /// returns pending instead of retrying on the calling thread) and completes on the
+    /// blocking pool.
+    #[test]
+    fn a_busy_short_read_is_handed_off_rather_than_retried_in_place() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll, Waker};
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
+        let caller = std::thread::current().id();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = attempts.clone();
+        let mut read = Box::pin(s.read_short(move |tx| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                assert_eq!(std::thread::current().id(), caller);
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    None,
+                )
+                .into());
+            }
+            assert_ne!(std::thread::current().id(), caller);
+            ops::latest_seq(tx)
+        }));
+        let first = read.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(first, Poll::Pending), "{first:?}");
+        assert_eq!(rt.block_on(read).unwrap(), 0);
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    }
+
+    /// Other errors of a short read are answered by the first poll, not retried.
+    #[test]
+    fn a_short_read_that_fails_otherwise_is_answered_in_place() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll, Waker};
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = attempts.clone();
+        let mut read = Box::pin(s.read_short(move |tx| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            ops::get_task_detail(tx, "T-nope")
+        }));
+        match read.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Err(e)) => assert_eq!(e.code(), crate::error::Code::TaskNotFound),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 }
