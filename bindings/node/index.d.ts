@@ -62,8 +62,12 @@ export declare class Subscription implements AsyncIterableIterator<SubscriptionI
   [Symbol.asyncIterator](): Subscription
 }
 
-/** A native method resolving with JSON text of a `T` becomes one resolving with the `T`. */
-type Parsed<F> = F extends (...args: infer A) => Promise<Json<infer T>> ? (...args: A) => Promise<T> : F
+/**
+ * A native method returning JSON text of a `T` (or a plain value), at once or through a
+ * Promise, becomes one that always returns a Promise of the `T` (or the value).
+ */
+type Parsed<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Decoded<Awaited<R>>> : F
+type Decoded<R> = R extends Json<infer T> ? T : R
 type NativeMethods = Omit<NativeClient, 'mode' | 'location' | 'sessionId' | 'projectId' | 'subscribe'>
 type ClientMethods = { [K in keyof NativeMethods]: Parsed<NativeMethods[K]> }
 

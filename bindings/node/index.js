@@ -2,8 +2,9 @@
 
 // maestro-sdk: the JavaScript face of the native addon.
 //
-// The addon does the work (every store call runs on its tokio runtime and returns a
-// Promise). This file only (1) loads the addon, (2) parses results, which cross as JSON text
+// The addon does the work (store calls run on its tokio runtime and return a Promise; short
+// reads that complete at once return their result, delivered here on a later turn of the
+// event loop). This file only (1) loads the addon, (2) parses results, which cross as JSON text
 // (JSON.parse builds them faster than N-API property by property), (3) turns native errors
 // into MaestroError objects carrying `code`, `details`, `suggestion` and `retryable`, in one
 // place, and (4) makes subscriptions async iterators.
@@ -89,15 +90,42 @@ function toMaestroError(err) {
   })
 }
 
-/** Calls a native method: a string result is JSON text, anything else is passed through. */
-async function call(target, name, args) {
+/** A native result: JSON text is parsed, anything else is passed through. */
+function decode(result) {
+  return typeof result === 'string' ? JSON.parse(result) : result
+}
+
+function rethrow(err) {
+  throw toMaestroError(err)
+}
+
+/**
+ * Calls a native method and returns a Promise of its decoded result. A native method returns
+ * a Promise, or, for a short read that completed at once, the result itself (or throws its
+ * error): that one is settled on a later turn of the event loop (setImmediate), like any
+ * I/O, so that a loop of awaited calls never keeps timers and I/O from running.
+ */
+function call(target, name, args) {
   let result
   try {
-    result = await target[name](...args)
+    result = target[name](...args)
   } catch (err) {
-    throw toMaestroError(err)
+    return settleLater(() => rethrow(err))
   }
-  return typeof result === 'string' ? JSON.parse(result) : result
+  if (result instanceof Promise) return result.then(decode, rethrow)
+  return settleLater(() => decode(result))
+}
+
+function settleLater(settle) {
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      try {
+        resolve(settle())
+      } catch (err) {
+        reject(err)
+      }
+    })
+  })
 }
 
 /** An event subscription: `for await (const event of subscription)`, `close()` to stop. */

@@ -18,10 +18,10 @@ export declare class NativeClient {
   createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Json<Project>>
   listProjects(): Promise<Json<Project[]>>
   /** The project `id` names, else the client's project, else the store's default. */
-  getProject(id?: string | undefined | null): Promise<Json<Project>>
+  getProject(id?: string | undefined | null): Json<Project> | Promise<Json<Project>>
   createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Json<Task>>
   /** The task with its subtasks, dependency details, dependents and timeline. */
-  getTask(id: string): Promise<Json<TaskDetail>>
+  getTask(id: string): Json<TaskDetail> | Promise<Json<TaskDetail>>
   /** A page of tasks: `{ items, nextCursor }`. */
   listTasks(options?: ListTasksOptions | undefined | null): Promise<Json<Page<Task>>>
   updateTask(id: string, changes: UpdateTaskOptions): Promise<Json<Task>>
@@ -52,7 +52,7 @@ export declare class NativeClient {
   /** A page of sessions: `{ items, nextCursor }`. */
   listSessions(options?: ListSessionsOptions | undefined | null): Promise<Json<Page<Session>>>
   /** The session `id` names (default: the client's session). */
-  getSession(id?: string | undefined | null): Promise<Json<Session>>
+  getSession(id?: string | undefined | null): Json<Session> | Promise<Json<Session>>
   /** Asks a host to launch an agent on the task; resolves with the `spawning` session. */
   spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Json<Session>>
   /** Refreshes the session's lease (default: the client's session). */
@@ -75,9 +75,9 @@ export declare class NativeClient {
   /** Counts by status and priority, the ready count and active sessions. */
   status(options?: StatusOptions | undefined | null): Promise<Json<StatusReport>>
   /** Events of the log after `since`, oldest first. */
-  events(options?: EventsOptions | undefined | null): Promise<Json<MaestroEvent[]>>
+  events(options?: EventsOptions | undefined | null): Json<MaestroEvent[]> | Promise<Json<MaestroEvent[]>>
   /** The seq of the latest event (0 when the log is empty). */
-  latestSeq(): Promise<number>
+  latestSeq(): number | Promise<number>
   /** Starts an event subscription; `index.js` wraps it as an async iterator. */
   subscribe(options?: SubscribeOptions | undefined | null): Promise<NativeSubscription>
 }

@@ -1,5 +1,10 @@
 //! The one client class: every method converts its arguments, calls the core facade on the
 //! tokio runtime and resolves its Promise with the JSON shape of the result.
+//!
+//! Short reads (one task, project or session, the latest seq, a page of the event log) are
+//! first tried on the calling thread: the core's store completes them in place when that
+//! needs no waiting (an idle pooled connection, and SQLite not busy; it never sleeps there)
+//! and otherwise hands them to its runtime. See [`now_or_later`].
 
 use crate::error::{OrNapi, js};
 use crate::options::*;
@@ -7,9 +12,39 @@ use crate::subscription::{Source, Subscription};
 use maestro_core::remote::SyncClient;
 use maestro_core::remote::SyncOptions;
 use maestro_core::{Error, Maestro, OpContext};
+use napi::Env;
+use napi::bindgen_prelude::{Either, PromiseRaw, ToNapiValue, within_runtime_if_available};
 use napi_derive::napi;
+use std::future::Future;
 use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+/// The result of a short read: the value itself when it was ready at once, else a Promise.
+/// (Spelled `napi::Result<Now<..>>` in signatures: napi-derive throws the error of a
+/// `Result` it can see, and would return an alias's error as a value.)
+type Now<'env, T> = Either<T, PromiseRaw<'env, T>>;
+
+/// Polls `call` once on this (the JavaScript) thread, within the runtime's context. The
+/// core's short reads finish in that first poll when they need not wait (they never block
+/// in it); anything still pending, e.g. a read gone to the blocking pool or a request to a
+/// server, continues on the runtime and settles a Promise. This spares the two thread
+/// hand-offs of a Promise round trip, which cost several times the read itself. `index.js`
+/// delivers a ready value on a later turn of the event loop, so a loop of awaited reads
+/// still lets timers and I/O run between calls.
+fn now_or_later<T, F>(env: &Env, call: F) -> napi::Result<Now<'_, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = napi::Result<T>> + Send + 'static,
+{
+    let mut call = Box::pin(call);
+    let first =
+        within_runtime_if_available(|| call.as_mut().poll(&mut Context::from_waker(Waker::noop())));
+    match first {
+        Poll::Ready(out) => out.map(Either::A),
+        Poll::Pending => env.spawn_future(call).map(Either::B),
+    }
+}
 
 /// Where the client's data lives.
 #[derive(Clone)]
@@ -132,10 +167,14 @@ impl Client {
     }
 
     /// The project `id` names, else the client's project, else the store's default.
-    #[napi(ts_return_type = "Promise<Json<Project>>")]
-    pub async fn get_project(&self, id: Option<String>) -> napi::Result<String> {
-        let id = id.or_else(|| self.project());
-        js(self.maestro.project(id.as_deref()).await)
+    #[napi(ts_return_type = "Json<Project> | Promise<Json<Project>>")]
+    pub fn get_project<'env>(
+        &self,
+        env: &'env Env,
+        id: Option<String>,
+    ) -> napi::Result<Now<'env, String>> {
+        let (m, id) = (self.maestro.clone(), id.or_else(|| self.project()));
+        now_or_later(env, async move { js(m.project(id.as_deref()).await) })
     }
 
     // ---- tasks ----
@@ -153,9 +192,10 @@ impl Client {
     }
 
     /// The task with its subtasks, dependency details, dependents and timeline.
-    #[napi(ts_return_type = "Promise<Json<TaskDetail>>")]
-    pub async fn get_task(&self, id: String) -> napi::Result<String> {
-        js(self.maestro.get_task(&id).await)
+    #[napi(ts_return_type = "Json<TaskDetail> | Promise<Json<TaskDetail>>")]
+    pub fn get_task<'env>(&self, env: &'env Env, id: String) -> napi::Result<Now<'env, String>> {
+        let m = self.maestro.clone();
+        now_or_later(env, async move { js(m.get_task(&id).await) })
     }
 
     /// A page of tasks: `{ items, nextCursor }`.
@@ -364,10 +404,14 @@ impl Client {
     }
 
     /// The session `id` names (default: the client's session).
-    #[napi(ts_return_type = "Promise<Json<Session>>")]
-    pub async fn get_session(&self, id: Option<String>) -> napi::Result<String> {
-        let id = self.session_or(id)?;
-        js(self.maestro.get_session(&id).await)
+    #[napi(ts_return_type = "Json<Session> | Promise<Json<Session>>")]
+    pub fn get_session<'env>(
+        &self,
+        env: &'env Env,
+        id: Option<String>,
+    ) -> napi::Result<Now<'env, String>> {
+        let (m, id) = (self.maestro.clone(), self.session_or(id)?);
+        now_or_later(env, async move { js(m.get_session(&id).await) })
     }
 
     /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
@@ -454,24 +498,29 @@ impl Client {
     }
 
     /// Events of the log after `since`, oldest first.
-    #[napi(ts_return_type = "Promise<Json<MaestroEvent[]>>")]
-    pub async fn events(&self, options: Option<EventsOptions>) -> napi::Result<String> {
+    #[napi(ts_return_type = "Json<MaestroEvent[]> | Promise<Json<MaestroEvent[]>>")]
+    pub fn events<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<EventsOptions>,
+    ) -> napi::Result<Now<'env, String>> {
         let o = options.unwrap_or_default();
         let projects: Vec<String> = o.project.into_iter().collect();
         let limit = o
             .limit
             .map_or(maestro_core::DEFAULT_LIMIT, |n| n as usize)
             .min(maestro_core::MAX_LIMIT);
-        js(self
-            .maestro
-            .events_since(o.since.unwrap_or(0), limit, &projects)
-            .await)
+        let (m, since) = (self.maestro.clone(), o.since.unwrap_or(0));
+        now_or_later(env, async move {
+            js(m.events_since(since, limit, &projects).await)
+        })
     }
 
     /// The seq of the latest event (0 when the log is empty).
-    #[napi]
-    pub async fn latest_seq(&self) -> napi::Result<i64> {
-        self.maestro.latest_seq().await.or_napi()
+    #[napi(ts_return_type = "number | Promise<number>")]
+    pub fn latest_seq<'env>(&self, env: &'env Env) -> napi::Result<Now<'env, i64>> {
+        let m = self.maestro.clone();
+        now_or_later(env, async move { m.latest_seq().await.or_napi() })
     }
 
     /// Starts an event subscription; `index.js` wraps it as an async iterator.

@@ -1,8 +1,9 @@
 //! Node.js binding of Maestro (npm package `maestro-sdk`).
 //!
 //! A thin layer over [`maestro_core::Maestro`]: `open` and `connect` return one client
-//! class whose methods return Promises (the store runs on the tokio runtime, never on the
-//! JavaScript thread) resolving with the JSON shapes of the core's types. `index.js` wraps
+//! class whose methods return Promises resolving with the JSON shapes of the core's types.
+//! Store calls run on the tokio runtime; only short reads that need no waiting complete on the
+//! JavaScript thread (see `client::now_or_later`). `index.js` wraps
 //! the native module: it decodes errors and makes subscriptions async iterators.
 
 mod client;

@@ -101,3 +101,64 @@ test('the event loop keeps running during 1,000 creates', async () => {
     db.cleanup()
   }
 })
+
+test('reads that complete at once still settle on a later turn of the event loop', async () => {
+  const db = tempDb()
+  try {
+    const client = await open(db.path)
+    await client.createProject('reads')
+    const task = await client.createTask('read me')
+    // Never settled synchronously or in the same microtask checkpoint.
+    let settled = false
+    const pending = client.getTask(task.id).then(() => (settled = true))
+    await Promise.resolve()
+    await Promise.resolve()
+    assert.equal(settled, false)
+    await pending
+    // So a loop of awaited reads lets timers run between them.
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    try {
+      const started = Date.now()
+      let reads = 0
+      while (reads < 1000 || Date.now() - started < 20) {
+        assert.equal((await client.getTask(task.id)).id, task.id)
+        assert.ok((await client.latestSeq()) >= 2)
+        reads++
+      }
+    } finally {
+      clearInterval(timer)
+    }
+    assert.ok(ticks > 0, `the interval fired ${ticks} times`)
+    // Errors of such reads reject the same way.
+    const err = await rejection(client.getSession('s-missing'))
+    assert.equal(err.code, 'session_not_found')
+  } finally {
+    db.cleanup()
+  }
+})
+
+test('reads and writes in flight together settle with their own results', async () => {
+  const db = tempDb()
+  try {
+    const client = await open(db.path)
+    await client.createProject('mixed')
+    const tasks = await Promise.all(Array.from({ length: 40 }, (_, i) => client.createTask(`task ${i}`)))
+    const results = await Promise.all(
+      tasks.flatMap((t) => [
+        client.getTask(t.id),
+        client.updateTask(t.id, { title: `${t.title} (renamed)` }),
+        client.events({ since: 0, limit: 5 }),
+      ]),
+    )
+    tasks.forEach((t, i) => {
+      const [detail, updated, events] = results.slice(3 * i, 3 * i + 3)
+      assert.equal(detail.id, t.id)
+      assert.equal(updated.title, `${t.title} (renamed)`)
+      assert.deepEqual(events.map((e) => e.seq), [1, 2, 3, 4, 5])
+    })
+    for (const t of tasks) assert.equal((await client.getTask(t.id)).title, `${t.title} (renamed)`)
+  } finally {
+    db.cleanup()
+  }
+})

@@ -103,3 +103,13 @@ void (async (c: Client) => c.skillPrompt('t-1', { skil: 'maestro-worker' }))
 
 // @ts-expect-error results are typed, not `any`
 void (async (c: Client): Promise<number> => (await c.getTask('t-1')).title)
+
+// Short reads always return Promises of the parsed value, like every other method.
+void ((c: Client): [Promise<TaskDetail>, Promise<number>, Promise<MaestroEvent[]>] => [
+  c.getTask('t-1'),
+  c.latestSeq(),
+  c.events({ since: 0 }),
+])
+
+// @ts-expect-error a short read is not returned synchronously
+void ((c: Client): number => c.latestSeq())
