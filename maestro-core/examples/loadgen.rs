@@ -10,6 +10,7 @@
 //! temporary database, so the server's memory (VmRSS of /proc/<pid>/status) is measured
 //! apart from the load generator's. It measures:
 //! - `GET /api/tasks/:id` with 1 sequential keep-alive connection and with 32 connections;
+//! - `GET /health` the same ways: the round-trip floor of the machine (a one-row read);
 //! - `POST /api/tasks` and `PATCH /api/tasks/:id`, sequential and with 8 connections;
 //! - mutation → WebSocket delivery latency (p50/p99) with 100 subscribers;
 //! - server RSS idle, and with 1,000 connected and subscribed WebSocket clients.
@@ -41,7 +42,7 @@ struct Args {
     subscribers: usize,
     ws_clients: usize,
     mutations: usize,
-    /// Comma-separated phases to run: get, post, patch, ws, rss (default: all).
+    /// Comma-separated phases to run: get, health, post, patch, ws, rss (default: all).
     only: Option<String>,
 }
 
@@ -73,7 +74,7 @@ fn parse_args() -> Res<(bool, Args)> {
             "-h" | "--help" => {
                 println!(
                     "loadgen [--url http://127.0.0.1:PORT] [--token T] [--pid N] [--secs S] \
-                     [--subscribers N] [--ws-clients N] [--mutations N] [--only get,post,patch,ws,rss]"
+                     [--subscribers N] [--ws-clients N] [--mutations N] [--only get,health,post,patch,ws,rss]"
                 );
                 std::process::exit(0);
             }
@@ -469,6 +470,19 @@ async fn run(args: Args) -> Res<()> {
         })
         .await?;
         report("GET /api/tasks/:id, 32 connections", &r);
+    }
+    if want("health") {
+        // The floor of this machine: the same round trip with a one-row read behind it.
+        let r = load(addr, tok, pid, 1, secs, |_, _| {
+            ("GET", "/health".to_string(), None)
+        })
+        .await?;
+        report("GET /health, 1 connection", &r);
+        let r = load(addr, tok, pid, 32, secs, |_, _| {
+            ("GET", "/health".to_string(), None)
+        })
+        .await?;
+        report("GET /health, 32 connections", &r);
     }
     if want("post") {
         let body = |c: usize, i: u64| {
