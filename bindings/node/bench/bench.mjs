@@ -37,6 +37,14 @@ try {
 
   start = process.hrtime.bigint()
   cpu = process.cpuUsage()
+  for (let i = 0; i < GETS; i++) await client.latestSeq()
+  const seq = Number(process.hrtime.bigint() - start) / 1e3 / GETS
+  console.log(
+    `node latestSeq: ${seq.toFixed(1)} us/call wall, ${(cpuUs(cpu) / GETS).toFixed(1)} us/call cpu (${GETS} sequential awaits)`,
+  )
+
+  start = process.hrtime.bigint()
+  cpu = process.cpuUsage()
   for (let i = 0; i < CREATES; i++) await client.createTask(`task ${i}`)
   const create = Number(process.hrtime.bigint() - start) / 1e9
   console.log(
