@@ -363,6 +363,55 @@ async fn create_tasks_creates_a_batch_in_order_all_or_nothing() {
     );
 }
 
+/// Dependencies come in declaration order, dependents in creation order, subtasks in their
+/// order, whatever order the rows were stored in.
+#[tokio::test]
+async fn task_detail_lists_come_in_their_documented_order() {
+    let env = Env::new().await;
+    let mut made = Vec::new();
+    for title in ["P", "Q", "R"] {
+        made.push(env.task(title).await);
+    }
+    let ids: Vec<String> = made.iter().map(|t| t.id.clone()).collect();
+    // Declared newest first: the detail keeps that order, not creation or id order.
+    let declared: Vec<String> = ids.iter().rev().cloned().collect();
+    let t = env
+        .task_with(NewTask {
+            title: "T".into(),
+            depends_on: declared.clone(),
+            ..Default::default()
+        })
+        .await;
+    let mut dependents = Vec::new();
+    for i in 0..4 {
+        let d = env
+            .task_with(NewTask {
+                title: format!("D{i}"),
+                depends_on: vec![t.id.clone()],
+                ..Default::default()
+            })
+            .await;
+        dependents.push(d.id);
+    }
+    let mut subtasks = Vec::new();
+    for title in ["one", "two", "three"] {
+        let s = env
+            .m
+            .create_subtask(&env.op, &t.id, title, None)
+            .await
+            .unwrap();
+        subtasks.push(s.id);
+    }
+    let detail = env.m.get_task(&t.id).await.unwrap();
+    let got = |refs: &[DependencyRef]| refs.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+    assert_eq!(got(&detail.dependency_details), declared);
+    assert_eq!(detail.task.dependencies, declared);
+    assert_eq!(got(&detail.dependents), dependents);
+    let sub_ids: Vec<String> = detail.subtasks.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(sub_ids, subtasks);
+    assert!(detail.subtasks.windows(2).all(|w| w[0].order < w[1].order));
+}
+
 #[tokio::test]
 async fn get_task_shows_subtasks_dependencies_dependents_and_timeline() {
     let env = Env::new().await;

@@ -466,33 +466,42 @@ pub fn get_task_detail(tx: &Tx, input: &str) -> Result<TaskDetail> {
             by_id(&id)?.ok_or_else(|| Error::task_not_found(&id))?
         }
     };
-    // side 0: dependencies in declaration order; side 1: dependents in insertion order.
+    // side 0: dependencies, keyed by declaration order; side 1: dependents, keyed by
+    // insertion order. Sorted here: a task's few rows cost less to sort than the temporary
+    // b-trees an ORDER BY over the union makes SQLite build.
     let mut stmt = tx.prepare_cached(
-        "SELECT 0, d.position, '', x.id, x.title, x.status
+        "SELECT 0, d.position, x.id, x.title, x.status
            FROM task_deps d JOIN tasks x ON x.id = d.depends_on WHERE d.task_id = ?1
          UNION ALL
-         SELECT 1, x.seq, x.id, x.id, x.title, x.status
-           FROM task_deps d JOIN tasks x ON x.id = d.task_id WHERE d.depends_on = ?1
-         ORDER BY 1, 2, 3",
+         SELECT 1, x.seq, x.id, x.title, x.status
+           FROM task_deps d JOIN tasks x ON x.id = d.task_id WHERE d.depends_on = ?1",
     )?;
     let mut rows_ = stmt.query([&task.id])?;
     let (mut deps, mut dependents) = (Vec::new(), Vec::new());
     while let Some(r) = rows_.next()? {
         let dep = DependencyRef {
-            id: r.get(3)?,
-            title: r.get(4)?,
+            id: r.get(2)?,
+            title: r.get(3)?,
             status: r
-                .get_ref(5)?
+                .get_ref(4)?
                 .as_str()
                 .map_err(rusqlite::Error::from)?
                 .parse()?,
         };
+        let key: i64 = r.get(1)?;
         if r.get::<_, i64>(0)? == 0 {
-            deps.push(dep);
+            deps.push((key, dep));
         } else {
-            dependents.push(dep);
+            dependents.push((key, dep));
         }
     }
+    let by_key = |a: &(i64, DependencyRef), b: &(i64, DependencyRef)| {
+        a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id))
+    };
+    deps.sort_by(by_key);
+    dependents.sort_by(by_key);
+    let deps: Vec<DependencyRef> = deps.into_iter().map(|(_, d)| d).collect();
+    let dependents: Vec<DependencyRef> = dependents.into_iter().map(|(_, d)| d).collect();
     task.dependencies = deps.iter().map(|d| d.id.clone()).collect();
     Ok(TaskDetail {
         subtasks: subtasks_of(tx, &task.id)?,
@@ -956,13 +965,16 @@ pub fn timeline(tx: &Tx, task_id: &str, limit: usize) -> Result<Vec<TimelineEntr
 
 // ---- subtasks --------------------------------------------------------------------------
 
+/// A task's subtasks by `order`, then creation, then id: sorted here rather than in a
+/// temporary b-tree of SQLite's, which costs more for a task's few rows.
 pub fn subtasks_of(tx: &Tx, task_id: &str) -> Result<Vec<Subtask>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {SUBTASK_COLS} FROM subtasks WHERE task_id = ?1 ORDER BY ord, created_at, id"
+        "SELECT {SUBTASK_COLS} FROM subtasks WHERE task_id = ?1"
     ))?;
-    let out = stmt
+    let mut out: Vec<Subtask> = stmt
         .query_map([task_id], rows::subtask)?
         .collect::<rusqlite::Result<_>>()?;
+    out.sort_by(|a, b| (a.order, a.created_at, &a.id).cmp(&(b.order, b.created_at, &b.id)));
     Ok(out)
 }
 
