@@ -16,6 +16,7 @@ use napi::Env;
 use napi::bindgen_prelude::{Either, PromiseRaw, ToNapiValue, within_runtime_if_available};
 use napi_derive::napi;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -38,11 +39,17 @@ where
     F: Future<Output = napi::Result<T>> + Send + 'static,
 {
     let mut call = Box::pin(call);
-    let first =
-        within_runtime_if_available(|| call.as_mut().poll(&mut Context::from_waker(Waker::noop())));
+    // A panic must not unwind into Node (it would abort the process): report it as the
+    // call's error, as the runtime does for calls that panic on its threads.
+    let first = catch_unwind(AssertUnwindSafe(|| {
+        within_runtime_if_available(|| call.as_mut().poll(&mut Context::from_waker(Waker::noop())))
+    }));
     match first {
-        Poll::Ready(out) => out.map(Either::A),
-        Poll::Pending => env.spawn_future(call).map(Either::B),
+        Ok(Poll::Ready(out)) => out.map(Either::A),
+        Ok(Poll::Pending) => env.spawn_future(call).map(Either::B),
+        Err(_) => Err(crate::error::to_napi(Error::internal(
+            "the call panicked (the message is on stderr)",
+        ))),
     }
 }
 
