@@ -473,16 +473,13 @@ async fn run(args: Args) -> Res<()> {
     }
     if want("health") {
         // The floor of this machine: the same round trip with a one-row read behind it.
-        let r = load(addr, tok, pid, 1, secs, |_, _| {
-            ("GET", "/health".to_string(), None)
-        })
-        .await?;
-        report("GET /health, 1 connection", &r);
-        let r = load(addr, tok, pid, 32, secs, |_, _| {
-            ("GET", "/health".to_string(), None)
-        })
-        .await?;
-        report("GET /health, 32 connections", &r);
+        for (conns, label) in [(1, "1 connection"), (32, "32 connections")] {
+            let r = load(addr, tok, pid, conns, secs, |_, _| {
+                ("GET", "/health".to_string(), None)
+            })
+            .await?;
+            report(&format!("GET /health, {label}"), &r);
+        }
     }
     if want("post") {
         let body = |c: usize, i: u64| {

@@ -23,7 +23,7 @@ pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 pub struct Maestro {
     store: Arc<dyn Store>,
     /// Where on-disk skills override the bundled ones (`None`: bundled skills only).
-    skills_dir: Option<std::path::PathBuf>,
+    skills_dir: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for Maestro {

@@ -312,21 +312,14 @@ impl SqliteStore {
         self.read(f).await
     }
 
-    /// [`read_on`] with SQLite's busy handler off for the duration.
+    /// [`read_in`] with SQLite's busy handler off for the duration.
     fn read_now<T>(
         &self,
         mut conn: PooledConn<'_>,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
         conn.get().busy_timeout(Duration::ZERO)?;
-        let out = (|| {
-            let tx = conn
-                .get()
-                .transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let out = f(&tx)?;
-            tx.finish()?;
-            Ok(out)
-        })();
+        let out = read_in(conn.get(), f);
         if let Err(e) = conn.get().busy_timeout(self.inner.opts.busy_timeout) {
             // Never hand back a connection without its busy timeout.
             conn.discard();
@@ -365,9 +358,12 @@ fn read_on<T>(
     mut conn: PooledConn<'_>,
     f: impl FnOnce(&Transaction<'_>) -> Result<T>,
 ) -> Result<T> {
-    let tx = conn
-        .get()
-        .transaction_with_behavior(TransactionBehavior::Deferred)?;
+    read_in(conn.get(), f)
+}
+
+/// Runs `f` in a read transaction (a consistent snapshot) on `conn`.
+fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let out = f(&tx)?;
     tx.finish()?;
     Ok(out)
@@ -841,6 +837,24 @@ mod retention_tests {
 mod statement_tests {
     use super::*;
     use rusqlite::{StatementStatus, params};
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Waker};
+
+    /// A file store and a multi-threaded runtime (where reads can be handed off).
+    fn store_and_runtime() -> (tempfile::TempDir, SqliteStore, tokio::runtime::Runtime) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        (dir, s, rt)
+    }
+
+    fn first_poll<F: Future + ?Sized>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
 
     /// A cached statement whose `LIMIT ?` is bound again must run without being re-parsed.
     #[test]
@@ -866,15 +880,7 @@ mod statement_tests {
     /// blocking pool.
     #[test]
     fn a_busy_short_read_is_handed_off_rather_than_retried_in_place() {
-        use std::future::Future;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Context, Poll, Waker};
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+        let (_dir, s, rt) = store_and_runtime();
         let _in_runtime = rt.enter();
         let caller = std::thread::current().id();
         let attempts = Arc::new(AtomicUsize::new(0));
@@ -891,7 +897,7 @@ mod statement_tests {
             assert_ne!(std::thread::current().id(), caller);
             ops::latest_seq(tx)
         }));
-        let first = read.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let first = first_poll(read.as_mut());
         assert!(matches!(first, Poll::Pending), "{first:?}");
         assert_eq!(rt.block_on(read).unwrap(), 0);
         assert_eq!(attempts.load(Ordering::SeqCst), 2);
@@ -900,15 +906,7 @@ mod statement_tests {
     /// Other errors of a short read are answered by the first poll, not retried.
     #[test]
     fn a_short_read_that_fails_otherwise_is_answered_in_place() {
-        use std::future::Future;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Context, Poll, Waker};
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap();
+        let (_dir, s, rt) = store_and_runtime();
         let _in_runtime = rt.enter();
         let attempts = Arc::new(AtomicUsize::new(0));
         let seen = attempts.clone();
@@ -916,7 +914,7 @@ mod statement_tests {
             seen.fetch_add(1, Ordering::SeqCst);
             ops::get_task_detail(tx, "T-nope")
         }));
-        match read.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        match first_poll(read.as_mut()) {
             Poll::Ready(Err(e)) => assert_eq!(e.code(), crate::error::Code::TaskNotFound),
             other => panic!("{other:?}"),
         }

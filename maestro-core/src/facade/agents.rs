@@ -7,6 +7,7 @@ use crate::prompt;
 use crate::skills::{self, Skill, SkillSet};
 use crate::store::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default lease of a session: silent longer than this, it is declared `lost`.
@@ -15,7 +16,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 impl Maestro {
     /// Uses the skills in `dir` (overriding bundled ones by name); `None`: bundled only.
     pub fn with_skills_dir(mut self, dir: Option<PathBuf>) -> Self {
-        self.skills_dir = dir;
+        self.skills_dir = dir.map(Arc::from);
         self
     }
 
