@@ -296,6 +296,20 @@ where
     })
 }
 
+/// How this machine's idle CPUs wait for work, which sets the cost of every wake-up (and a
+/// sequential client wakes the server and itself once per request): the cpuidle driver, and
+/// with `haltpoll` (a VM guest) how long an idle vCPU polls before halting. With a poll
+/// window of zero each wake-up of an idle vCPU is an interrupt and an exit to the host.
+fn idle_path() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).map(|s| s.trim().to_string());
+    let driver =
+        read("/sys/devices/system/cpu/cpuidle/current_driver").unwrap_or_else(|_| "unknown".into());
+    match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+        Ok(ns) if driver == "haltpoll" => format!("cpuidle {driver}, guest_halt_poll_ns={ns}"),
+        _ => format!("cpuidle {driver}"),
+    }
+}
+
 /// CPU time (user + system) of a process so far, in seconds.
 fn cpu_secs(pid: &str) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -420,7 +434,10 @@ async fn run(args: Args) -> Res<()> {
     };
     println!("# maestro server load test against {addr} ({secs} s per phase)\n");
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("machine: {cpus} cores; server pid {pid:?}\n");
+    println!(
+        "machine: {cpus} cores; {}; server pid {pid:?}\n",
+        idle_path()
+    );
     if let Some(pid) = pid {
         tokio::time::sleep(Duration::from_millis(300)).await;
         println!(
