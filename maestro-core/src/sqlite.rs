@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use serde::{Serialize, de::DeserializeOwned};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,9 +27,13 @@ use tokio::sync::watch;
 /// How long a writer waits for another process's transaction before giving up.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// WAL pages written before a commit checkpoints them into the database (SQLite's
-/// default is 1,000). A checkpoint syncs the disk twice and rewrites the hot pages every
-/// commit touches, so rarer is cheaper for a long-lived writer such as the server. The last
+/// WAL pages written before a checkpoint copies them into the database (SQLite's default
+/// is 1,000). A checkpoint syncs the disk twice and rewrites the hot pages every commit
+/// touches, so rarer is cheaper for a long-lived writer such as the server. It runs after
+/// the commit that crossed this size, once the writer has let go of the write lock and its
+/// connection, and off the async runtime when there is one (see
+/// [`SqliteStore::checkpoint_if_due`]): SQLite's own auto-checkpoint runs inside the commit,
+/// so every other writer of the process queued behind its disk syncs. The last
 /// connection to close checkpoints and removes the WAL, so a one-shot CLI process starts on
 /// an empty WAL. (Skipping that close-time checkpoint saved the CLI its fsyncs but let the
 /// WAL grow without bound: a process that writes once cannot tell which frames an earlier
@@ -67,6 +73,8 @@ struct Inner {
     write_lock: Mutex<()>,
     /// The latest seq committed by this process.
     commits: watch::Sender<i64>,
+    /// A checkpoint is running (one at a time).
+    checkpointing: AtomicBool,
 }
 
 struct Pool {
@@ -119,6 +127,7 @@ impl SqliteStore {
                 available: Condvar::new(),
                 write_lock: Mutex::new(()),
                 commits,
+                checkpointing: AtomicBool::new(false),
             }),
         })
     }
@@ -193,24 +202,28 @@ impl SqliteStore {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
     {
-        let _writer = self
-            .inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut conn = self.checkout()?;
-        let tx = conn
-            .get()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        self.write_in(tx, op, f)
+        let out = {
+            let _writer = self
+                .inner
+                .write_lock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let mut conn = self.checkout()?;
+            let tx = conn
+                .get()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            self.write_in(tx, op, f)
+        };
+        self.checkpoint_if_due();
+        out
     }
 
     /// Runs mutation `f` in place when nothing would make it wait: no other writer of this
     /// process holds the write lock, a pooled connection is idle and `BEGIN IMMEDIATE`
     /// gets SQLite's write lock at once (busy timeout zero for that statement only, so a
     /// writer in another process sends this call to [`Self::write_sync`], which waits).
-    /// Gives `f` back when it did not run. A commit can still checkpoint the WAL
-    /// (every [`WAL_AUTOCHECKPOINT_PAGES`] pages).
+    /// Gives `f` back when it did not run. The caller then runs
+    /// [`Self::checkpoint_if_due`].
     fn try_write_in_place<T, F>(&self, op: &OpContext, f: F) -> std::result::Result<Result<T>, F>
     where
         T: Serialize + DeserializeOwned,
@@ -271,6 +284,7 @@ impl SqliteStore {
             ops::record_op(&tx, op_id, &serde_json::to_string(&out)?, now)?;
         }
         let latest = ops::latest_seq(&tx)?;
+        WAL_FRAMES.set(0);
         tx.commit()?;
         self.inner.commits.send_if_modified(|seq| {
             let changed = *seq != latest;
@@ -278,6 +292,63 @@ impl SqliteStore {
             changed
         });
         Ok(out)
+    }
+
+    /// Checkpoints the WAL when the commit this thread just made left it at
+    /// [`WAL_AUTOCHECKPOINT_PAGES`] or more, unless a checkpoint is already running: on the
+    /// blocking pool under a multi-threaded runtime (the commit's caller does not wait for
+    /// it), in place otherwise. Called with no lock held, so writers go on meanwhile.
+    ///
+    /// A passive checkpoint that runs while this process keeps writing may never catch up
+    /// with the end of the WAL, and SQLite starts the WAL over only once everything in it
+    /// is copied. So past twice the size the checkpoint holds the process's write lock:
+    /// this process's writers wait for it, as they did for SQLite's auto-checkpoint, and
+    /// the WAL stays bounded under any sustained load.
+    fn checkpoint_if_due(&self) {
+        let frames = WAL_FRAMES.replace(0);
+        if frames < WAL_AUTOCHECKPOINT_PAGES as i32
+            || self.inner.checkpointing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let exclusive = frames >= 2 * WAL_AUTOCHECKPOINT_PAGES as i32;
+        // Lets the next checkpoint start once this one ran, panicked, or was dropped unrun
+        // by a runtime shutting down.
+        struct Running(SqliteStore);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.inner.checkpointing.store(false, Ordering::Release);
+            }
+        }
+        let job = Running(self.clone());
+        let run = move || {
+            let store = &job.0;
+            let _writers = exclusive.then(|| {
+                store
+                    .inner
+                    .write_lock
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+            // A failure (another process checkpointing, say) leaves the frames for the next
+            // commit past the size to try again, as SQLite's auto-checkpoint does.
+            let _ = store.checkpoint();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread => {
+                drop(rt.spawn_blocking(run));
+            }
+            _ => run(),
+        }
+    }
+
+    /// A passive checkpoint: copies what it can of the WAL into the database without
+    /// waiting for readers or writers.
+    fn checkpoint(&self) -> Result<()> {
+        let mut conn = self.checkout()?;
+        conn.get()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
@@ -336,7 +407,10 @@ impl SqliteStore {
         // In place when it cannot wait (see try_write_in_place): a write costs less than the
         // two thread hand-offs of the blocking pool.
         let f = match self.try_write_in_place(op, f) {
-            Ok(out) => return out,
+            Ok(out) => {
+                self.checkpoint_if_due();
+                return out;
+            }
             Err(f) => f,
         };
         self.write_blocking(op, f).await
@@ -463,13 +537,26 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
             )));
         }
     }
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+    // Replaces SQLite's auto-checkpoint: commits note the WAL's size, and the store
+    // checkpoints after the write (see WAL_AUTOCHECKPOINT_PAGES).
+    conn.wal_hook(Some(note_wal_frames));
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;",
     )?;
     Ok(conn)
+}
+
+thread_local! {
+    /// Frames in the WAL after this thread's latest commit, set by [`note_wal_frames`].
+    static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The WAL hook: called by SQLite on the committing thread after each commit.
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::os::raw::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.set(frames);
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -776,6 +863,58 @@ impl Store for SqliteStore {
     }
     fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
         Some(self.watch_commits())
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+
+    fn wal_bytes(db: &Path) -> u64 {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        std::fs::metadata(&wal).map_or(0, |m| m.len())
+    }
+
+    /// Writers that never pause, from several threads: the WAL is checkpointed and started
+    /// over rather than growing with every commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_sustained_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        let store = SqliteStore::open(&db).unwrap();
+        let op = OpContext::default();
+        store.create_project(&op, "p", true).await.unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let op = OpContext::default();
+                    for i in 0..700 {
+                        let new = NewTask {
+                            title: format!("task {w}-{i}"),
+                            description: Some("d".repeat(400)),
+                            ..Default::default()
+                        };
+                        store.create_task(&op, new).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        // About nine pages per task: without checkpoints the WAL would hold over 25,000
+        // frames (100 MB); a checkpoint starts it over every 4,000 to 8,000.
+        let frame = 4096 + 24;
+        let cap = 3 * u64::from(WAL_AUTOCHECKPOINT_PAGES) * frame;
+        let size = wal_bytes(&db);
+        assert!(size > 0, "the store runs in WAL mode");
+        assert!(size <= cap, "WAL of {size} bytes, over {cap}");
+        let tasks: i64 = store
+            .read_sync(|tx| Ok(tx.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(tasks, 2800);
     }
 }
 
