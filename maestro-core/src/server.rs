@@ -15,6 +15,7 @@
 //! ```
 
 mod api;
+mod conn;
 mod embed;
 mod hub;
 mod metrics;
@@ -26,7 +27,6 @@ pub use embed::{BackgroundServer, bind, parse_addr, resolve_addr};
 use crate::error::{Error, Result};
 use crate::facade::Maestro;
 use axum::Router;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,13 +65,19 @@ pub struct ServerOptions {
     pub prune_interval: Duration,
     /// Largest accepted request body and WebSocket message; larger bodies get 413.
     pub max_body_bytes: usize,
-    /// On shutdown, how long to wait for WebSocket clients to be closed.
+    /// On shutdown, how long to wait for in-flight requests to finish and for WebSocket
+    /// clients to be closed.
     pub shutdown_timeout: Duration,
+    /// An HTTP connection must send a request's headers within this long of being ready
+    /// for them (after it opens, or after the previous response), or it is closed: idle
+    /// keep-alive connections and clients that send their headers too slowly.
+    pub header_read_timeout: Duration,
 }
 
 impl ServerOptions {
     /// Defaults: no token, 100 ms polling, 20 s pings, 60 s idle timeout, 1,024 buffered
-    /// events per client, 10 s write timeout, 100,000 retained events, 1 MiB bodies.
+    /// events per client, 10 s write timeout, 100,000 retained events, 1 MiB bodies, 30 s
+    /// to send a request's headers.
     pub fn new(maestro: Maestro) -> Self {
         Self {
             maestro,
@@ -85,6 +91,7 @@ impl ServerOptions {
             prune_interval: Duration::from_secs(60),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 
@@ -101,6 +108,7 @@ impl ServerOptions {
         positive("idle_timeout", self.idle_timeout)?;
         positive("write_timeout", self.write_timeout)?;
         positive("prune_interval", self.prune_interval)?;
+        positive("header_read_timeout", self.header_read_timeout)?;
         if self.client_buffer == 0 || self.max_body_bytes == 0 {
             return Err(Error::invalid_argument(
                 "client_buffer and max_body_bytes must be at least 1",
@@ -191,24 +199,28 @@ pub async fn launch_with_listener(
         auth = state.opts.token.is_some(),
         "maestro server listening"
     );
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON responses must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
     let stop = state.stop.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests and closing websockets");
         stop.send_replace(true);
     };
-    let served = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(signal)
-        .await;
+    let limits = conn::Limits {
+        header_read_timeout: state.opts.header_read_timeout,
+        drain: state.opts.shutdown_timeout,
+    };
+    conn::accept_loop(
+        listener,
+        router(state.clone()),
+        state.stop.subscribe(),
+        signal,
+        limits,
+    )
+    .await;
     // Whatever ended the accept loop, make sure every connection task is told to stop.
     state.stop.send_replace(true);
     ws::wait_closed(&state, state.opts.shutdown_timeout).await;
     let _ = tailer.await;
-    served.map_err(|e| Error::internal(format!("the server failed: {e}")))?;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -632,3 +632,70 @@ async fn health_is_503_when_the_database_fails() {
     assert_eq!(health["db"], "error");
     assert_eq!(health["error"]["error"], "storage_error");
 }
+
+/// Reads until the server closes the connection (EOF or reset); returns what arrived.
+async fn until_closed(c: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_request_in_time_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let s = TestServer::start_with(|o| {
+        o.header_read_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    // Headers that never end, a connection that sends nothing, and a keep-alive connection
+    // left idle after one answered request.
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let n = tokio::time::timeout(WAIT, idle.read(&mut first))
+        .await
+        .expect("the idle connection's first answer")
+        .unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
+    for (name, c) in [
+        ("slow headers", &mut slow),
+        ("silent", &mut silent),
+        ("idle keep-alive", &mut idle),
+    ] {
+        let got = tokio::time::timeout(WAIT, until_closed(c))
+            .await
+            .unwrap_or_else(|_| panic!("the {name} connection is still open"));
+        // At most an error status before the close, never an answer to the cut request.
+        assert!(!got.starts_with(b"HTTP/1.1 200"), "{name}: {got:?}");
+    }
+    // A client that keeps its requests coming is served throughout, on one connection.
+    let mut busy = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..5 {
+        busy.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(WAIT, busy.read(&mut first))
+            .await
+            .expect("an answer on the busy connection")
+            .unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &first[..n]);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (st, _) = call(s.http.get(s.url("/health"))).await;
+    assert_eq!(st, 200);
+}

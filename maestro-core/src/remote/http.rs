@@ -332,7 +332,9 @@ impl HttpStore {
         reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(self.timeout))
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the server's 30 s deadline for a request's headers, so an idle pooled
+            // connection is dropped here before the server closes it under a new request.
+            .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("maestro/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
