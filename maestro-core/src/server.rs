@@ -205,18 +205,7 @@ pub async fn launch_with_listener(
         tracing::info!("shutting down: finishing requests and closing websockets");
         stop.send_replace(true);
     };
-    let limits = conn::Limits {
-        header_read_timeout: state.opts.header_read_timeout,
-        drain: state.opts.shutdown_timeout,
-    };
-    conn::accept_loop(
-        listener,
-        router(state.clone()),
-        state.stop.subscribe(),
-        signal,
-        limits,
-    )
-    .await;
+    conn::accept_loop(listener, &state, signal).await;
     // Whatever ended the accept loop, make sure every connection task is told to stop.
     state.stop.send_replace(true);
     ws::wait_closed(&state, state.opts.shutdown_timeout).await;

@@ -77,6 +77,13 @@ struct Inner {
     checkpointing: AtomicBool,
 }
 
+impl Inner {
+    /// This process's write lock, waited for.
+    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 struct Pool {
     idle: Vec<Connection>,
     open: usize,
@@ -192,7 +199,7 @@ impl SqliteStore {
 
     /// Runs `f` in a read transaction (a consistent snapshot).
     pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        read_on(self.checkout()?, f)
+        read_in(self.checkout()?.get(), f)
     }
 
     /// Runs mutation `f` in one `BEGIN IMMEDIATE` transaction. With an op id, a repeated
@@ -203,11 +210,7 @@ impl SqliteStore {
         F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
     {
         let out = {
-            let _writer = self
-                .inner
-                .write_lock
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let _writer = self.inner.writer();
             let mut conn = self.checkout()?;
             let tx = conn
                 .get()
@@ -323,13 +326,7 @@ impl SqliteStore {
         let job = Running(self.clone());
         let run = move || {
             let store = &job.0;
-            let _writers = exclusive.then(|| {
-                store
-                    .inner
-                    .write_lock
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-            });
+            let _writers = exclusive.then(|| store.inner.writer());
             // A failure (another process checkpointing, say) leaves the frames for the next
             // commit past the size to try again, as SQLite's auto-checkpoint does.
             let _ = store.checkpoint();
@@ -426,13 +423,6 @@ impl SqliteStore {
         let op = op.clone();
         blocking(move || store.write_sync(&op, f)).await
     }
-}
-
-fn read_on<T>(
-    mut conn: PooledConn<'_>,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-) -> Result<T> {
-    read_in(conn.get(), f)
 }
 
 /// Runs `f` in a read transaction (a consistent snapshot) on `conn`.

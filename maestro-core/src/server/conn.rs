@@ -1,6 +1,7 @@
 //! Accepting connections and serving each (HTTP/1.1, upgradable to WebSocket) in its own
 //! task, with a deadline for every request's headers and a graceful shutdown.
 
+use super::{AppState, router, stopped};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -9,26 +10,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// How connections are served.
-#[derive(Clone, Copy)]
-pub(crate) struct Limits {
-    /// A request's headers must arrive within this long of the connection being ready for
-    /// them: after it opens, or after the previous response on a keep-alive connection.
-    pub header_read_timeout: Duration,
-    /// On shutdown, how long in-flight requests get to finish.
-    pub drain: Duration,
-}
-
 /// Accepts connections until `shutdown` completes, then asks every connection to finish its
-/// in-flight request and close, and waits for them (at most `limits.drain`). A connection
-/// upgraded to WebSocket leaves this count: its socket task closes on `stop`.
+/// in-flight request and close, and waits for them (at most the shutdown timeout). A
+/// connection upgraded to WebSocket leaves this count: its socket task closes on `stop`.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    app: Router,
-    stop: watch::Receiver<bool>,
+    state: &AppState,
     shutdown: impl Future<Output = ()>,
-    limits: Limits,
 ) {
+    let app = router(state.clone());
+    let header_read_timeout = state.opts.header_read_timeout;
     // Every connection holds a receiver; all are gone once the last connection closed.
     let (open_tx, open_rx) = watch::channel(());
     tokio::pin!(shutdown);
@@ -53,14 +44,14 @@ pub(crate) async fn accept_loop(
         tokio::spawn(serve_connection(
             tcp,
             app.clone(),
-            stop.clone(),
+            state.stop.subscribe(),
             open_rx.clone(),
-            limits.header_read_timeout,
+            header_read_timeout,
         ));
     }
     drop(listener);
     drop(open_rx);
-    if tokio::time::timeout(limits.drain, open_tx.closed())
+    if tokio::time::timeout(state.opts.shutdown_timeout, open_tx.closed())
         .await
         .is_err()
     {
@@ -92,7 +83,7 @@ async fn serve_connection(
                 }
                 return;
             }
-            _ = stop.wait_for(|s| *s), if !stopping => {
+            _ = stopped(&mut stop), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
