@@ -32,6 +32,11 @@ pub enum Code {
     DependenciesIncomplete,
     NothingReady,
     VersionConflict,
+    TaskClaimed,
+    SessionLost,
+    SessionEnded,
+    ClaimReleased,
+    IdempotencyKeyReused,
     NoTaskContext,
     NoProjectContext,
     NoSessionContext,
@@ -64,6 +69,11 @@ impl Code {
         Code::DependenciesIncomplete,
         Code::NothingReady,
         Code::VersionConflict,
+        Code::TaskClaimed,
+        Code::SessionLost,
+        Code::SessionEnded,
+        Code::ClaimReleased,
+        Code::IdempotencyKeyReused,
         Code::NoTaskContext,
         Code::NoProjectContext,
         Code::NoSessionContext,
@@ -96,6 +106,11 @@ impl Code {
             Code::DependenciesIncomplete => "dependencies_incomplete",
             Code::NothingReady => "nothing_ready",
             Code::VersionConflict => "version_conflict",
+            Code::TaskClaimed => "task_claimed",
+            Code::SessionLost => "session_lost",
+            Code::SessionEnded => "session_ended",
+            Code::ClaimReleased => "claim_released",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::NoTaskContext => "no_task_context",
             Code::NoProjectContext => "no_project_context",
             Code::NoSessionContext => "no_session_context",
@@ -127,10 +142,9 @@ impl Code {
             | NotFound | NothingReady => Kind::NotFound,
             InvalidArgument | MissingRequiredField | InvalidStatus | InvalidPriority
             | AmbiguousId | NoTaskContext | NoProjectContext | NoSessionContext
-            | PayloadTooLarge => Kind::InvalidInput,
-            InvalidTransition | DependencyCycle | DependenciesIncomplete | VersionConflict => {
-                Kind::Conflict
-            }
+            | PayloadTooLarge | IdempotencyKeyReused => Kind::InvalidInput,
+            InvalidTransition | DependencyCycle | DependenciesIncomplete | VersionConflict
+            | TaskClaimed | SessionLost | SessionEnded | ClaimReleased => Kind::Conflict,
             Unauthorized => Kind::Unauthorized,
             ConnectionRefused | NetworkError | Timeout => Kind::Unavailable,
             ServerError | StorageError | InternalError => Kind::Internal,
@@ -149,11 +163,9 @@ impl Code {
     pub fn http_status(self) -> u16 {
         match self {
             Code::PayloadTooLarge => 413,
+            Code::IdempotencyKeyReused => 422,
             Code::Unauthorized => 401,
-            Code::VersionConflict
-            | Code::InvalidTransition
-            | Code::DependencyCycle
-            | Code::DependenciesIncomplete => 409,
+            c if c.kind() == Kind::Conflict => 409,
             Code::ConnectionRefused | Code::NetworkError | Code::Timeout => 503,
             Code::StorageError => 503,
             Code::ServerError | Code::InternalError => 500,

@@ -15,7 +15,8 @@
 pub mod plan;
 
 use crate::error::{Code, Error, Result};
-use crate::facade::Maestro;
+use crate::facade::subscribe::SubscribeOptions;
+use crate::facade::{Maestro, Subscription, SubscriptionItem};
 use crate::model::*;
 use crate::store::*;
 use plan::{ExitOutcome, HostDirs, LaunchPlan, Profiles, StoreContext};
@@ -57,6 +58,36 @@ pub enum HostEvent {
     LaunchFailed { session: Session, reason: String },
     /// Sessions declared lost (their tasks were released).
     Lost { sessions: Vec<Session> },
+    /// Something failed; the host goes on (after `retry_in`, when it retries).
+    Trouble {
+        message: String,
+        retry_in: Option<Duration>,
+    },
+}
+
+/// Waits between attempts after errors: 100 ms doubling to 5 s, reset by a success.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let d = Duration::from_millis(100) * 2u32.saturating_pow(self.failures.min(6));
+        self.failures += 1;
+        d.min(Duration::from_secs(5))
+    }
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// The next item of the subscription, or never when there is none (the select arm sleeps).
+async fn next_event(sub: &mut Option<Subscription>) -> Option<Result<SubscriptionItem>> {
+    match sub {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The settings of a host.
@@ -142,9 +173,10 @@ enum Watch {
 }
 
 impl Host {
+    /// A host over `m`, which keeps leases of `opts.lease`.
     pub fn new(m: Maestro, opts: HostOptions) -> Self {
         Self {
-            m,
+            m: m.with_lease(opts.lease),
             opts,
             report: Arc::new(|_| {}),
         }
@@ -157,7 +189,9 @@ impl Host {
     }
 
     /// Runs until `control` says [`HostControl::Stop`], or [`HostControl::Drain`] and no
-    /// agent is left.
+    /// agent is left. Errors on the way (the store busy or unreachable, a server restart)
+    /// are reported as [`HostEvent::Trouble`] and retried with backoff; the loop itself only
+    /// ends when told to.
     pub async fn run(&self, mut control: watch::Receiver<HostControl>) -> Result<HostSummary> {
         let op = OpContext::default();
         let mut summary = HostSummary::default();
@@ -165,15 +199,10 @@ impl Host {
         let mut queued: HashSet<String> = HashSet::new();
         let mut live: HashSet<String> = HashSet::new();
         let mut watchers: JoinSet<(String, ExitOutcome)> = JoinSet::new();
-        // Requests made before the host started, then the log from here on.
-        let mut seq = self.m.latest_seq().await?;
-        for id in self.waiting_requests().await? {
-            if queued.insert(id.clone()) {
-                queue.push_back(id);
-            }
-        }
-        let mut poll = tokio::time::interval(self.opts.poll);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Exits not recorded yet because the store failed: retried on every beat.
+        let mut unrecorded: Vec<(String, ExitOutcome)> = Vec::new();
+        let mut events: Option<Subscription> = None;
+        let mut backoff = Backoff::default();
         let beat = (self.opts.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         let mut heartbeat = tokio::time::interval(beat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,17 +210,46 @@ impl Host {
             let state = *control.borrow();
             match state {
                 HostControl::Stop => break,
-                HostControl::Drain if live.is_empty() => break,
+                HostControl::Drain if live.is_empty() && unrecorded.is_empty() => break,
                 _ => {}
+            }
+            if events.is_none() && state == HostControl::Run {
+                // Requests made before we follow the log, then the log from there on.
+                match self.follow(&mut queue, &mut queued, &live).await {
+                    Ok(sub) => {
+                        events = Some(sub);
+                        backoff.reset();
+                    }
+                    Err(e) => {
+                        self.trouble(e, &mut backoff, &mut control).await;
+                        continue;
+                    }
+                }
             }
             if state == HostControl::Run {
                 while live.len() < self.opts.max_concurrent.max(1) {
                     let Some(id) = queue.pop_front() else { break };
-                    queued.remove(&id);
-                    let Some(session) = self.m.claim_spawn(&op, &id, &self.opts.host_name).await?
-                    else {
-                        continue; // another host took it, or it is no longer waiting
+                    let session = match self.m.claim_spawn(&op, &id, &self.opts.host_name).await {
+                        Ok(Some(s)) => s,
+                        Ok(None) => {
+                            queued.remove(&id);
+                            continue; // another host took it, or it is no longer waiting
+                        }
+                        Err(e) if e.retryable() => {
+                            queue.push_front(id);
+                            self.trouble(e, &mut backoff, &mut control).await;
+                            break;
+                        }
+                        Err(e) => {
+                            queued.remove(&id);
+                            (self.report)(&HostEvent::Trouble {
+                                message: format!("cannot take spawn request {id}: {}", e.message()),
+                                retry_in: None,
+                            });
+                            continue;
+                        }
                     };
+                    queued.remove(&id);
                     match self.launch(&session).await {
                         Ok((session, watch, plan)) => {
                             summary.launched += 1;
@@ -209,17 +267,18 @@ impl Host {
                         }
                         Err(reason) => {
                             summary.launch_failures += 1;
-                            let s = self.fail(&session.id, &reason).await?;
-                            (self.report)(&HostEvent::LaunchFailed { session: s, reason });
+                            match self.fail(&session.id, &reason).await {
+                                Ok(s) => (self.report)(&HostEvent::LaunchFailed { session: s, reason }),
+                                Err(e) => self.trouble(e, &mut backoff, &mut control).await,
+                            }
                         }
                     }
                 }
             }
             tokio::select! {
-                _ = poll.tick() => {
-                    let events = self.m.events_since(seq, 1000, &[]).await?;
-                    for e in events {
-                        seq = e.seq;
+                item = next_event(&mut events) => match item {
+                    Some(Ok(SubscriptionItem::Event(e))) => {
+                        backoff.reset();
                         if e.event_type == EventType::SessionSpawnRequest
                             && let Some(id) = e.data.get("id").and_then(|v| v.as_str())
                             && !live.contains(id)
@@ -228,25 +287,59 @@ impl Host {
                             queue.push_back(id.to_string());
                         }
                     }
-                }
+                    // Requests in the part of the log we missed are found by listing them
+                    // again, which following anew does.
+                    Some(Ok(SubscriptionItem::ResyncRequired { .. })) => events = None,
+                    Some(Err(e)) => {
+                        events = None;
+                        self.trouble(e, &mut backoff, &mut control).await;
+                    }
+                    None => events = None,
+                },
                 _ = heartbeat.tick() => {
                     for id in &live {
-                        // A session that ended on its own (e.g. `session end`) refuses
-                        // nothing here; a lost one refuses, and its exit is recorded later.
-                        let _ = self.m.heartbeat(id).await;
+                        // A session that ended on its own (e.g. `session end`) or was
+                        // declared lost refuses; its exit is recorded when its process ends.
+                        let _ = self.m.heartbeat(&op, id).await;
                     }
-                    let lost = self.m.reap_expired(&op, self.opts.lease).await?;
-                    if !lost.is_empty() {
-                        summary.lost += lost.len();
-                        (self.report)(&HostEvent::Lost { sessions: lost });
+                    for (id, outcome) in std::mem::take(&mut unrecorded) {
+                        match self.record_exit(&id, &outcome).await {
+                            Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                            Err(e) => {
+                                unrecorded.push((id, outcome));
+                                self.trouble(e, &mut backoff, &mut control).await;
+                            }
+                        }
+                    }
+                    match self.m.reap_expired(&op).await {
+                        Ok(lost) if !lost.is_empty() => {
+                            summary.lost += lost.len();
+                            (self.report)(&HostEvent::Lost { sessions: lost });
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.trouble(e, &mut backoff, &mut control).await,
                     }
                 }
                 Some(done) = watchers.join_next(), if !watchers.is_empty() => {
-                    let (id, outcome) = done.map_err(|e| Error::internal(format!("agent watcher failed: {e}")))?;
+                    let (id, outcome) = match done {
+                        Ok(v) => v,
+                        Err(e) => {
+                            (self.report)(&HostEvent::Trouble {
+                                message: format!("an agent watcher failed: {e}"),
+                                retry_in: None,
+                            });
+                            continue;
+                        }
+                    };
                     live.remove(&id);
-                    let session = self.record_exit(&id, &outcome).await?;
                     if outcome.success { summary.completed += 1 } else { summary.failed += 1 }
-                    (self.report)(&HostEvent::Exited { session, outcome });
+                    match self.record_exit(&id, &outcome).await {
+                        Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                        Err(e) => {
+                            unrecorded.push((id, outcome));
+                            self.trouble(e, &mut backoff, &mut control).await;
+                        }
+                    }
                 }
                 changed = control.changed() => {
                     if changed.is_err() {
@@ -255,7 +348,50 @@ impl Host {
                 }
             }
         }
+        if let Some(sub) = events {
+            sub.close().await;
+        }
         Ok(summary)
+    }
+
+    /// Queues the spawn requests waiting now, and follows the log from before the listing.
+    async fn follow(
+        &self,
+        queue: &mut VecDeque<String>,
+        queued: &mut HashSet<String>,
+        live: &HashSet<String>,
+    ) -> Result<Subscription> {
+        let since = self.m.latest_seq().await?;
+        for id in self.waiting_requests().await? {
+            if !live.contains(&id) && queued.insert(id.clone()) {
+                queue.push_back(id);
+            }
+        }
+        self.m
+            .subscribe(SubscribeOptions {
+                since: Some(since),
+                poll: Some(self.opts.poll),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// Reports an error and waits before the next attempt (or until the controller speaks).
+    async fn trouble(
+        &self,
+        e: Error,
+        backoff: &mut Backoff,
+        control: &mut watch::Receiver<HostControl>,
+    ) {
+        let wait = backoff.next();
+        (self.report)(&HostEvent::Trouble {
+            message: e.message().to_string(),
+            retry_in: Some(wait),
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = control.changed() => {}
+        }
     }
 
     /// Spawn requests waiting in every project.

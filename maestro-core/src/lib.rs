@@ -21,8 +21,9 @@
 //! # }
 //! ```
 
+pub mod clock;
 pub mod config;
-pub mod dag;
+pub mod engine;
 pub mod error;
 pub mod facade;
 pub mod host;
@@ -33,16 +34,18 @@ pub mod protocol;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod retry;
+pub mod rules;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod skills;
 pub mod sqlite;
-pub mod status;
 pub mod store;
+
+pub use rules::{dag, task_status as status};
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
 pub use facade::Maestro;
-pub use facade::agents::DEFAULT_LEASE;
+pub use rules::lease::DEFAULT_LEASE;
 pub use model::*;
 pub use sqlite::SqliteStore;
 pub use store::*;

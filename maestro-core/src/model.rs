@@ -13,6 +13,17 @@ use std::str::FromStr;
 /// A point in time, UTC.
 pub type Timestamp = DateTime<Utc>;
 
+/// The timestamp of `ms` milliseconds since the Unix epoch.
+pub fn ts(ms: i64) -> Timestamp {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Milliseconds since the Unix epoch of `t`.
+pub fn ms(t: &Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $code:expr, $what:literal { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -45,7 +56,7 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// Task status; see [`crate::status`] for the allowed transitions.
+    /// Task status; see [`crate::rules::task_status`] for the allowed transitions.
     TaskStatus, Code::InvalidStatus, "task status" {
         Pending => "pending",
         InProgress => "in_progress",
@@ -65,8 +76,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// Status of a session (one running agent).
+    /// Status of a session (one running agent); see [`crate::rules::session_status`].
     SessionStatus, Code::InvalidStatus, "session status" {
+        Waiting => "waiting",
         Spawning => "spawning",
         Starting => "starting",
         Active => "active",
@@ -107,6 +119,16 @@ impl SessionStatus {
                 | SessionStatus::Lost
         )
     }
+
+    /// Whether a process is (or is about to be) running for the session: its lease counts.
+    pub fn is_live(self) -> bool {
+        matches!(self, SessionStatus::Starting | SessionStatus::Active)
+    }
+
+    /// Whether the session is a request no host has launched yet.
+    pub fn is_request(self) -> bool {
+        matches!(self, SessionStatus::Waiting | SessionStatus::Spawning)
+    }
 }
 
 /// A project: the unit most commands act on.
@@ -116,6 +138,10 @@ pub struct Project {
     pub id: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// Whether this is the store's default project (the one commands act on when none is
+    /// named).
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// A task.
@@ -136,8 +162,13 @@ pub struct Task {
     pub metadata: Map<String, Value>,
     /// +1 on every change.
     pub version: i64,
-    /// Fencing token: +1 on every claim or release.
+    /// Fencing token: +1 whenever the task gets owners after having none, and whenever an
+    /// owner's claim is released or taken over. A session's write is checked against the
+    /// epoch of its claim.
     pub claim_epoch: i64,
+    /// Why the task is blocked (the latest reason), while it is.
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
@@ -165,7 +196,12 @@ pub struct TaskDetail {
     pub dependency_details: Vec<DependencyRef>,
     /// Tasks that depend on this one.
     pub dependents: Vec<DependencyRef>,
+    /// The newest entries of the timeline (at most [`crate::rules::limits::DETAIL_TIMELINE`]),
+    /// oldest first; `maestro task timeline` pages the whole history.
     pub timeline: Vec<TimelineEntry>,
+    /// How many entries the whole timeline has.
+    #[serde(default)]
+    pub timeline_total: i64,
 }
 
 /// A subtask: an ordered checklist item of a task.
@@ -200,9 +236,37 @@ pub enum TimelineKind {
     Assigned { session_id: String },
     Released { session_id: String, reason: String },
     Comment { author: String, message: String },
+    /// The actor wrote with `--force` to a task other sessions own.
+    Override {
+        action: String,
+        session_ids: Vec<String>,
+    },
 }
 
 impl TimelineKind {
+    /// What happened, in a few words: the human form every front end shows.
+    pub fn summary(&self) -> String {
+        match self {
+            TimelineKind::Created => "created".into(),
+            TimelineKind::StatusChanged { from, to } => format!("{from} → {to}"),
+            TimelineKind::Progress { message } => message.clone(),
+            TimelineKind::SubtaskCreated { subtask_id } => format!("subtask {subtask_id} added"),
+            TimelineKind::SubtaskCompleted { subtask_id } => {
+                format!("subtask {subtask_id} done")
+            }
+            TimelineKind::Blocked { reason } => format!("blocked: {reason}"),
+            TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
+            TimelineKind::Released { session_id, reason } => {
+                format!("released from {session_id}: {reason}")
+            }
+            TimelineKind::Comment { author, message } => format!("{author}: {message}"),
+            TimelineKind::Override {
+                action,
+                session_ids,
+            } => format!("{action} forced over {}", session_ids.join(", ")),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             TimelineKind::Created => "created",
@@ -214,6 +278,7 @@ impl TimelineKind {
             TimelineKind::Assigned { .. } => "assigned",
             TimelineKind::Released { .. } => "released",
             TimelineKind::Comment { .. } => "comment",
+            TimelineKind::Override { .. } => "override",
         }
     }
 }

@@ -42,19 +42,12 @@ fn quote(s: &str) -> String {
 
 fn timeline_line(e: &TimelineEntry) -> String {
     let what = match &e.kind {
-        TimelineKind::Created => "created".to_string(),
-        TimelineKind::StatusChanged { from, to } => format!("status {from} → {to}"),
-        TimelineKind::Progress { message } => format!("progress: {}", one_line(message)),
-        TimelineKind::SubtaskCreated { subtask_id } => format!("subtask {subtask_id} added"),
-        TimelineKind::SubtaskCompleted { subtask_id } => format!("subtask {subtask_id} done"),
-        TimelineKind::Blocked { reason } => format!("blocked: {}", one_line(reason)),
-        TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
-        TimelineKind::Released { session_id, reason } => {
-            format!("released from {session_id}: {}", one_line(reason))
-        }
+        TimelineKind::StatusChanged { .. } => format!("status {}", e.kind.summary()),
+        TimelineKind::Progress { .. } => format!("progress: {}", one_line(&e.kind.summary())),
         TimelineKind::Comment { author, message } => {
             format!("comment by {author}: {}", one_line(message))
         }
+        other => one_line(&other.summary()),
     };
     let who = e
         .session_id
@@ -308,6 +301,7 @@ mod tests {
             metadata: Map::new(),
             version: 3,
             claim_epoch: 0,
+            blocked_reason: None,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
             started_at: None,
@@ -336,6 +330,7 @@ mod tests {
                 status: TaskStatus::Completed,
             }],
             dependents: vec![],
+            timeline_total: 20,
             timeline: (0..20)
                 .map(|i| TimelineEntry {
                     id: i,
@@ -416,6 +411,7 @@ mod tests {
             id: "p-1".into(),
             name: "shop".into(),
             created_at: ts("2026-01-01T00:00:00Z"),
+            default: true,
         };
         let by_status =
             json!({"pending": 1, "in_progress": 1, "blocked": 0, "completed": 0, "cancelled": 0});

@@ -72,6 +72,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The header carrying the acting session on REST mutations.
 pub const SESSION_HEADER: &str = "x-maestro-session";
+/// The header naming the client instance of a caller without a session: idempotency keys
+/// (and WebSocket op ids) are scoped to it.
+pub const CLIENT_HEADER: &str = "x-maestro-client";
 /// The idempotency header of REST mutations.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use crate::error::{Code, Error};
-use crate::protocol::{IDEMPOTENCY_HEADER, SESSION_HEADER};
+use crate::protocol::{CLIENT_HEADER, IDEMPOTENCY_HEADER, SESSION_HEADER};
 use crate::store::OpContext;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
@@ -235,6 +235,12 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Ctx, ApiError> {
         ));
     }
     let session = header_str(headers, SESSION_HEADER)?;
+    let client = header_str(headers, CLIENT_HEADER)?;
+    if client.is_some_and(|c| c.len() > 200) {
+        return Err(bad_request(
+            "The X-Maestro-Client header is longer than 200 characters".into(),
+        ));
+    }
     let if_match = match header_str(headers, IF_MATCH.as_str())? {
         None => None,
         Some(v) => {
@@ -251,6 +257,7 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Ctx, ApiError> {
         op: OpContext {
             session_id: session.map(str::to_string),
             op_id: key.map(|k| format!("http:{k}")),
+            client_id: client.map(str::to_string),
         },
         if_match,
     })

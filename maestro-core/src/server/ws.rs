@@ -7,7 +7,7 @@ use super::hub::{EndReason, LiveEvent, Subscription};
 use crate::error::{Error, Result};
 use crate::model::Event;
 use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, ServerFrame};
-use crate::store::OpContext;
+use crate::store::{ClaimRequest, OpContext};
 use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code,
@@ -41,8 +41,15 @@ pub(crate) async fn upgrade(
             .into_response();
         }
     };
-    let session = match api::from_headers(&headers) {
-        Ok(ctx) => ctx.op.session_id,
+    let (session, client) = match api::from_headers(&headers) {
+        // Op ids are scoped to the caller: its session, else the client instance it names,
+        // else this connection alone.
+        Ok(ctx) => (
+            ctx.op.session_id,
+            ctx.op
+                .client_id
+                .unwrap_or_else(|| crate::id::new_id(crate::id::IdKind::Op)),
+        ),
         Err(e) => return e.into_response(),
     };
     let max = state.opts.max_body_bytes;
@@ -58,6 +65,7 @@ pub(crate) async fn upgrade(
                 state: state.clone(),
                 socket,
                 session,
+                client,
                 sub: None,
                 projects: Vec::new(),
                 last_sent: 0,
@@ -93,6 +101,8 @@ struct Conn {
     socket: WebSocket,
     /// `X-Maestro-Session` of the upgrade request: the acting session of `op` frames.
     session: Option<String>,
+    /// `X-Maestro-Client` of the upgrade request (or this connection's own id).
+    client: String,
     sub: Option<Subscription>,
     projects: Vec<String>,
     /// The seq of the last event sent on this subscription.
@@ -239,7 +249,7 @@ impl Conn {
             ClientFrame::Subscribe { since, projects } => self.subscribe(since, projects).await,
             ClientFrame::Op { id, op } => {
                 self.state.metrics.ws_op();
-                let result = execute(&self.state, self.session.clone(), &id, op).await;
+                let result = execute(&self.state, self.session.clone(), &self.client, &id, op).await;
                 self.send(ack(id, result)).await
             }
         }
@@ -365,7 +375,13 @@ impl Conn {
 }
 
 /// Runs one `op` frame through the facade, idempotently by its id.
-async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) -> Result<Value> {
+async fn execute(
+    state: &AppState,
+    session: Option<String>,
+    client: &str,
+    id: &str,
+    op: Op,
+) -> Result<Value> {
     if id.trim().is_empty() || id.len() > 200 {
         return Err(
             Error::invalid_argument("An op id must have 1 to 200 characters")
@@ -376,6 +392,7 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
     let ctx = OpContext {
         session_id: session,
         op_id: Some(format!("ws:{id}")),
+        client_id: Some(client.to_string()),
     };
     match op {
         Op::TaskCreate(new) => to_value(m.create_task(&ctx, new).await?),
@@ -391,13 +408,13 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
                 session_id: ctx.session_id.or_else(|| Some(session_id.clone())),
                 ..ctx
             };
-            match id {
-                Some(id) => to_value(m.claim_task(&ctx, &id, &session_id).await?),
-                None => to_value(
-                    m.claim_next(&ctx, project_id.as_deref(), &session_id)
-                        .await?,
-                ),
-            }
+            let claim = ClaimRequest {
+                task_id: id,
+                project_id,
+                session_id: Some(session_id),
+                force: false,
+            };
+            to_value(m.claim(&ctx, claim).await?)
         }
         Op::TaskProgress { id, message } => to_value(m.add_progress(&ctx, &id, &message).await?),
         Op::SubtaskCreate {
@@ -413,7 +430,7 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
                 .await?,
         ),
         Op::SessionUpdate { id, patch } => to_value(m.update_session(&ctx, &id, patch).await?),
-        Op::SessionHeartbeat { id } => to_value(m.heartbeat(&id).await?),
+        Op::SessionHeartbeat { id } => to_value(m.heartbeat(&ctx.without_op_id(), &id).await?),
     }
 }
 
