@@ -124,12 +124,12 @@ pub enum Command {
     Config(ConfigArgs),
     /// The durable event log (every change, in order)
     #[command(
-        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # stream new events as JSON lines with --json"
+        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
     )]
     Events {
-        /// Show events after this sequence number
-        #[arg(long, default_value_t = 0, value_name = "SEQ")]
-        since: i64,
+        /// Show events after this sequence number (default: 0; with --follow: from now)
+        #[arg(long, value_name = "SEQ")]
+        since: Option<i64>,
         /// Most events to show
         #[arg(long, default_value_t = 100, value_name = "N")]
         limit: usize,
@@ -295,6 +295,12 @@ pub enum ProjectCmd {
     /// Show a project (default: the current one)
     #[command(after_help = "Examples:\n  maestro project get\n  maestro project get p-4k2m")]
     Get { id: Option<String> },
+    /// Make a project the default: commands act on it when none is named (in remote mode:
+    /// for this folder only, recorded in .maestro/config.json)
+    #[command(
+        after_help = "Examples:\n  maestro project use p-4k2m\n  maestro project list --json   # the default is marked \"default\": true"
+    )]
+    Use { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,11 +310,24 @@ pub enum TaskCmd {
         after_help = "Examples:\n  maestro task list\n  maestro task list --status in_progress --json\n  maestro task list --ready --priority high\n  maestro task list --limit 20 --cursor <nextCursor>"
     )]
     List(TaskListArgs),
-    /// Show a task with its subtasks, dependencies and timeline
+    /// Show a task with its subtasks, dependencies and newest timeline entries
     #[command(
-        after_help = "Examples:\n  maestro task get t-7k2m9q\n  maestro task get 7k2m --json      # a unique prefix is enough"
+        after_help = "Examples:\n  maestro task get t-7k2m9q\n  maestro task get 7k2m --json      # a unique prefix is enough\n\nThe newest 50 timeline entries are shown (timelineTotal counts them all); page the whole\nhistory with 'maestro task timeline <id>'."
     )]
     Get { id: String },
+    /// Page a task's whole timeline, oldest first
+    #[command(
+        after_help = "Examples:\n  maestro task timeline t-7k2m\n  maestro task timeline t-7k2m --limit 20 --json\n  maestro task timeline t-7k2m --cursor <nextCursor>"
+    )]
+    Timeline {
+        id: String,
+        /// Page size (default 100, at most 1000)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Continue after the page that returned this nextCursor
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
     /// Create a task
     #[command(
         after_help = "Examples:\n  maestro task create \"Write the parser\"\n  maestro task create \"Add tests\" --priority high --depends-on t-7k2m9q --label backend\n  maestro task create \"Ship\" --depends-on t-aaa,t-bbb --desc \"Release once both are done\""
@@ -353,7 +372,7 @@ pub enum TaskCmd {
     },
     /// Atomically assign a ready task to your session and start it
     #[command(
-        after_help = "Examples:\n  MAESTRO_SESSION_ID=s-4f2k maestro task claim --next --json\n  maestro task claim t-7k2m\n\nTwo agents claiming at once never get the same task. With nothing ready: nothing_ready, exit 3."
+        after_help = "Examples:\n  MAESTRO_SESSION_ID=s-4f2k maestro task claim --next --json\n  maestro task claim t-7k2m\n  maestro task claim t-7k2m --force   # take it over from its owner\n\nTwo agents claiming at once never get the same task. With nothing ready: nothing_ready, exit 3.\nA task another session owns: task_claimed, exit 4. Claiming again is how a session whose\nclaim was released takes the task back."
     )]
     Claim {
         /// The task to claim (default: the next ready task)
@@ -361,6 +380,10 @@ pub enum TaskCmd {
         /// Claim the first task of the ready queue
         #[arg(long, conflicts_with = "id")]
         next: bool,
+        /// Take the task over from the sessions that own it (they are released and their
+        /// later writes refused); recorded in the timeline
+        #[arg(long, requires = "id")]
+        force: bool,
     },
 }
 
@@ -439,7 +462,8 @@ pub struct TaskUpdateArgs {
 pub struct TaskStartArgs {
     /// Task id (default: the first of MAESTRO_TASK_IDS)
     pub id: Option<String>,
-    /// Start even if dependencies are not completed
+    /// Start even if dependencies are not completed, or another session owns the task
+    /// (recorded in the timeline)
     #[arg(long)]
     pub force: bool,
 }
@@ -448,7 +472,8 @@ pub struct TaskStartArgs {
 pub struct TaskCompleteArgs {
     /// Task id (default: the first of MAESTRO_TASK_IDS)
     pub id: Option<String>,
-    /// Complete even a blocked task
+    /// Complete even a blocked task, or one another session owns (recorded in the
+    /// timeline)
     #[arg(long)]
     pub force: bool,
 }
@@ -459,6 +484,9 @@ pub struct TaskBlockArgs {
     /// Why the task cannot go on
     #[arg(long)]
     pub reason: String,
+    /// Block even a task another session owns (recorded in the timeline)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,9 +567,10 @@ pub enum SessionCmd {
     /// Show a session
     #[command(after_help = "Examples:\n  maestro session get s-4f2k")]
     Get { id: String },
-    /// Ask a host to launch a worker agent for a task (the session starts as `spawning`)
+    /// Ask a host to launch a worker agent for a task (the session starts as `spawning`, or
+    /// `waiting` until the task's dependencies are done)
     #[command(
-        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker"
+        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist (exit 2 or 3)."
     )]
     Spawn {
         #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -559,6 +588,9 @@ pub enum SessionCmd {
         /// worker (default) or orchestrator
         #[arg(long, value_parser = role_arg)]
         role: Option<Role>,
+        /// Spawn even for a finished task or one that already has a live worker
+        #[arg(long)]
+        force: bool,
     },
     /// Print the output of an agent launched by a host on this machine
     #[command(

@@ -5,6 +5,10 @@
 //! config `apiUrl` is set. Settings: flag > environment > project `.maestro/config.json` >
 //! user `$MAESTRO_HOME/config.json` > default.
 
+pub mod settings;
+
+pub use settings::{Overrides, Settings};
+
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

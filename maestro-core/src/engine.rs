@@ -143,8 +143,7 @@ pub trait Rows: Send {
     /// The dependency ids of `task`, in declaration order.
     fn dependencies(&mut self, task: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The largest position among `task`'s edges (0 without edges).
-    fn max_dependency_position(&mut self, task: &str)
-    -> impl Future<Output = Result<i64>> + Send;
+    fn max_dependency_position(&mut self, task: &str) -> impl Future<Output = Result<i64>> + Send;
     /// The ids of the tasks that depend on `task`.
     fn dependents(&mut self, task: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// `task`'s dependencies (declaration order) and dependents (insertion order) with their
@@ -244,8 +243,10 @@ pub trait Rows: Send {
         statuses: &[SessionStatus],
     ) -> impl Future<Output = Result<Vec<Session>>> + Send;
     /// Started sessions (`starting`, `active`) last seen before `cutoff`, oldest first.
-    fn expired_sessions(&mut self, cutoff: i64)
-    -> impl Future<Output = Result<Vec<Session>>> + Send;
+    fn expired_sessions(
+        &mut self,
+        cutoff: i64,
+    ) -> impl Future<Output = Result<Vec<Session>>> + Send;
     fn any_expired(&mut self, cutoff: i64) -> impl Future<Output = Result<bool>> + Send;
     fn tally_sessions(
         &mut self,
@@ -378,7 +379,9 @@ pub(crate) async fn load_session<R: Rows>(rows: &mut R, id: &str) -> Result<Sess
 
 /// A task by exact id.
 pub(crate) async fn load_task<R: Rows>(rows: &mut R, id: &str) -> Result<Task> {
-    rows.task(id).await?.ok_or_else(|| Error::task_not_found(id))
+    rows.task(id)
+        .await?
+        .ok_or_else(|| Error::task_not_found(id))
 }
 
 /// Appends an event with `data` serialized.
@@ -607,7 +610,11 @@ impl<B: Backend> Store for B {
     async fn any_expired(&self, lease: std::time::Duration) -> Result<bool> {
         self.read(AnyExpired(lease)).await
     }
-    async fn reap_expired(&self, op: &OpContext, lease: std::time::Duration) -> Result<Vec<Session>> {
+    async fn reap_expired(
+        &self,
+        op: &OpContext,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Session>> {
         self.write(op, ReapExpired { lease }).await
     }
 

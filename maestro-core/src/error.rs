@@ -143,8 +143,14 @@ impl Code {
             InvalidArgument | MissingRequiredField | InvalidStatus | InvalidPriority
             | AmbiguousId | NoTaskContext | NoProjectContext | NoSessionContext
             | PayloadTooLarge | IdempotencyKeyReused => Kind::InvalidInput,
-            InvalidTransition | DependencyCycle | DependenciesIncomplete | VersionConflict
-            | TaskClaimed | SessionLost | SessionEnded | ClaimReleased => Kind::Conflict,
+            InvalidTransition
+            | DependencyCycle
+            | DependenciesIncomplete
+            | VersionConflict
+            | TaskClaimed
+            | SessionLost
+            | SessionEnded
+            | ClaimReleased => Kind::Conflict,
             Unauthorized => Kind::Unauthorized,
             ConnectionRefused | NetworkError | Timeout => Kind::Unavailable,
             ServerError | StorageError | InternalError => Kind::Internal,

@@ -102,8 +102,11 @@ fn check_new_task(n: &NewTask) -> Result<()> {
 
 fn check_id(field: &str, id: &str) -> Result<()> {
     if id.trim().is_empty() {
-        return Err(Error::missing_field(field)
-            .with_suggestion(format!("Give the {field}: an id or a unique prefix of one")));
+        return Err(
+            Error::invalid_argument(format!("The {field} must not be empty"))
+                .with_details(json!({ "field": field }))
+                .with_suggestion(format!("Give the {field}: an id or a unique prefix of one")),
+        );
     }
     Ok(())
 }
@@ -213,6 +216,12 @@ impl Maestro {
 
     /// Declares `lost` the sessions silent past the lease and releases their tasks, now.
     pub async fn reap_expired(&self, op: &OpContext) -> Result<Vec<Session>> {
+        if self.lease.is_zero() {
+            return Err(
+                Error::invalid_argument("The lease must be longer than zero")
+                    .with_suggestion("Set MAESTRO_LEASE_SECONDS or leaseSeconds to 1 or more"),
+            );
+        }
         self.last_reap
             .store(self.store.clock().now_ms(), Ordering::Relaxed);
         self.store.reap_expired(op, self.lease).await
@@ -524,7 +533,11 @@ impl Maestro {
         self.store.add_timeline(op, task_id, kind).await
     }
     /// A page of a task's whole timeline, oldest first.
-    pub async fn timeline(&self, task_id: &str, query: TimelineQuery) -> Result<Page<TimelineEntry>> {
+    pub async fn timeline(
+        &self,
+        task_id: &str,
+        query: TimelineQuery,
+    ) -> Result<Page<TimelineEntry>> {
         check_id("task id", task_id)?;
         limits::page_size(query.limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
         limits::parse_cursor(query.cursor.as_deref())?;
@@ -677,9 +690,11 @@ impl Maestro {
     ) -> Result<Session> {
         check_id("session id", id)?;
         if patch == SessionPatch::default() {
-            return Err(Error::invalid_argument("Nothing to update").with_suggestion(
-                "Send at least one of status, name, pid, host, exitCode, reason, taskIds",
-            ));
+            return Err(
+                Error::invalid_argument("Nothing to update").with_suggestion(
+                    "Send at least one of status, name, pid, host, exitCode, reason, taskIds",
+                ),
+            );
         }
         self.upkeep(op, Upkeep::Write).await?;
         self.store.update_session(op, id, patch).await
@@ -736,7 +751,11 @@ impl Maestro {
     pub async fn latest_seq(&self) -> Result<i64> {
         self.store.latest_seq().await
     }
-    pub async fn status_as(&self, op: &OpContext, project_id: Option<&str>) -> Result<StatusReport> {
+    pub async fn status_as(
+        &self,
+        op: &OpContext,
+        project_id: Option<&str>,
+    ) -> Result<StatusReport> {
         self.upkeep(op, Upkeep::Inspect).await?;
         self.store.status(project_id).await
     }
@@ -758,7 +777,9 @@ impl Maestro {
     /// Deletes stored results of idempotent operations older than `retention`.
     pub async fn prune_op_records(&self, retention: Duration) -> Result<u64> {
         if retention.is_zero() {
-            return Err(Error::invalid_argument("The retention must be longer than zero"));
+            return Err(Error::invalid_argument(
+                "The retention must be longer than zero",
+            ));
         }
         self.store.prune_op_records(retention).await
     }

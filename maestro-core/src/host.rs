@@ -14,7 +14,7 @@
 
 pub mod plan;
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use crate::facade::subscribe::SubscribeOptions;
 use crate::facade::{Maestro, Subscription, SubscriptionItem};
 use crate::model::*;
@@ -268,7 +268,9 @@ impl Host {
                         Err(reason) => {
                             summary.launch_failures += 1;
                             match self.fail(&session.id, &reason).await {
-                                Ok(s) => (self.report)(&HostEvent::LaunchFailed { session: s, reason }),
+                                Ok(s) => {
+                                    (self.report)(&HostEvent::LaunchFailed { session: s, reason })
+                                }
                                 Err(e) => self.trouble(e, &mut backoff, &mut control).await,
                             }
                         }
@@ -692,52 +694,5 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
                 },
             }
         }
-    }
-}
-
-/// The lease from `MAESTRO_LEASE_SECONDS` or config `leaseSeconds`, default 120 s.
-pub fn lease_setting(env: &crate::config::Env, config: &crate::config::Config) -> Result<Duration> {
-    let Some(text) =
-        crate::config::setting(None, env, "MAESTRO_LEASE_SECONDS", config, "leaseSeconds")
-    else {
-        return Ok(crate::DEFAULT_LEASE);
-    };
-    match text.trim().parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-        _ => Err(Error::new(
-            Code::InvalidArgument,
-            format!("'{text}' is not a valid lease (seconds)"),
-        )
-        .with_details(serde_json::json!({ "field": "leaseSeconds", "value": text }))
-        .with_suggestion("Use a positive number of seconds, e.g. MAESTRO_LEASE_SECONDS=120")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, ConfigFile, Env};
-
-    #[test]
-    fn the_lease_comes_from_env_then_config() {
-        let empty = Config {
-            project: None,
-            user: ConfigFile {
-                path: "/x".into(),
-                values: Default::default(),
-            },
-        };
-        let env = Env::from_parts([], "/");
-        assert_eq!(lease_setting(&env, &empty).unwrap(), crate::DEFAULT_LEASE);
-        let mut cfg = empty.clone();
-        cfg.user.set("leaseSeconds", serde_json::json!(30)).unwrap();
-        assert_eq!(lease_setting(&env, &cfg).unwrap(), Duration::from_secs(30));
-        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "1.5".into())], "/");
-        assert_eq!(
-            lease_setting(&env, &cfg).unwrap(),
-            Duration::from_millis(1500)
-        );
-        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "0".into())], "/");
-        assert!(lease_setting(&env, &cfg).is_err());
     }
 }

@@ -45,7 +45,7 @@ pub use rules::{dag, task_status as status};
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
 pub use facade::Maestro;
-pub use rules::lease::DEFAULT_LEASE;
 pub use model::*;
+pub use rules::lease::DEFAULT_LEASE;
 pub use sqlite::SqliteStore;
 pub use store::*;

@@ -228,14 +228,33 @@ pub struct Subtask {
 )]
 pub enum TimelineKind {
     Created,
-    StatusChanged { from: TaskStatus, to: TaskStatus },
-    Progress { message: String },
-    SubtaskCreated { subtask_id: String },
-    SubtaskCompleted { subtask_id: String },
-    Blocked { reason: String },
-    Assigned { session_id: String },
-    Released { session_id: String, reason: String },
-    Comment { author: String, message: String },
+    StatusChanged {
+        from: TaskStatus,
+        to: TaskStatus,
+    },
+    Progress {
+        message: String,
+    },
+    SubtaskCreated {
+        subtask_id: String,
+    },
+    SubtaskCompleted {
+        subtask_id: String,
+    },
+    Blocked {
+        reason: String,
+    },
+    Assigned {
+        session_id: String,
+    },
+    Released {
+        session_id: String,
+        reason: String,
+    },
+    Comment {
+        author: String,
+        message: String,
+    },
     /// The actor wrote with `--force` to a task other sessions own.
     Override {
         action: String,

@@ -61,8 +61,12 @@ pub struct ServerOptions {
     pub write_timeout: Duration,
     /// Events kept in the log; older ones are pruned. `0` never prunes.
     pub retain_events: usize,
-    /// How often the event log is pruned to `retain_events`.
+    /// How often the event log is pruned to `retain_events` (and idempotency records to
+    /// `op_retention`).
     pub prune_interval: Duration,
+    /// How long the results of idempotent requests (`Idempotency-Key`, WebSocket op ids)
+    /// are kept for retries.
+    pub op_retention: Duration,
     /// Largest accepted request body and WebSocket message; larger bodies get 413.
     pub max_body_bytes: usize,
     /// On shutdown, how long to wait for in-flight requests to finish and for WebSocket
@@ -89,6 +93,7 @@ impl ServerOptions {
             write_timeout: Duration::from_secs(10),
             retain_events: DEFAULT_RETAIN_EVENTS,
             prune_interval: Duration::from_secs(60),
+            op_retention: crate::rules::idempotency::DEFAULT_RETENTION,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
@@ -108,6 +113,7 @@ impl ServerOptions {
         positive("idle_timeout", self.idle_timeout)?;
         positive("write_timeout", self.write_timeout)?;
         positive("prune_interval", self.prune_interval)?;
+        positive("op_retention", self.op_retention)?;
         positive("header_read_timeout", self.header_read_timeout)?;
         if self.client_buffer == 0 || self.max_body_bytes == 0 {
             return Err(Error::invalid_argument(

@@ -207,7 +207,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
-    pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&mut SqliteRows<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read_sync<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteRows<'_>) -> Result<T>,
+    ) -> Result<T> {
         let now = self.inner.opts.clock.now_ms();
         read_in(self.checkout()?.get(), now, f)
     }
@@ -259,7 +262,12 @@ impl SqliteStore {
 
     /// The body of a mutation, in the `BEGIN IMMEDIATE` transaction open on `conn`:
     /// committed when the operation succeeds, rolled back otherwise.
-    fn write_in<W: WriteOp>(&self, conn: &mut Connection, op: &OpContext, w: &W) -> Result<W::Output> {
+    fn write_in<W: WriteOp>(
+        &self,
+        conn: &mut Connection,
+        op: &OpContext,
+        w: &W,
+    ) -> Result<W::Output> {
         let now = self.inner.opts.clock.now_ms();
         let mut rows = SqliteRows { conn, now };
         let done = run_now(crate::engine::write(&mut rows, op, w))
@@ -358,7 +366,9 @@ fn read_in<T>(
     conn.execute_batch("BEGIN DEFERRED")?;
     let mut rows = SqliteRows { conn, now };
     let out = f(&mut rows);
-    let end = rows.conn.execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let end = rows
+        .conn
+        .execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
     let out = out?;
     end?;
     Ok(out)
@@ -591,7 +601,16 @@ mod checkpoint_tests {
         let db = dir.path().join("m.db");
         let store = SqliteStore::open(&db).unwrap();
         let op = OpContext::default();
-        store.create_project(&op, NewProject { name: "p".into(), ..Default::default() }).await.unwrap();
+        store
+            .create_project(
+                &op,
+                NewProject {
+                    name: "p".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let store = store.clone();
@@ -619,7 +638,11 @@ mod checkpoint_tests {
         assert!(size > 0, "the store runs in WAL mode");
         assert!(size <= cap, "WAL of {size} bytes, over {cap}");
         let tasks: i64 = store
-            .read_sync(|rows| Ok(rows.conn.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?))
+            .read_sync(|rows| {
+                Ok(rows
+                    .conn
+                    .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?)
+            })
             .unwrap();
         assert_eq!(tasks, 2800);
     }
@@ -638,7 +661,15 @@ mod retention_tests {
             let s = SqliteStore::open_in_memory().unwrap();
             let op = OpContext::default();
             assert_eq!(s.oldest_seq().await.unwrap(), 1);
-            s.create_project(&op, NewProject { name: "p".into(), ..Default::default() }).await.unwrap();
+            s.create_project(
+                &op,
+                NewProject {
+                    name: "p".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
             for i in 0..9 {
                 let t = NewTask {
                     title: format!("t{i}"),

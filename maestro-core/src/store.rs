@@ -365,8 +365,11 @@ pub trait Store: Send + Sync + 'static {
     /// Declares `lost` every started session silent for longer than `lease` (never the
     /// caller's own, which is refreshed first), releases its tasks back to the queue (with a
     /// `released` timeline entry) and returns the sessions declared lost.
-    async fn reap_expired(&self, op: &OpContext, lease: std::time::Duration)
-    -> Result<Vec<Session>>;
+    async fn reap_expired(
+        &self,
+        op: &OpContext,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Session>>;
 
     // ---- events and status ----
     /// Events with `seq > since`, oldest first, optionally only of the given projects.

@@ -60,6 +60,7 @@ fn the_host_launches_records_exits_and_reports_failures() {
                     NewSession {
                         task_ids: vec![task],
                         agent: Some(agent),
+                        force: true,
                         ..Default::default()
                     },
                 )

@@ -1,67 +1,20 @@
 //! Helpers for end-to-end tests: run the real `maestro` binary in an isolated sandbox.
 //!
-//! The binary is the one cargo built next to the test executable (`target/<profile>/maestro`);
-//! `./scripts/test` builds it before running the tests.
+//! The end-to-end tests in `tests/tests/` are test targets of the `maestro-cli` package, so
+//! cargo builds the binary for them and hands its path over in `CARGO_BIN_EXE_maestro`
+//! ([`sandbox!`]).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-/// Path of the `maestro` binary of this build.
-pub fn maestro_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("MAESTRO_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/maestro
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let bin = dir.join("maestro");
-    assert!(
-        bin.exists(),
-        "{} does not exist: build it first with `cargo build -p maestro-cli` (./scripts/test does)",
-        bin.display()
-    );
-    static FRESH: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    FRESH.get_or_init(|| assert_fresh(&bin));
-    bin
-}
-
-/// Fails loudly when the binary is older than the sources it is built from, so a test never
-/// passes or fails against a stale build.
-fn assert_fresh(bin: &Path) {
-    fn newest(dir: &Path, best: &mut std::time::SystemTime) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                newest(&path, best);
-            } else if let Ok(m) = entry.metadata().and_then(|m| m.modified()) {
-                *best = (*best).max(m);
-            }
-        }
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let mut src = std::time::SystemTime::UNIX_EPOCH;
-    for dir in [
-        "maestro-cli/src",
-        "maestro-core/src",
-        "maestro-core/migrations",
-        "skills",
-    ] {
-        newest(&root.join(dir), &mut src);
-    }
-    let built = std::fs::metadata(bin)
-        .and_then(|m| m.modified())
-        .expect("binary mtime");
-    assert!(
-        built >= src,
-        "{} is older than its sources: rebuild it with `cargo build -p maestro-cli` (./scripts/test does)",
-        bin.display()
-    );
+/// A [`Sandbox`] running the `maestro` binary cargo built for the calling test crate
+/// (`CARGO_BIN_EXE_maestro`), so `cargo test` builds it and never runs a stale one.
+#[macro_export]
+macro_rules! sandbox {
+    () => {
+        $crate::Sandbox::with_bin(env!("CARGO_BIN_EXE_maestro"))
+    };
 }
 
 /// A result of one `maestro` run.
@@ -95,18 +48,16 @@ impl Run {
 /// An isolated home, working directory and environment for `maestro` runs.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    bin: PathBuf,
     env: Vec<(String, String)>,
     cwd: PathBuf,
 }
 
-impl Default for Sandbox {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Sandbox {
-    pub fn new() -> Self {
+    /// A sandbox running the binary at `bin` (see [`sandbox!`]).
+    pub fn with_bin(bin: impl Into<PathBuf>) -> Self {
+        let bin = bin.into();
+        assert!(bin.exists(), "{} does not exist", bin.display());
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
         let cwd = dir.path().join("work");
@@ -120,7 +71,12 @@ impl Sandbox {
             ),
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
-        Self { dir, env, cwd }
+        Self { dir, bin, env, cwd }
+    }
+
+    /// The `maestro` binary this sandbox runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn path(&self) -> &Path {
@@ -148,7 +104,7 @@ impl Sandbox {
 
     /// A `maestro` command with this sandbox's environment (nothing inherited but PATH).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(maestro_bin());
+        let mut c = Command::new(&self.bin);
         c.args(args)
             .env_clear()
             .envs(self.env.iter().cloned())
@@ -211,7 +167,7 @@ impl Sandbox {
             .env_clear()
             .envs(self.env.iter().cloned())
             .current_dir(&self.cwd);
-        c.env("MAESTRO_BIN", maestro_bin());
+        c.env("MAESTRO_BIN", &self.bin);
         c.envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,11 +1,11 @@
 //! Many real `maestro` processes on one store at once.
 
-use maestro_tests::{Sandbox, id};
+use maestro_tests::{id, sandbox};
 use std::collections::HashSet;
 
 #[test]
 fn eight_processes_claim_forty_tasks_exactly_once() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let mut tasks = HashSet::new();
     for i in 0..40 {
@@ -47,7 +47,7 @@ fn eight_processes_claim_forty_tasks_exactly_once() {
 
 #[test]
 fn eight_processes_times_100_updates_lose_nothing() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let t = sb.task("shared", &[]);
     let before = sb.ok(&["task", "get", &t])["version"].as_i64().unwrap();

@@ -324,8 +324,11 @@ impl Client {
         task_id: String,
         options: Option<TimelineOptions>,
     ) -> napi::Result<String> {
-        let limit = options.and_then(|o| o.limit).map(|n| n as usize);
-        js(self.maestro.timeline(&task_id, limit).await)
+        let query = maestro_core::TimelineQuery {
+            limit: options.as_ref().and_then(|o| o.limit).map(|n| n as usize),
+            cursor: options.and_then(|o| o.cursor),
+        };
+        js(self.maestro.timeline(&task_id, query).await)
     }
 
     // ---- subtasks ----
@@ -438,7 +441,7 @@ impl Client {
     #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
-        js(self.maestro.heartbeat(&id).await)
+        js(self.maestro.heartbeat(&self.op(), &id).await)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.

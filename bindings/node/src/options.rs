@@ -165,8 +165,10 @@ pub struct ReadyOptions {
 #[napi(object)]
 #[derive(Default)]
 pub struct TimelineOptions {
-    /// The newest entries to return (oldest first).
+    /// Page size (default 100, at most 1000).
     pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Options of `addComment`.
@@ -232,6 +234,7 @@ impl RegisterSessionOptions {
             skill: self.skill,
             agent: self.agent,
             task_ids: self.task_ids.unwrap_or_default(),
+            force: false,
             cwd: self.cwd,
             pid: self.pid,
             host: self.host,
@@ -276,6 +279,7 @@ impl SpawnSessionOptions {
             skill: self.skill,
             agent: self.agent,
             task_ids: vec![task_id],
+            force: false,
             cwd: self.cwd,
             pid: None,
             host: None,

@@ -394,16 +394,19 @@ impl Client {
         run(py, self.m.add_comment(&op, &task_id, &author, &message)).map(PyTimelineEntry)
     }
 
-    /// A task's timeline, oldest first (the newest `limit` entries when given).
-    #[pyo3(signature = (task_id, limit = None))]
+    /// A page of a task's whole timeline, oldest first; pass the page's `next_cursor` for
+    /// the next one.
+    #[pyo3(signature = (task_id, limit = None, cursor = None))]
     fn timeline(
         &self,
         py: Python<'_>,
         task_id: String,
         limit: Option<usize>,
-    ) -> PyResult<Vec<PyTimelineEntry>> {
-        let v = run(py, self.m.timeline(&task_id, limit))?;
-        Ok(v.into_iter().map(PyTimelineEntry).collect())
+        cursor: Option<String>,
+    ) -> PyResult<PyPage> {
+        let query = maestro_core::TimelineQuery { limit, cursor };
+        let page = run(py, self.m.timeline(&task_id, query))?;
+        PyPage::new(py, page)
     }
 
     // ---- subtasks ----
@@ -575,7 +578,8 @@ impl Client {
     #[pyo3(signature = (session_id = None))]
     fn heartbeat(&self, py: Python<'_>, session_id: Option<String>) -> PyResult<PySession> {
         let sid = self.session_or(py, session_id)?;
-        run(py, self.m.heartbeat(&sid)).map(PySession)
+        let op = self.op();
+        run(py, self.m.heartbeat(&op, &sid)).map(PySession)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or

@@ -321,6 +321,13 @@ fn timeline_data(kind: &TimelineKind) -> Map<String, Value> {
             put("author", author);
             put("message", message);
         }
+        TimelineKind::Override {
+            action,
+            session_ids,
+        } => {
+            put("action", action);
+            m.insert("session_ids".to_string(), serde_json::json!(session_ids));
+        }
     }
     m
 }

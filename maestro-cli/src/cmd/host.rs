@@ -173,6 +173,13 @@ fn report(out: Out, e: &HostEvent) {
             json!({"event": "launch_failed", "sessionId": session.id, "reason": reason}),
             format!("✗ {} could not start: {reason}", session.id),
         ),
+        HostEvent::Trouble { message, retry_in } => (
+            json!({"event": "trouble", "message": message, "retryInMs": retry_in.map(|d| d.as_millis() as u64)}),
+            match retry_in {
+                Some(d) => format!("⚠ {message} (retrying in {} ms)", d.as_millis()),
+                None => format!("⚠ {message}"),
+            },
+        ),
         HostEvent::Lost { sessions } => (
             json!({"event": "lost", "sessionIds": sessions.iter().map(|s| &s.id).collect::<Vec<_>>()}),
             format!(

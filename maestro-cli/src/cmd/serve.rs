@@ -18,8 +18,8 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     server::check_bind_allowed(addr, token.as_deref())?;
     // The server always serves a local store, even when apiUrl is configured.
     let db = ctx.db_path();
-    let maestro = Maestro::open(&db)?.with_skills_dir(Some(ctx.skills_dir()));
-    let lease = ctx.lease()?;
+    let maestro = ctx.local(Maestro::open(&db)?)?;
+    let lease = maestro.lease();
     let host_opts = if a.spawn {
         if a.max_concurrent == 0 {
             return Err(Error::invalid_argument(
@@ -35,6 +35,9 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     };
     let mut opts = ServerOptions::new(maestro.clone());
     opts.token = token.clone();
+    if let Some(hours) = op_retention(ctx)? {
+        opts.op_retention = hours;
+    }
     let listener = server::bind(addr, token.as_deref()).await?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
@@ -71,10 +74,25 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 HostEvent::Lost { sessions } => {
                     tracing::warn!(count = sessions.len(), "sessions lost, tasks released")
                 }
+                HostEvent::Trouble { message, retry_in } => {
+                    tracing::warn!(%message, retry_in_ms = retry_in.map(|d| d.as_millis() as u64), "host trouble")
+                }
             });
+            // The host loop only ends when told to; should it ever end otherwise, it is
+            // started again, so the server never serves on without launching agents.
             tokio::spawn(async move {
-                if let Err(e) = host.run(rx).await {
-                    tracing::error!(error = %e.message(), "the host stopped");
+                loop {
+                    let outcome = host.run(rx.clone()).await;
+                    if *rx.borrow() == HostControl::Stop || rx.has_changed().is_err() {
+                        break;
+                    }
+                    match outcome {
+                        Ok(_) => tracing::warn!("the host loop ended; starting it again"),
+                        Err(e) => {
+                            tracing::error!(error = %e.message(), "the host loop failed; starting it again")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });
         }
@@ -87,7 +105,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(every) => {
-                            if let Err(e) = maestro.reap_expired(&OpContext::default(), lease).await {
+                            if let Err(e) = maestro.reap_expired(&OpContext::default()).await {
                                 tracing::warn!(error = %e.message(), "reaping expired sessions failed");
                             }
                         }
@@ -102,6 +120,32 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
         let _ = control.send(HostControl::Stop);
     };
     server::launch_with_listener(opts, listener, shutdown).await
+}
+
+/// How long idempotency records are kept: `MAESTRO_OP_RETENTION_HOURS` > config
+/// `opRetentionHours` > 24 h.
+fn op_retention(ctx: &mut Ctx) -> Result<Option<Duration>> {
+    let env = ctx.env.clone();
+    let config = ctx.config()?;
+    let Some(text) = maestro_core::config::setting(
+        None,
+        &env,
+        "MAESTRO_OP_RETENTION_HOURS",
+        config,
+        "opRetentionHours",
+    ) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<f64>() {
+        Ok(h) if h > 0.0 && h.is_finite() => Ok(Some(Duration::from_secs_f64(h * 3600.0))),
+        _ => Err(
+            Error::invalid_argument(format!("'{text}' is not a valid retention (hours)"))
+                .with_details(json!({ "field": "opRetentionHours", "value": text }))
+                .with_suggestion(
+                    "Use a positive number of hours, e.g. MAESTRO_OP_RETENTION_HOURS=24",
+                ),
+        ),
+    }
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the future completes on either.

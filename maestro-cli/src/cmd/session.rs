@@ -56,7 +56,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 limit,
                 cursor,
             };
-            let page = m.list_sessions(filter).await?;
+            let page = m.list_sessions_as(&op, filter).await?;
             ctx.out.page(&page, |st| {
                 if page.items.is_empty() && !st.quiet {
                     "No sessions — register one with: maestro session register --name <name>".into()
@@ -76,6 +76,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             agent,
             cwd,
             role,
+            force,
         } => {
             let new = NewSession {
                 project_id: project,
@@ -90,6 +91,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                         .display()
                         .to_string(),
                 ),
+                force,
                 ..Default::default()
             };
             let s = m.spawn_session(&op, new).await?;
@@ -97,9 +99,14 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 if st.quiet {
                     return s.id.clone();
                 }
+                let when = if s.status == maestro_core::SessionStatus::Waiting {
+                    "It waits for the task's dependencies; then a running host launches it"
+                } else {
+                    "A running host launches it"
+                };
                 format!(
-                    "{}\nA running host launches it: maestro host (or maestro serve --spawn)\nWatch it with: maestro session get {}",
-                    st.ok(&format!("Requested session {} for {}", st.cyan(&s.id), s.task_ids.join(", "))),
+                    "{}\n{when}: maestro host (or maestro serve --spawn)\nWatch it with: maestro session get {}",
+                    st.ok(&format!("Requested session {} for {} ({})", st.cyan(&s.id), s.task_ids.join(", "), s.status)),
                     s.id
                 )
             });
@@ -136,7 +143,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
         }
         SessionCmd::Heartbeat { id } => {
             let id = ctx.require_session(id.as_deref())?;
-            let s = m.heartbeat(&id).await?;
+            let s = m.heartbeat(&op, &id).await?;
             ctx.out.success(&s, |st| {
                 if st.quiet {
                     String::new()

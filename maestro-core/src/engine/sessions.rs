@@ -28,7 +28,11 @@ async fn save_and_emit<R: Rows>(rows: &mut R, s: &Session) -> Result<()> {
 }
 
 /// Adds `task_id` to the task list of `session_id`.
-pub(crate) async fn link_session<R: Rows>(rows: &mut R, session_id: &str, task_id: &str) -> Result<()> {
+pub(crate) async fn link_session<R: Rows>(
+    rows: &mut R,
+    session_id: &str,
+    task_id: &str,
+) -> Result<()> {
     let mut s = load_session(rows, session_id).await?;
     if !s.task_ids.iter().any(|t| t == task_id) {
         s.task_ids.push(task_id.to_string());
@@ -46,7 +50,11 @@ async fn stop_request<R: Rows>(rows: &mut R, mut s: Session, reason: String) -> 
 }
 
 /// Stops the spawn requests of a task that was deleted or cancelled.
-pub(crate) async fn stop_requests<R: Rows>(rows: &mut R, task_id: &str, reason: &str) -> Result<()> {
+pub(crate) async fn stop_requests<R: Rows>(
+    rows: &mut R,
+    task_id: &str,
+    reason: &str,
+) -> Result<()> {
     for s in rows.sessions_of_task(task_id, REQUESTS).await? {
         stop_request(rows, s, reason.to_string()).await?;
     }
@@ -213,7 +221,9 @@ impl ReadOp for ListSessions {
         let project = resolve::project(rows, self.0.project_id.as_deref()).await?;
         let limit = limits::page_size(self.0.limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
         let after = limits::parse_cursor(self.0.cursor.as_deref())?.unwrap_or(0);
-        let found = rows.list_sessions(&project.id, &self.0, after, limit).await?;
+        let found = rows
+            .list_sessions(&project.id, &self.0, after, limit)
+            .await?;
         Ok(limits::page(found, limit))
     }
 }
@@ -387,7 +397,9 @@ impl WriteOp for ReapExpired {
 
     async fn run<R: Rows>(&self, rows: &mut R, _: Actor<'_>) -> Result<Vec<Session>> {
         let now = rows.now();
-        let expired = rows.expired_sessions(lease::cutoff(now, self.lease)).await?;
+        let expired = rows
+            .expired_sessions(lease::cutoff(now, self.lease))
+            .await?;
         let mut lost = Vec::with_capacity(expired.len());
         for mut s in expired {
             let reason = lease::lost_reason(now, ms(&s.last_seen), self.lease);

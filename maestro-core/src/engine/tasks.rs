@@ -74,7 +74,13 @@ pub(crate) async fn save<R: Rows>(rows: &mut R, task: &mut Task) -> Result<()> {
     task.version += 1;
     task.updated_at = ts(rows.now());
     rows.save_task(task).await?;
-    emit(rows, EventType::TaskUpdated, &task.project_id.clone(), &*task).await
+    emit(
+        rows,
+        EventType::TaskUpdated,
+        &task.project_id.clone(),
+        &*task,
+    )
+    .await
 }
 
 fn check_version(task: &Task, expected: Option<i64>) -> Result<()> {
@@ -146,7 +152,12 @@ async fn ancestors<R: Rows>(rows: &mut R, from: &[String]) -> Result<HashMap<Str
 }
 
 /// The unfinished dependencies a status change needs to see (none when it does not check).
-async fn unfinished_for<R: Rows>(rows: &mut R, task: &Task, to: TaskStatus, force: bool) -> Result<Vec<DependencyRef>> {
+async fn unfinished_for<R: Rows>(
+    rows: &mut R,
+    task: &Task,
+    to: TaskStatus,
+    force: bool,
+) -> Result<Vec<DependencyRef>> {
     if effects::needs_dependency_check(task.status, to, force) {
         rows.unfinished_dependencies(&task.id).await
     } else {
@@ -363,7 +374,8 @@ impl WriteOp for UpdateTask {
             fx.changed = true;
         }
         if let Some(to) = p.status {
-            let reason = (to == TaskStatus::Blocked).then_some("blocked via update");
+            let reason = (to == TaskStatus::Blocked && task.status != TaskStatus::Blocked)
+                .then_some("blocked via update");
             let unfinished = unfinished_for(rows, &task, to, p.force).await?;
             let now = ts(rows.now());
             effects::change_status(&mut task, to, p.force, reason, &unfinished, now, &mut fx)?;

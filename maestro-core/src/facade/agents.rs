@@ -245,7 +245,9 @@ mod tests {
                 m.add_progress(&op1, &t.id, "late").await.unwrap_err(),
                 m.heartbeat(&op1, &w1.id).await.unwrap_err(),
                 m.context_tasks(&op1, None, &[]).await.unwrap_err(),
-                m.list_tasks_as(&op1, TaskFilter::default()).await.unwrap_err(),
+                m.list_tasks_as(&op1, TaskFilter::default())
+                    .await
+                    .unwrap_err(),
                 m.update_session(&op, &w1.id, revive).await.unwrap_err(),
                 m.end_session(&op, &w1.id, None).await.unwrap_err(),
                 m.claim_next(&op1, None, &w1.id).await.unwrap_err(),
@@ -254,7 +256,10 @@ mod tests {
                 assert_eq!(e.exit_code(), 4);
             }
             // A lost session can still look at its own record.
-            assert_eq!(m.get_session(&w1.id).await.unwrap().status, SessionStatus::Lost);
+            assert_eq!(
+                m.get_session(&w1.id).await.unwrap().status,
+                SessionStatus::Lost
+            );
             m.complete_task(&op2, &t.id, false).await.unwrap();
         });
     }
@@ -274,16 +279,28 @@ mod tests {
             )
             .await
             .unwrap();
-            let w = m.register_session(&op, NewSession::default()).await.unwrap();
-            let other = m.register_session(&op, NewSession::default()).await.unwrap();
+            let w = m
+                .register_session(&op, NewSession::default())
+                .await
+                .unwrap();
+            let other = m
+                .register_session(&op, NewSession::default())
+                .await
+                .unwrap();
             // Both silent past the lease; the caller's own claim refreshes it before the
             // lazy reaper runs, so only the other one is lost.
             clock.advance(Duration::from_secs(3));
             let wop = OpContext::session(Some(w.id.clone()));
             let t = m.claim_next(&wop, None, &w.id).await.unwrap();
             assert_eq!(t.session_ids, vec![w.id.clone()]);
-            assert_eq!(m.get_session(&other.id).await.unwrap().status, SessionStatus::Lost);
-            assert_eq!(m.get_session(&w.id).await.unwrap().status, SessionStatus::Active);
+            assert_eq!(
+                m.get_session(&other.id).await.unwrap().status,
+                SessionStatus::Lost
+            );
+            assert_eq!(
+                m.get_session(&w.id).await.unwrap().status,
+                SessionStatus::Active
+            );
             // status and the active list are true without any reaper running: lapsed
             // sessions are expired by the reads themselves.
             clock.advance(Duration::from_secs(3));
@@ -384,7 +401,13 @@ mod tests {
             assert_eq!(e.exit_code(), 4);
             // A spawn request waiting for a host never expires.
             let waiting = m
-                .spawn_session(&op, NewSession { force: true, ..again })
+                .spawn_session(
+                    &op,
+                    NewSession {
+                        force: true,
+                        ..again
+                    },
+                )
                 .await
                 .unwrap();
             clock.advance(Duration::from_secs(5));

@@ -37,7 +37,10 @@ pub enum SubscriptionItem {
     Event(Event),
     /// Events after `last_seq` up to `oldest - 1` are no longer retained; the stream goes on
     /// from `oldest`. A consumer keeping state should reload it.
-    ResyncRequired { last_seq: i64, oldest: i64 },
+    ResyncRequired {
+        last_seq: i64,
+        oldest: i64,
+    },
 }
 
 /// A live stream of events; see the module docs.
@@ -182,6 +185,9 @@ async fn fill(
             oldest,
         }));
     }
-    buffer.extend(m.events_since(last, limits::DEFAULT_EVENTS, projects).await?);
+    buffer.extend(
+        m.events_since(last, limits::DEFAULT_EVENTS, projects)
+            .await?,
+    );
     Ok(None)
 }

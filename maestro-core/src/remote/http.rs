@@ -62,6 +62,8 @@ struct Call<'a> {
     /// The idempotency key (mutations only), chosen once for all attempts.
     key: Option<String>,
     session: Option<&'a str>,
+    /// The caller's client identity, when it names one (else this store's own).
+    client: Option<&'a str>,
     if_match: Option<i64>,
 }
 
@@ -74,6 +76,7 @@ impl<'a> Call<'a> {
             body: None,
             key: None,
             session: None,
+            client: None,
             if_match: None,
         }
     }
@@ -90,6 +93,7 @@ impl<'a> Call<'a> {
                     .unwrap_or_else(|| new_id(IdKind::Op)),
             ),
             session: op.and_then(|o| o.session_id.as_deref()),
+            client: op.and_then(|o| o.client_id.as_deref()),
             if_match: None,
         }
     }
@@ -408,7 +412,10 @@ impl HttpStore {
         if let Some(s) = call.session {
             req = req.header(SESSION_HEADER, s);
         }
-        req = req.header(CLIENT_HEADER, self.client_id.as_str());
+        req = req.header(
+            CLIENT_HEADER,
+            call.client.unwrap_or(self.client_id.as_str()),
+        );
         if let Some(v) = call.if_match {
             req = req.header(reqwest::header::IF_MATCH, v.to_string());
         }
@@ -558,17 +565,14 @@ impl Store for HttpStore {
         .await
     }
 
-    /// One request per task, each with the op id `<op_id>/<index>`.
     async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
-        let mut out = Vec::with_capacity(new.len());
-        for (i, n) in new.into_iter().enumerate() {
-            let op_i = OpContext {
-                op_id: op.op_id.as_ref().map(|id| format!("{id}/{i}")),
-                ..op.clone()
-            };
-            out.push(self.create_task(&op_i, n).await?);
-        }
-        Ok(out)
+        self.run(Call::mutate(
+            Method::POST,
+            "/api/tasks/batch".into(),
+            Some(op),
+            json!({ "tasks": new }),
+        ))
+        .await
     }
 
     async fn get_task(&self, id: &str) -> Result<TaskDetail> {
@@ -829,20 +833,13 @@ impl Store for HttpStore {
     }
 }
 
-/// The route of a subtask. Over HTTP a subtask is addressed through its task.
+/// The route of a subtask: through its task when the caller names it (which the server
+/// then checks), else by its own id.
 fn subtask_path(task_id: Option<&str>, subtask_id: &str) -> Result<String> {
-    let task_id = task_id.ok_or_else(|| {
-        Error::missing_field("taskId")
-            .with_details(json!({ "field": "taskId", "subtaskId": subtask_id }))
-            .with_suggestion(
-                "Pass the subtask's task id too, e.g. 'maestro subtask complete <task-id> <subtask-id>'",
-            )
-    })?;
-    Ok(format!(
-        "/api/tasks/{}/subtasks/{}",
-        seg(task_id),
-        seg(subtask_id)
-    ))
+    Ok(match task_id {
+        Some(t) => format!("/api/tasks/{}/subtasks/{}", seg(t), seg(subtask_id)),
+        None => format!("/api/subtasks/{}", seg(subtask_id)),
+    })
 }
 
 #[cfg(test)]
@@ -945,9 +942,7 @@ mod tests {
             subtask_path(Some("t-1"), "st-2").unwrap(),
             "/api/tasks/t-1/subtasks/st-2"
         );
-        let e = subtask_path(None, "st-2").unwrap_err();
-        assert_eq!(e.code(), Code::MissingRequiredField);
-        assert!(e.suggestion().unwrap().contains("<task-id>"));
+        assert_eq!(subtask_path(None, "st-2").unwrap(), "/api/subtasks/st-2");
     }
 
     #[test]

@@ -169,9 +169,10 @@ pub fn release(task: &mut Task, sessions: &[String], reason: &str, fx: &mut Effe
     fx.changed = true;
 }
 
-/// What a session that ended leaves behind on a task it owned: the task goes back to
-/// `pending` when it was in progress with that session as its only owner; otherwise the
-/// session's claim alone is released.
+/// What a session that ended leaves behind on a task it was working on: the task goes back
+/// to `pending` when it was in progress with that session as its only owner; otherwise
+/// (other owners, or blocked) the session's claim alone is released. Finished tasks keep
+/// the sessions that did them.
 pub fn release_ended_session(
     task: &mut Task,
     session_id: &str,
@@ -179,7 +180,8 @@ pub fn release_ended_session(
     now: Timestamp,
     fx: &mut Effects,
 ) -> Result<()> {
-    if !task.session_ids.iter().any(|s| s == session_id) {
+    let held = matches!(task.status, TaskStatus::InProgress | TaskStatus::Blocked);
+    if !held || !task.session_ids.iter().any(|s| s == session_id) {
         return Ok(());
     }
     if task.status == TaskStatus::InProgress && task.session_ids.len() == 1 {
@@ -225,11 +227,29 @@ mod tests {
     fn completing_counts_down_the_dependents_and_reopening_counts_up() {
         let mut t = task(TaskStatus::InProgress, &["s-a"]);
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::Completed, false, None, &[], now(), &mut fx).unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::Completed,
+            false,
+            None,
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert_eq!(fx.dependents_delta, -1);
         assert_eq!(t.completed_at, Some(now()));
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::InProgress, false, None, &[], now(), &mut fx).unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::InProgress,
+            false,
+            None,
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert_eq!(fx.dependents_delta, 1);
         assert!(t.completed_at.is_none());
     }
@@ -243,12 +263,33 @@ mod tests {
         };
         let mut t = task(TaskStatus::Pending, &[]);
         let mut fx = Effects::default();
-        let e = change_status(&mut t, TaskStatus::InProgress, false, None, &[dep.clone()], now(), &mut fx)
-            .unwrap_err();
+        let e = change_status(
+            &mut t,
+            TaskStatus::InProgress,
+            false,
+            None,
+            std::slice::from_ref(&dep),
+            now(),
+            &mut fx,
+        )
+        .unwrap_err();
         assert_eq!(e.code(), crate::Code::DependenciesIncomplete);
         assert_eq!(t.status, TaskStatus::Pending, "a refusal changes nothing");
-        assert!(!needs_dependency_check(TaskStatus::Pending, TaskStatus::InProgress, true));
-        change_status(&mut t, TaskStatus::InProgress, true, None, &[dep], now(), &mut fx).unwrap();
+        assert!(!needs_dependency_check(
+            TaskStatus::Pending,
+            TaskStatus::InProgress,
+            true
+        ));
+        change_status(
+            &mut t,
+            TaskStatus::InProgress,
+            true,
+            None,
+            &[dep],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert_eq!(t.status, TaskStatus::InProgress);
     }
 
@@ -256,14 +297,25 @@ mod tests {
     fn release_to_pending_fences_every_owner() {
         let mut t = task(TaskStatus::InProgress, &["s-a", "s-b"]);
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::Pending, false, Some("reassigning"), &[], now(), &mut fx)
-            .unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::Pending,
+            false,
+            Some("reassigning"),
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert!(t.session_ids.is_empty());
         assert_eq!(t.claim_epoch, 2);
         let released: Vec<_> = fx.claims.iter().filter(|c| c.released.is_some()).collect();
         assert_eq!(released.len(), 2);
         assert_eq!(
-            fx.timeline.iter().map(|k| k.type_name()).collect::<Vec<_>>(),
+            fx.timeline
+                .iter()
+                .map(|k| k.type_name())
+                .collect::<Vec<_>>(),
             ["released", "released", "status_changed"]
         );
     }
@@ -283,6 +335,12 @@ mod tests {
         let mut fx = Effects::default();
         release_ended_session(&mut t, "s-b", "session failed", now(), &mut fx).unwrap();
         assert_eq!(t.status, TaskStatus::Pending);
+        // A finished task keeps the session that did it.
+        let mut done = task(TaskStatus::Completed, &["s-a"]);
+        let mut fx = Effects::default();
+        release_ended_session(&mut done, "s-a", "session completed", now(), &mut fx).unwrap();
+        assert_eq!(done.session_ids, vec!["s-a"]);
+        assert_eq!(fx, Effects::default());
     }
 
     #[test]
@@ -303,19 +361,52 @@ mod tests {
     fn blocking_records_the_reason_and_a_new_reason_again() {
         let mut t = task(TaskStatus::InProgress, &["s-a"]);
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::Blocked, false, Some("needs a key"), &[], now(), &mut fx)
-            .unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::Blocked,
+            false,
+            Some("needs a key"),
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert_eq!(t.blocked_reason.as_deref(), Some("needs a key"));
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::Blocked, false, Some("needs a key"), &[], now(), &mut fx)
-            .unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::Blocked,
+            false,
+            Some("needs a key"),
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert!(!fx.changed, "the same reason again is a no-op");
-        change_status(&mut t, TaskStatus::Blocked, false, Some("needs review"), &[], now(), &mut fx)
-            .unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::Blocked,
+            false,
+            Some("needs review"),
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert!(fx.changed);
         assert_eq!(t.blocked_reason.as_deref(), Some("needs review"));
         let mut fx = Effects::default();
-        change_status(&mut t, TaskStatus::InProgress, false, None, &[], now(), &mut fx).unwrap();
+        change_status(
+            &mut t,
+            TaskStatus::InProgress,
+            false,
+            None,
+            &[],
+            now(),
+            &mut fx,
+        )
+        .unwrap();
         assert!(t.blocked_reason.is_none());
         assert_eq!(t.session_ids, vec!["s-a"], "unblocking keeps the owner");
     }

@@ -57,7 +57,9 @@ pub fn check_reuse(record: &OpRecord, op: &str, fingerprint: &str, key: &str) ->
         format!("The idempotency key '{key}' was already used for {what}"),
     )
     .with_details(json!({ "key": key, "operation": op, "firstOperation": record.op }))
-    .with_suggestion("Use a new key for every distinct request; reuse a key only to retry the very same request"))
+    .with_suggestion(
+        "Use a new key for every distinct request; reuse a key only to retry the very same request",
+    ))
 }
 
 #[cfg(test)]
@@ -75,8 +77,22 @@ mod tests {
             result: "{}".into(),
             created_at: 0,
         };
-        assert!(check_reuse(&rec, "task.create", &fingerprint(r#"{"title":"first"}"#), "k").is_ok());
-        let e = check_reuse(&rec, "task.create", &fingerprint(r#"{"title":"second"}"#), "k").unwrap_err();
+        assert!(
+            check_reuse(
+                &rec,
+                "task.create",
+                &fingerprint(r#"{"title":"first"}"#),
+                "k"
+            )
+            .is_ok()
+        );
+        let e = check_reuse(
+            &rec,
+            "task.create",
+            &fingerprint(r#"{"title":"second"}"#),
+            "k",
+        )
+        .unwrap_err();
         assert_eq!(e.code(), Code::IdempotencyKeyReused);
         assert_eq!(e.exit_code(), 2);
         assert_eq!(Code::IdempotencyKeyReused.http_status(), 422);

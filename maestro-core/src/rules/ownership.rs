@@ -52,12 +52,18 @@ pub enum Access {
 
 /// Whether a task's owners keep others out: while it is being worked on.
 fn is_held(task: &Task) -> bool {
-    matches!(task.status, TaskStatus::InProgress | TaskStatus::Blocked) && !task.session_ids.is_empty()
+    matches!(task.status, TaskStatus::InProgress | TaskStatus::Blocked)
+        && !task.session_ids.is_empty()
 }
 
 /// Checks a write by `actor` to `task`; `claim` is the actor's claim on the task, if it ever
 /// had one.
-pub fn check_write(task: &Task, actor: Actor<'_>, claim: Option<&Claim>, force: bool) -> Result<Access> {
+pub fn check_write(
+    task: &Task,
+    actor: Actor<'_>,
+    claim: Option<&Claim>,
+    force: bool,
+) -> Result<Access> {
     let Some(session) = actor.session().filter(|_| actor.is_worker()) else {
         return Ok(Access::Free);
     };
@@ -238,7 +244,10 @@ mod tests {
         let t = task(TaskStatus::InProgress, &["s-1"], 3);
         let (w1, w2) = (session("s-1", Role::Worker), session("s-2", Role::Worker));
         let c1 = claim("s-1", 3, None);
-        assert_eq!(check_write(&t, Actor::Session(&w1), Some(&c1), false).unwrap(), Access::Owner);
+        assert_eq!(
+            check_write(&t, Actor::Session(&w1), Some(&c1), false).unwrap(),
+            Access::Owner
+        );
         let e = check_write(&t, Actor::Session(&w2), None, false).unwrap_err();
         assert_eq!(e.code(), Code::TaskClaimed);
         assert_eq!(e.details()["sessionIds"], json!(["s-1"]));
@@ -246,13 +255,22 @@ mod tests {
         assert_eq!(e.exit_code(), 4);
         assert_eq!(
             check_write(&t, Actor::Session(&w2), None, true).unwrap(),
-            Access::Override { owners: vec!["s-1".into()] }
+            Access::Override {
+                owners: vec!["s-1".into()]
+            }
         );
         // Blocked tasks stay held; finished and pending ones are free.
         let blocked = task(TaskStatus::Blocked, &["s-1"], 3);
         assert!(check_write(&blocked, Actor::Session(&w2), None, false).is_err());
-        for s in [TaskStatus::Pending, TaskStatus::Completed, TaskStatus::Cancelled] {
-            assert_eq!(check_write(&task(s, &["s-1"], 3), Actor::Session(&w2), None, false).unwrap(), Access::Free);
+        for s in [
+            TaskStatus::Pending,
+            TaskStatus::Completed,
+            TaskStatus::Cancelled,
+        ] {
+            assert_eq!(
+                check_write(&task(s, &["s-1"], 3), Actor::Session(&w2), None, false).unwrap(),
+                Access::Free
+            );
         }
     }
 
@@ -260,8 +278,14 @@ mod tests {
     fn people_and_orchestrators_act_on_any_task() {
         let t = task(TaskStatus::InProgress, &["s-1"], 3);
         let o = session("s-o", Role::Orchestrator);
-        assert_eq!(check_write(&t, Actor::Anonymous, None, false).unwrap(), Access::Free);
-        assert_eq!(check_write(&t, Actor::Session(&o), None, false).unwrap(), Access::Free);
+        assert_eq!(
+            check_write(&t, Actor::Anonymous, None, false).unwrap(),
+            Access::Free
+        );
+        assert_eq!(
+            check_write(&t, Actor::Session(&o), None, false).unwrap(),
+            Access::Free
+        );
     }
 
     #[test]
@@ -279,7 +303,9 @@ mod tests {
         let t = task(TaskStatus::InProgress, &["s-1"], 5);
         let stale = claim("s-1", 4, None);
         assert_eq!(
-            check_write(&t, Actor::Session(&w1), Some(&stale), false).unwrap_err().code(),
+            check_write(&t, Actor::Session(&w1), Some(&stale), false)
+                .unwrap_err()
+                .code(),
             Code::ClaimReleased
         );
         assert!(check_claim(&task(TaskStatus::Pending, &[], 4), &w1, false).is_ok());
@@ -290,13 +316,24 @@ mod tests {
         let w1 = session("s-1", Role::Worker);
         let w2 = session("s-2", Role::Worker);
         let t = task(TaskStatus::InProgress, &["s-1"], 1);
-        assert_eq!(check_claim(&t, &w1, false).unwrap(), ClaimPlan::AlreadyOwned);
-        assert_eq!(check_claim(&t, &w2, false).unwrap_err().code(), Code::TaskClaimed);
+        assert_eq!(
+            check_claim(&t, &w1, false).unwrap(),
+            ClaimPlan::AlreadyOwned
+        );
+        assert_eq!(
+            check_claim(&t, &w2, false).unwrap_err().code(),
+            Code::TaskClaimed
+        );
         assert_eq!(
             check_claim(&t, &w2, true).unwrap(),
-            ClaimPlan::TakeOver { owners: vec!["s-1".into()] }
+            ClaimPlan::TakeOver {
+                owners: vec!["s-1".into()]
+            }
         );
-        assert_eq!(check_claim(&task(TaskStatus::Pending, &[], 0), &w2, false).unwrap(), ClaimPlan::Take);
+        assert_eq!(
+            check_claim(&task(TaskStatus::Pending, &[], 0), &w2, false).unwrap(),
+            ClaimPlan::Take
+        );
         let e = check_claim(&task(TaskStatus::Completed, &[], 1), &w2, false).unwrap_err();
         assert_eq!(e.code(), Code::InvalidTransition);
     }

@@ -191,7 +191,10 @@ mod tests {
         assert!(e.suggestion().unwrap().contains("Stop working"));
         let e = check(&session(Completed), Failed).unwrap_err();
         assert_eq!(e.code(), Code::SessionEnded);
-        assert_eq!(gate(&session(Stopped)).unwrap_err().code(), Code::SessionEnded);
+        assert_eq!(
+            gate(&session(Stopped)).unwrap_err().code(),
+            Code::SessionEnded
+        );
         assert_eq!(gate(&session(Lost)).unwrap_err().code(), Code::SessionLost);
         for s in [Waiting, Spawning, Starting, Active] {
             assert!(gate(&session(s)).is_ok());

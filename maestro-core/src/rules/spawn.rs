@@ -15,10 +15,7 @@ pub fn initial_status(task: &Task, unfinished: usize, force: bool) -> Result<Ses
     match task.status {
         TaskStatus::Completed | TaskStatus::Cancelled if !force => Err(Error::new(
             Code::InvalidTransition,
-            format!(
-                "Task '{}' is {} and needs no worker",
-                task.id, task.status
-            ),
+            format!("Task '{}' is {} and needs no worker", task.id, task.status),
         )
         .with_details(json!({ "taskId": task.id, "status": task.status }))
         .with_suggestion(format!(
@@ -36,7 +33,10 @@ pub fn check_live_sessions(task: &Task, live: &[Session], force: bool) -> Result
         return Ok(());
     }
     let ids: Vec<&str> = live.iter().map(|s| s.id.as_str()).collect();
-    let shown: Vec<String> = live.iter().map(|s| format!("{} ({})", s.id, s.status)).collect();
+    let shown: Vec<String> = live
+        .iter()
+        .map(|s| format!("{} ({})", s.id, s.status))
+        .collect();
     Err(Error::new(
         Code::TaskClaimed,
         format!(
@@ -108,11 +108,20 @@ mod tests {
     fn finished_tasks_get_no_worker_and_open_dependencies_wait() {
         let done = task(TaskStatus::Completed);
         assert_eq!(initial_status(&done, 0, false).unwrap_err().exit_code(), 4);
-        assert_eq!(initial_status(&done, 0, true).unwrap(), SessionStatus::Spawning);
+        assert_eq!(
+            initial_status(&done, 0, true).unwrap(),
+            SessionStatus::Spawning
+        );
         assert!(initial_status(&task(TaskStatus::Cancelled), 0, false).is_err());
         let pending = task(TaskStatus::Pending);
-        assert_eq!(initial_status(&pending, 2, false).unwrap(), SessionStatus::Waiting);
-        assert_eq!(initial_status(&pending, 0, false).unwrap(), SessionStatus::Spawning);
+        assert_eq!(
+            initial_status(&pending, 2, false).unwrap(),
+            SessionStatus::Waiting
+        );
+        assert_eq!(
+            initial_status(&pending, 0, false).unwrap(),
+            SessionStatus::Spawning
+        );
     }
 
     #[test]
@@ -125,6 +134,9 @@ mod tests {
             waiting(Some(&task(TaskStatus::Cancelled)), true),
             Waiting::Stop("task cancelled".into())
         );
-        assert!(matches!(waiting(Some(&task(TaskStatus::InProgress)), true), Waiting::Stop(_)));
+        assert!(matches!(
+            waiting(Some(&task(TaskStatus::InProgress)), true),
+            Waiting::Stop(_)
+        ));
     }
 }

@@ -22,6 +22,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/projects/{id}", get(get_project))
         .route("/api/projects/{id}/default", post(use_project))
         .route("/api/tasks", get(list_tasks).post(create_task))
+        .route("/api/tasks/batch", post(create_tasks))
         .route("/api/tasks/ready", get(ready_tasks))
         .route("/api/tasks/claim", post(claim_next))
         .route(
@@ -46,6 +47,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/tasks/{id}/subtasks/{sid}",
             patch(update_subtask).delete(delete_subtask),
+        )
+        .route(
+            "/api/subtasks/{sid}",
+            patch(update_any_subtask).delete(delete_any_subtask),
         )
         .route("/api/sessions", get(list_sessions).post(register_session))
         .route("/api/sessions/spawn", post(spawn_session))
@@ -141,6 +146,20 @@ async fn create_task(
     JsonBody(new): JsonBody<NewTask>,
 ) -> ApiResult {
     created(&s.maestro.create_task(&ctx.op, new).await?)
+}
+
+#[derive(Deserialize)]
+struct BatchBody {
+    tasks: Vec<NewTask>,
+}
+
+/// Several tasks in one transaction, all or nothing.
+async fn create_tasks(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<BatchBody>,
+) -> ApiResult {
+    created(&s.maestro.create_tasks(&ctx.op, b.tasks).await?)
 }
 
 #[derive(Deserialize, Default)]
@@ -282,7 +301,15 @@ async fn claim_task(
     ctx: Ctx,
     JsonBody(b): JsonBody<ClaimRequest>,
 ) -> ApiResult {
-    claim(s, ctx, ClaimRequest { task_id: Some(id), ..b }).await
+    claim(
+        s,
+        ctx,
+        ClaimRequest {
+            task_id: Some(id),
+            ..b
+        },
+    )
+    .await
 }
 
 // ---- timeline ------------------------------------------------------------------------
@@ -385,6 +412,20 @@ async fn delete_subtask(
     ok(&s.maestro.delete_subtask(&ctx.op, Some(&id), &sid).await?)
 }
 
+/// A subtask addressed by its own id.
+async fn update_any_subtask(
+    State(s): State<AppState>,
+    P(sid): P<String>,
+    ctx: Ctx,
+    JsonBody(patch): JsonBody<SubtaskPatch>,
+) -> ApiResult {
+    ok(&s.maestro.update_subtask(&ctx.op, None, &sid, patch).await?)
+}
+
+async fn delete_any_subtask(State(s): State<AppState>, P(sid): P<String>, ctx: Ctx) -> ApiResult {
+    ok(&s.maestro.delete_subtask(&ctx.op, None, &sid).await?)
+}
+
 // ---- sessions ------------------------------------------------------------------------
 
 async fn list_sessions(
@@ -471,7 +512,11 @@ async fn events(State(s): State<AppState>, Q(q): Q<EventsQuery>) -> ApiResult {
     // Validated first; then the bounds: events committed meanwhile are found by the next
     // poll.
     let events = s.maestro.events_since(q.since, limit, &projects).await?;
-    let latest = s.maestro.latest_seq().await?.max(events.last().map_or(0, |e| e.seq));
+    let latest = s
+        .maestro
+        .latest_seq()
+        .await?
+        .max(events.last().map_or(0, |e| e.seq));
     let oldest = s.maestro.oldest_seq().await?;
     ok(&json!({
         "events": events,
@@ -488,5 +533,8 @@ struct StatusQuery {
 }
 
 async fn status(State(s): State<AppState>, ctx: Ctx, Q(q): Q<StatusQuery>) -> ApiResult {
-    ok(&s.maestro.status_as(&ctx.op, q.project_id.as_deref()).await?)
+    ok(&s
+        .maestro
+        .status_as(&ctx.op, q.project_id.as_deref())
+        .await?)
 }

@@ -249,7 +249,8 @@ impl Conn {
             ClientFrame::Subscribe { since, projects } => self.subscribe(since, projects).await,
             ClientFrame::Op { id, op } => {
                 self.state.metrics.ws_op();
-                let result = execute(&self.state, self.session.clone(), &self.client, &id, op).await;
+                let result =
+                    execute(&self.state, self.session.clone(), &self.client, &id, op).await;
                 self.send(ack(id, result)).await
             }
         }

@@ -13,7 +13,6 @@ macro_rules! task_row_cols {
     };
 }
 
-
 pub const TASK_COLS: &str = concat!(
     task_row_cols!(),
     ", (SELECT json_group_array(depends_on) FROM \

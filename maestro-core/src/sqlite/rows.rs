@@ -65,7 +65,9 @@ impl SqliteRows<'_> {
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     {
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let out = stmt.query_map(params, f)?.collect::<rusqlite::Result<_>>()?;
+        let out = stmt
+            .query_map(params, f)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(out)
     }
 
@@ -113,7 +115,12 @@ impl Rows for SqliteRows<'_> {
         Ok(self.row(&sql, [id], |_| Ok(()))?.is_some())
     }
 
-    async fn ids_with_prefix(&mut self, kind: IdKind, prefix: &str, limit: usize) -> Result<Vec<String>> {
+    async fn ids_with_prefix(
+        &mut self,
+        kind: IdKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         let sql = format!(
             "SELECT id FROM {} WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
             table(kind)
@@ -250,10 +257,18 @@ impl Rows for SqliteRows<'_> {
             sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
         };
         if let Some(s) = f.status {
-            bind(&mut sql, " AND t.status = ?", SqlValue::Text(s.as_str().into()));
+            bind(
+                &mut sql,
+                " AND t.status = ?",
+                SqlValue::Text(s.as_str().into()),
+            );
         }
         if let Some(p) = f.priority {
-            bind(&mut sql, " AND t.priority = ?", SqlValue::Text(p.as_str().into()));
+            bind(
+                &mut sql,
+                " AND t.priority = ?",
+                SqlValue::Text(p.as_str().into()),
+            );
         }
         if let Some(l) = &f.label {
             bind(
@@ -361,7 +376,10 @@ impl Rows for SqliteRows<'_> {
         )
     }
 
-    async fn dependency_refs(&mut self, task: &str) -> Result<(Vec<DependencyRef>, Vec<DependencyRef>)> {
+    async fn dependency_refs(
+        &mut self,
+        task: &str,
+    ) -> Result<(Vec<DependencyRef>, Vec<DependencyRef>)> {
         // Sorted here: a task's few rows cost less to sort than the temporary b-trees an
         // ORDER BY makes SQLite build.
         let deps = self.refs(
@@ -395,7 +413,11 @@ impl Rows for SqliteRows<'_> {
         Ok(())
     }
 
-    async fn shift_open_dependencies_of_dependents(&mut self, task: &str, delta: i64) -> Result<()> {
+    async fn shift_open_dependencies_of_dependents(
+        &mut self,
+        task: &str,
+        delta: i64,
+    ) -> Result<()> {
         self.exec(
             "UPDATE tasks SET open_deps = open_deps + ?2
              WHERE id IN (SELECT task_id FROM task_deps WHERE depends_on = ?1)",
@@ -462,7 +484,9 @@ impl Rows for SqliteRows<'_> {
 
     async fn insert_subtask(&mut self, s: &Subtask) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO subtasks ({SUBTASK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            &format!(
+                "INSERT INTO subtasks ({SUBTASK_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
             params![
                 s.id,
                 s.task_id,
@@ -516,7 +540,12 @@ impl Rows for SqliteRows<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    async fn timeline_after(&mut self, task: &str, after: i64, limit: usize) -> Result<Vec<TimelineEntry>> {
+    async fn timeline_after(
+        &mut self,
+        task: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>> {
         self.all(
             "SELECT id, task_id, data, session_id, ts FROM timeline
              WHERE task_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
@@ -656,7 +685,11 @@ impl Rows for SqliteRows<'_> {
         )
     }
 
-    async fn sessions_of_task(&mut self, task: &str, statuses: &[SessionStatus]) -> Result<Vec<Session>> {
+    async fn sessions_of_task(
+        &mut self,
+        task: &str,
+        statuses: &[SessionStatus],
+    ) -> Result<Vec<Session>> {
         self.all(
             &format!(
                 "SELECT {SESSION_COLS} FROM sessions
@@ -723,7 +756,12 @@ impl Rows for SqliteRows<'_> {
         Ok(())
     }
 
-    async fn events_since(&mut self, since: i64, limit: usize, projects: &[String]) -> Result<Vec<Event>> {
+    async fn events_since(
+        &mut self,
+        since: i64,
+        limit: usize,
+        projects: &[String],
+    ) -> Result<Vec<Event>> {
         if projects.is_empty() {
             self.all(
                 "SELECT seq, type, ts, project_id, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
