@@ -8,7 +8,7 @@
 //!    entry, append an event, list the ready queue, … — with no rules in them. A `Rows`
 //!    value is one open transaction.
 //! 2. [`Backend`]: how to run one operation in one transaction: open it, hand its `Rows` to
-//!    [`ReadOp::run`] or [`write`], commit (retrying transient conflicts if the database has
+//!    [`ReadOp::run`] or [`write()`], commit (retrying transient conflicts if the database has
 //!    them). Every [`Backend`] is a [`crate::Store`] through the implementation in this file,
 //!    so the facade, the server and the bindings use it like any other store.
 //!
@@ -403,7 +403,7 @@ pub trait Backend: Send + Sync + 'static {
     fn location(&self) -> String;
     /// Runs a read in one consistent snapshot.
     fn read<Q: ReadOp>(&self, q: Q) -> impl Future<Output = Result<Q::Output>> + Send;
-    /// Runs a write with [`write`] in one transaction, committed with its events.
+    /// Runs a write with [`write()`] in one transaction, committed with its events.
     fn write<W: WriteOp>(
         &self,
         op: &OpContext,

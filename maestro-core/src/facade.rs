@@ -184,10 +184,16 @@ impl Maestro {
 
     /// Lazily declares lost the sessions past their lease, at most once per
     /// [`lease::reap_interval`] in this process, with the caller refreshed first so it is
-    /// never expired by its own call; for reads, refreshes the calling session. A remote
-    /// store's server does this itself.
+    /// never expired by its own call; for reads, refreshes the calling session (refusing
+    /// one that ended). A remote store's server reaps itself, and sees the caller of its
+    /// writes; a read's caller is refreshed there with a heartbeat.
     async fn upkeep(&self, op: &OpContext, kind: Upkeep) -> Result<()> {
         if self.store.is_remote() {
+            if kind == Upkeep::Read
+                && let Some(id) = op.session_id.as_deref()
+            {
+                self.store.heartbeat(op, id).await?;
+            }
             return Ok(());
         }
         let now = self.store.clock().now_ms();

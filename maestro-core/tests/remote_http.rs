@@ -314,9 +314,12 @@ async fn server_errors_round_trip_with_code_and_suggestion() {
     assert_eq!(e.kind(), Kind::InvalidInput);
     assert_eq!(e.exit_code(), 2);
 
-    // Over HTTP a subtask needs its task.
-    let e = m.complete_subtask(&op, None, "st-1").await.unwrap_err();
-    assert_eq!(e.code(), Code::MissingRequiredField);
+    // A subtask can be addressed by its own id, as on the embedded store.
+    let e = m
+        .complete_subtask(&op, None, "st-nothere")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::SubtaskNotFound);
 
     let health = store.health().await.unwrap();
     assert_eq!(health["status"], "ok");

@@ -197,6 +197,17 @@ impl Sandbox {
     }
 }
 
+/// Polls `check` every 100 ms, at most `tries` times; whether it ever held.
+pub fn until(tries: usize, mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..tries {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
 /// Collects the output of a finished child.
 pub fn wait(child: Child) -> Run {
     Run::from(child.wait_with_output().expect("wait for maestro"))

@@ -1,12 +1,11 @@
 //! Sessions spawned by an orchestrator and launched by `maestro host`, end to end: real
 //! binary, real processes, shell agents that use only maestro commands.
 
-use maestro_tests::{Run, Sandbox, Server, id, sandbox, wait};
+use maestro_tests::{Run, Sandbox, Server, id, sandbox, until, wait};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::Duration;
 
 /// A worker that does its task with CLI calls only; `HANG=1` makes it stop half way.
 const WORKER: &str = r#"#!/bin/sh
@@ -84,17 +83,6 @@ fn signal(child: &Child, sig: &str) {
 fn stop(host: Child) -> Run {
     signal(&host, "-TERM");
     wait(host)
-}
-
-/// Polls `check` every 100 ms, at most `tries` times.
-fn until(tries: usize, mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn json_lines(stdout: &str) -> Vec<Value> {

@@ -2133,7 +2133,7 @@ async fn every_mutation_appends_gap_free_events_and_failures_append_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
     let env = Env::new().await;
-    let op = OpContext::default().with_op_id("op-create-1");
+    let op = env.op.clone().with_op_id("op-create-1");
     let new = NewTask {
         title: "once".into(),
         labels: vec!["x".into()],
@@ -2149,12 +2149,34 @@ async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
         vec![first.id.clone()]
     );
 
-    // The op id is remembered across processes (here: a second client of the same store).
+    // The op id is remembered across processes (here: a second client of the same store,
+    // for the same caller).
     let other = env.backing.client();
     assert_eq!(other.create_task(&op, new.clone()).await.unwrap(), first);
 
     let s = env.session("w").await;
     let sop = OpContext::session(Some(s.id.clone()));
+    // A key belongs to its caller: another caller's identical key is its own request, and
+    // the caller's key reused for a different request is refused.
+    let someone = OpContext::default()
+        .with_client_id("someone-else")
+        .with_op_id("op-create-1");
+    let theirs = env.m.create_task(&someone, new.clone()).await.unwrap();
+    assert_ne!(theirs.id, first.id);
+    let other_body = NewTask {
+        title: "not the same".into(),
+        ..new.clone()
+    };
+    assert_eq!(
+        err(env.m.create_task(&op, other_body).await).code(),
+        Code::IdempotencyKeyReused
+    );
+    assert_eq!(
+        err(env.m.cancel_task(&op, &theirs.id).await).code(),
+        Code::IdempotencyKeyReused,
+        "another operation under the same key"
+    );
+    assert_eq!(env.get(&theirs.id).await.status, TaskStatus::Pending);
     let p_op = sop.clone().with_op_id("op-progress-1");
     let p1 = env.m.add_progress(&p_op, &first.id, "once").await.unwrap();
     let p2 = env.m.add_progress(&p_op, &first.id, "once").await.unwrap();
@@ -2175,7 +2197,7 @@ async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
     assert_eq!(env.seq().await, seq);
 
     // A failed call is not recorded: the same op id may be retried after fixing the cause.
-    let d_op = OpContext::default().with_op_id("op-dep-1");
+    let d_op = env.op.clone().with_op_id("op-dep-1");
     let bad = NewTask {
         title: "dependent".into(),
         depends_on: vec!["t-zzzzzzzz".into()],
@@ -2201,7 +2223,7 @@ async fn a_repeated_op_id_returns_the_first_result_and_applies_once() {
     // A different op id applies again.
     let third = env
         .m
-        .create_task(&OpContext::default().with_op_id("op-create-2"), new)
+        .create_task(&env.op.clone().with_op_id("op-create-2"), new)
         .await
         .unwrap();
     assert_ne!(third.id, first.id);
