@@ -48,6 +48,9 @@ impl Run {
 /// An isolated home, working directory and environment for `maestro` runs.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// Processes started with [`Sandbox::spawn`], killed when the sandbox goes (so a failed
+    /// test leaves no host or server running).
+    spawned: std::cell::RefCell<Vec<u32>>,
     bin: PathBuf,
     env: Vec<(String, String)>,
     cwd: PathBuf,
@@ -71,7 +74,13 @@ impl Sandbox {
             ),
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
-        Self { dir, bin, env, cwd }
+        Self {
+            dir,
+            spawned: Default::default(),
+            bin,
+            env,
+            cwd,
+        }
     }
 
     /// The `maestro` binary this sandbox runs.
@@ -180,7 +189,9 @@ impl Sandbox {
         let mut c = self.command(args);
         c.envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        c.spawn().expect("spawn maestro")
+        let child = c.spawn().expect("spawn maestro");
+        self.spawned.borrow_mut().push(child.id());
+        child
     }
 
     /// `maestro init` in the sandbox's working directory; returns the project id.
@@ -194,6 +205,24 @@ impl Sandbox {
         let mut args = vec!["task", "create", title];
         args.extend_from_slice(extra);
         self.ok(&args)["id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for pid in self.spawned.borrow().iter() {
+            // Only our own children: a pid still in /proc whose parent is this process.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent == Some(std::process::id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
     }
 }
 
