@@ -373,12 +373,21 @@ impl WriteOp for UpdateTask {
             recount_open_dependencies(rows, &id).await?;
             fx.changed = true;
         }
+        let mut joined = None;
         if let Some(to) = p.status {
             let reason = (to == TaskStatus::Blocked && task.status != TaskStatus::Blocked)
                 .then_some("blocked via update");
             let unfinished = unfinished_for(rows, &task, to, p.force).await?;
             let now = ts(rows.now());
             effects::change_status(&mut task, to, p.force, reason, &unfinished, now, &mut fx)?;
+            // Moving a task into progress makes the acting session its owner, as a start.
+            if to == TaskStatus::InProgress
+                && let Some(s) = actor.session_id()
+                && !task.session_ids.iter().any(|o| o == s)
+            {
+                effects::assign(&mut task, s, &mut fx);
+                joined = Some(s);
+            }
         }
         if fx.changed {
             note_override(&access, "update", &mut fx);
@@ -386,6 +395,9 @@ impl WriteOp for UpdateTask {
         let readiness = removed || fx.dependents_delta < 0;
         let cancelled = p.status == Some(TaskStatus::Cancelled);
         persist(rows, &mut task, fx, actor.session_id()).await?;
+        if let Some(s) = joined {
+            link_session(rows, s, &task.id).await?;
+        }
         if cancelled {
             stop_requests(rows, &task.id, "task cancelled").await?;
         }
