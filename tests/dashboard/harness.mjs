@@ -71,6 +71,17 @@ export function serve(ws, { addr = '127.0.0.1:0', token } = {}) {
   });
 }
 
+/** One REST call to a server at `url`; resolves with the JSON body, throws on an error status. */
+export async function rest(url, method, path, body, headers = {}) {
+  const r = await fetch(url + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
 export const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',

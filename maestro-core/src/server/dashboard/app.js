@@ -81,6 +81,8 @@ function render() {
   }
   model.dirty.clear();
   model.changedTasks.clear();
+  // The last event the page has drawn (for people: in the indicator's tooltip).
+  if (sync.lastSeq !== null) conn.dataset.seq = String(sync.lastSeq);
 }
 
 function renderProjects() {

@@ -44,17 +44,22 @@ export function usd(n) {
   return n >= 0.01 || n === 0 ? `$${n.toFixed(2)}` : `$${n.toPrecision(2)}`;
 }
 
-/** The text of a timeline entry. */
-export function timelineText(e) {
+/**
+ * The text of a timeline entry; `names` may give `subtask(id)` and `session(id)` to show
+ * titles and names instead of ids.
+ */
+export function timelineText(e, names = {}) {
+  const sub = (id) => names.subtask?.(id) ?? id;
+  const ses = (id) => names.session?.(id) ?? id;
   switch (e.type) {
     case 'created': return 'created';
     case 'status_changed': return `${STATUS_LABEL[e.from] ?? e.from} → ${STATUS_LABEL[e.to] ?? e.to}`;
     case 'progress': return e.message;
-    case 'subtask_created': return `subtask ${e.subtaskId} added`;
-    case 'subtask_completed': return `subtask ${e.subtaskId} done`;
+    case 'subtask_created': return `subtask added: ${sub(e.subtaskId)}`;
+    case 'subtask_completed': return `subtask done: ${sub(e.subtaskId)}`;
     case 'blocked': return `blocked: ${e.reason}`;
-    case 'assigned': return `assigned to ${e.sessionId}`;
-    case 'released': return `released from ${e.sessionId}${e.reason ? `: ${e.reason}` : ''}`;
+    case 'assigned': return `assigned to ${ses(e.sessionId)}`;
+    case 'released': return `released from ${ses(e.sessionId)}${e.reason ? `: ${e.reason}` : ''}`;
     case 'comment': return `${e.author}: ${e.message}`;
     default: return e.type;
   }

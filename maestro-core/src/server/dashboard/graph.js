@@ -95,6 +95,11 @@ export class GraphView {
     );
     this.svg.addEventListener('mouseover', (ev) => this.hover(ev.target.closest?.('.node')?.dataset.id));
     this.svg.addEventListener('mouseout', () => this.hover(null));
+    // The first drawing fits the width, unless the boxes would get too small to read.
+    if (!this.zoomed) {
+      this.zoomed = true;
+      this.zoom = Math.max(0.6, this.fitZoom());
+    }
     this.applyZoom();
     this.scroll.replaceChildren(
       tasks.length ? this.svg : h('p', { class: 'empty' }, 'No tasks in this project yet.'),

@@ -262,7 +262,7 @@ function feedEntry(ev, model) {
       break;
     case 'timeline':
       taskId = d.taskId;
-      text = `${model.tasks.get(d.taskId)?.title ?? d.taskId}: ${timelineText(d)}`;
+      text = `${model.tasks.get(d.taskId)?.title ?? d.taskId}: ${timelineText(d, { session: (id) => model.sessionName(id) })}`;
       break;
     case 'subtask':
       taskId = d.taskId;

@@ -82,6 +82,7 @@ export class TaskView {
     const subtasks = [...det.subtasks.values()].sort((x, y) => x.order - y.order || x.createdAt.localeCompare(y.createdAt));
     const timeline = [...det.timeline.values()].sort((x, y) => y.id - x.id);
     const reason = blockReason(t, timeline);
+    const names = { subtask: (id) => det.subtasks.get(id)?.title, session: (id) => m.sessionName(id) };
     const button = (label, onclick, cls) => h('button', { type: 'button', class: cls, onclick }, label);
     const st = t.status;
     const actions = [
@@ -138,7 +139,7 @@ export class TaskView {
                   { class: `tl-${e.type}`, dataset: { id: String(e.id) } },
                   h('time', { datetime: e.timestamp, title: when(e.timestamp) }, ago(e.timestamp)),
                   h('span', { class: 'tl-type' }, e.type.replace('_', ' ')),
-                  h('span', { class: 'tl-text' }, timelineText(e)),
+                  h('span', { class: 'tl-text' }, timelineText(e, names)),
                   e.actorSessionId ? h('span', { class: 'tl-actor' }, m.sessionName(e.actorSessionId)) : null,
                 ),
               ),
