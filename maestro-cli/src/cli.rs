@@ -150,9 +150,9 @@ pub enum Command {
         after_help = "Examples:\n  maestro demo\n  maestro demo --workers 2 --keep\n  maestro demo --json\n\nEverything happens in a temporary folder (removed at the end unless --keep); nothing is installed."
     )]
     Demo(DemoArgs),
-    /// Run the HTTP + WebSocket server that keeps every client in sync
+    /// Run the HTTP + WebSocket server that keeps every client in sync, and the dashboard at /
     #[command(
-        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
     /// Print a shell completion script

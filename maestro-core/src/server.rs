@@ -16,6 +16,7 @@
 
 mod api;
 mod conn;
+mod dashboard;
 mod embed;
 mod hub;
 mod metrics;
@@ -45,8 +46,9 @@ pub const DEFAULT_RETAIN_EVENTS: usize = 100_000;
 pub struct ServerOptions {
     /// The facade to serve; every request goes through it.
     pub maestro: Maestro,
-    /// When set, `/api`, `/ws` and `/metrics` need `Authorization: Bearer <token>` (or
-    /// `?token=` on `/ws`). `/health` stays open.
+    /// When set, `/api`, `/ws` and `/metrics` need `Authorization: Bearer <token>` (on
+    /// `/ws` also `Sec-WebSocket-Protocol: maestro, bearer.<base64url(token)>`, as browsers
+    /// send it, or `?token=`). `/health` and the dashboard's files stay open.
     pub token: Option<String>,
     /// How often the event log is polled for writes made by other processes.
     pub poll_interval: Duration,
@@ -168,6 +170,7 @@ impl std::ops::Deref for AppState {
 fn router(state: AppState) -> Router {
     rest::routes()
         .route("/ws", axum::routing::get(ws::upgrade))
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -193,6 +193,15 @@ fn tokens_guard_api_and_ws_but_not_health() {
     let mut with_token = ws.to_vec();
     with_token.push(("Authorization", "Bearer s3cret"));
     assert_eq!(http(&server.addr, "GET", "/ws", &with_token, b"").0, 101);
+    // Browsers carry it as a subprotocol: "bearer." + base64url("s3cret").
+    let with_protocol = |p: &'static str| {
+        let mut h = ws.to_vec();
+        h.push(("Sec-WebSocket-Protocol", p));
+        http(&server.addr, "GET", "/ws", &h, b"").0
+    };
+    assert_eq!(with_protocol("maestro, bearer.czNjcmV0"), 101);
+    assert_eq!(with_protocol("maestro, bearer.d3Jvbmc"), 401);
+    assert_eq!(with_protocol("maestro"), 401);
 }
 
 #[test]

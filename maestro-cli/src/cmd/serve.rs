@@ -48,7 +48,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     // One line for whoever started us (scripts read the URL when binding port 0).
     ctx.out.success(&json!({ "url": url, "addr": local.to_string(), "db": db.display().to_string() }), |s| {
         format!(
-            "{}\n  store: {}\n  clients: maestro --server {url} …  or  export MAESTRO_API_URL={url}",
+            "{}\n  store: {}\n  dashboard: {url}/\n  clients: maestro --server {url} …  or  export MAESTRO_API_URL={url}",
             s.ok(&format!("Maestro server listening on {url}")),
             db.display()
         )

@@ -55,7 +55,9 @@ pub(crate) async fn upgrade(
     let max = state.opts.max_body_bytes;
     // Clients mostly listen: small eagerly allocated read buffers keep a thousand
     // connections cheap (the default is 128 KiB each); bigger messages still fit.
-    ws.max_message_size(max)
+    // A browser offers "maestro" (with its token as a second protocol): answer "maestro".
+    ws.protocols([api::WS_PROTOCOL])
+        .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
