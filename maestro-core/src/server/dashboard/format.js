@@ -61,6 +61,7 @@ export function timelineText(e, names = {}) {
     case 'assigned': return `assigned to ${ses(e.sessionId)}`;
     case 'released': return `released from ${ses(e.sessionId)}${e.reason ? `: ${e.reason}` : ''}`;
     case 'comment': return `${e.author}: ${e.message}`;
+    case 'override': return `${e.action} forced over ${(e.sessionIds ?? []).map(ses).join(', ')}`;
     default: return e.type;
   }
 }

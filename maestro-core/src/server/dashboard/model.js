@@ -154,7 +154,7 @@ export class Model {
       subtasks: new Map(),
       deletedSubtasks: new Set(),
       timeline: new Map(),
-      limit: 50,
+      total: 0,
       hasMore: false,
       loaded: false,
       deleted: false,
@@ -173,13 +173,14 @@ export class Model {
     if (this.detail !== det) return;
     det.id = detail.id;
     const cur = this.tasks.get(detail.id);
-    const { subtasks, timeline: _recent, dependencyDetails, dependents, ...task } = detail;
+    const { subtasks, timeline: _recent, timelineTotal, dependencyDetails, dependents, ...task } = detail;
     det.task = cur && cur.version > task.version ? cur : task;
     det.dependencyDetails = dependencyDetails ?? [];
     det.dependents = dependents ?? [];
     for (const st of subtasks ?? []) if (!det.deletedSubtasks.has(st.id)) putNewer(det.subtasks, st);
     for (const e of timeline) det.timeline.set(e.id, e);
-    det.hasMore = timeline.length >= det.limit;
+    det.total = timelineTotal ?? timeline.length;
+    det.hasMore = det.total > det.timeline.size;
     det.loaded = true;
     det.error = null;
     this.touch('detail');

@@ -5,8 +5,6 @@ import * as api from './api.js';
 import { fill, h } from './dom.js';
 import { STATUS_LABEL, ago, timelineText, when } from './format.js';
 
-const PAGE = 50;
-const MAX_PAGE = 1000; // the API's largest timeline page
 
 export class TaskView {
   constructor(model, ui, actions) {
@@ -26,12 +24,9 @@ export class TaskView {
   async load(det) {
     det.loading = true;
     try {
-      const path = `/api/tasks/${encodeURIComponent(det.requested)}`;
-      const [detail, timeline] = await Promise.all([
-        api.get(path),
-        api.get(`${path}/timeline${api.query({ limit: det.limit })}`),
-      ]);
-      this.model.fillDetail(det, detail, timeline);
+      // The detail carries the newest entries and how many there are in all.
+      const detail = await api.get(`/api/tasks/${encodeURIComponent(det.requested)}`);
+      this.model.fillDetail(det, detail, detail.timeline ?? []);
     } catch (e) {
       det.error = e;
       this.model.touch('detail');
@@ -41,14 +36,14 @@ export class TaskView {
     }
   }
 
+  /** Loads the whole history, oldest first, a page at a time (the API pages it). */
   async older() {
     const det = this.model.detail;
-    if (!det || det.limit >= MAX_PAGE) return;
-    det.limit = Math.min(det.limit + PAGE, MAX_PAGE);
+    if (!det || !det.hasMore) return;
     try {
-      const tl = await api.get(`/api/tasks/${encodeURIComponent(det.id)}/timeline${api.query({ limit: det.limit })}`);
-      for (const e of tl) det.timeline.set(e.id, e);
-      det.hasMore = tl.length >= det.limit && det.limit < MAX_PAGE;
+      const all = await api.all(`/api/tasks/${encodeURIComponent(det.id)}/timeline`);
+      for (const e of all) det.timeline.set(e.id, e);
+      det.hasMore = false;
       this.model.touch('detail');
       this.actions.schedule();
     } catch (e) {
@@ -144,7 +139,7 @@ export class TaskView {
                 ),
               ),
             ),
-            det.hasMore ? button('Show older', () => this.older()) : null,
+            det.hasMore ? button(`Show all ${det.total} entries`, () => this.older()) : null,
           ),
         ),
         h(
