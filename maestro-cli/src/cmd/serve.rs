@@ -35,6 +35,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     };
     let mut opts = ServerOptions::new(maestro.clone());
     opts.token = token.clone();
+    limits(ctx, a.max_connections, a.body_timeout, &mut opts)?;
     let listener = server::bind(addr, token.as_deref()).await?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
@@ -102,6 +103,53 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
         let _ = control.send(HostControl::Stop);
     };
     server::launch_with_listener(opts, listener, shutdown).await
+}
+
+/// The connection cap and the body deadline: flag, else environment, else the default.
+fn limits(
+    ctx: &Ctx,
+    max_connections: Option<usize>,
+    body_timeout: Option<f64>,
+    opts: &mut ServerOptions,
+) -> Result<()> {
+    // The value and where it came from, for the error message.
+    let setting = |flag: Option<String>, name: &'static str, var: &'static str| match flag {
+        Some(v) => Some((v, name)),
+        None => ctx.env.var(var).map(|v| (v.to_string(), var)),
+    };
+    if let Some((v, var)) = setting(
+        max_connections.map(|n| n.to_string()),
+        "--max-connections",
+        "MAESTRO_MAX_CONNECTIONS",
+    ) {
+        opts.max_connections = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{var} must be a whole number of connections (at least 1), got '{v}'"
+            ))
+            .with_suggestion(
+                "Pass e.g. --max-connections 2000, or unset MAESTRO_MAX_CONNECTIONS for the default",
+            )
+        })?;
+    }
+    if let Some((v, var)) = setting(
+        body_timeout.map(|s| s.to_string()),
+        "--body-timeout",
+        "MAESTRO_BODY_TIMEOUT",
+    ) {
+        opts.body_read_timeout = v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!("{var} must be a number of seconds, got '{v}'"))
+                    .with_suggestion(
+                        "Pass e.g. --body-timeout 30, or unset MAESTRO_BODY_TIMEOUT for the default",
+                    )
+            })?;
+    }
+    Ok(())
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the future completes on either.
