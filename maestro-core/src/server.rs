@@ -126,6 +126,12 @@ impl ServerOptions {
                 "client_buffer, max_body_bytes and max_connections must be at least 1",
             ));
         }
+        if self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(Error::invalid_argument(format!(
+                "max_connections must be at most {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
+        }
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(Error::invalid_argument("The token is empty")
                 .with_suggestion("Pass a non-empty --token or unset MAESTRO_TOKEN"));
@@ -316,5 +322,13 @@ mod tests {
             (1 << 20) - (1 << 17)
         );
         assert!(default_max_connections() >= 16);
+        let mut opts = ServerOptions::new(Maestro::in_memory().unwrap());
+        assert!(opts.validate().is_ok());
+        for bad in [0, usize::MAX] {
+            opts.max_connections = bad;
+            let e = opts.validate().unwrap_err();
+            assert_eq!(e.code(), crate::Code::InvalidArgument);
+            assert!(e.message().contains("max_connections"), "{}", e.message());
+        }
     }
 }

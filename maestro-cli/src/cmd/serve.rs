@@ -122,9 +122,11 @@ fn limits(
         "--max-connections",
         "MAESTRO_MAX_CONNECTIONS",
     ) {
-        opts.max_connections = v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        let most = tokio::sync::Semaphore::MAX_PERMITS;
+        let parsed = v.trim().parse().ok().filter(|n| (1..=most).contains(n));
+        opts.max_connections = parsed.ok_or_else(|| {
             Error::invalid_argument(format!(
-                "{var} must be a whole number of connections (at least 1), got '{v}'"
+                "{var} must be a whole number of connections from 1 to {most}, got '{v}'"
             ))
             .with_suggestion(
                 "Pass e.g. --max-connections 2000, or unset MAESTRO_MAX_CONNECTIONS for the default",
