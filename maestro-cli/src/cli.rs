@@ -152,7 +152,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the HTTP + WebSocket server that keeps every client in sync, and the dashboard at /
     #[command(
-        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n  maestro serve --max-connections 2000 --body-timeout 10\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
     /// Print a shell completion script
@@ -269,6 +269,14 @@ pub struct ServeArgs {
     /// With --spawn: profile for spawn requests that name none
     #[arg(long, value_name = "PROFILE", requires = "spawn")]
     pub agent: Option<String>,
+    /// Most connections served at once, WebSockets included; more wait until one closes
+    /// (default: MAESTRO_MAX_CONNECTIONS, else the open-file limit less a reserve)
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's body before it gets 408 (default:
+    /// MAESTRO_BODY_TIMEOUT, else 30)
+    #[arg(long, value_name = "SECONDS")]
+    pub body_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

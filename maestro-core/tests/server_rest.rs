@@ -685,19 +685,6 @@ async fn health_is_503_when_the_database_fails() {
     assert_eq!(health["error"]["error"], "storage_error");
 }
 
-/// Reads until the server closes the connection (EOF or reset); returns what arrived.
-async fn until_closed(c: &mut tokio::net::TcpStream) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match c.read(&mut buf).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_that_send_no_request_in_time_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

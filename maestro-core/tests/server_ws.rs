@@ -353,13 +353,29 @@ async fn ops_are_acked_and_idempotent_by_op_id() {
     assert_eq!(t.task.status, maestro_core::TaskStatus::Completed);
     assert_eq!(t.subtasks.len(), 1);
 
-    // A frame that is not the protocol and has no id closes the socket (1008).
-    ws.send(Message::text(r#"{"type":"dance"}"#)).await.unwrap();
-    match next_msg(&mut ws).await {
-        Got::Closed(Some(c)) => assert_eq!(c.code, CloseCode::Policy),
-        Got::Closed(None) => panic!("closed without a close frame"),
-        Got::Frame(f) => panic!("unexpected {f:?}"),
+    // A frame of a type this server does not know (a newer client's, say) and without an id
+    // is answered with an error frame, and the connection goes on.
+    for text in [
+        r#"{"type":"dance","steps":3}"#,
+        "not json",
+        r#"{"type":"ping","x":"#,
+    ] {
+        ws.send(Message::text(text)).await.unwrap();
+        match next_frame(&mut ws).await {
+            ServerFrame::Error { error } => {
+                assert_eq!(error["error"], "invalid_argument", "{text}: {error}");
+                assert!(
+                    error["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("malformed frame")
+                );
+            }
+            other => panic!("{text}: unexpected {other:?}"),
+        }
     }
+    send(&mut ws, &ClientFrame::Ping).await;
+    assert_eq!(next_frame(&mut ws).await, ServerFrame::Pong);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

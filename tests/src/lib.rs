@@ -257,7 +257,13 @@ pub struct Server {
 impl Server {
     /// Starts `maestro serve --addr <addr> --json` with `--db db` and waits for its URL.
     pub fn start(sb: &Sandbox, db: &Path, addr: &str, extra: &[&str]) -> Server {
-        use std::io::BufRead;
+        let mut c = sb.command(&Self::args(db, addr, extra));
+        c.env("RUST_LOG", "warn").stderr(Stdio::null());
+        Self::start_command(c)
+    }
+
+    /// The arguments of `maestro --db db serve --addr addr --json extra…`.
+    pub fn args<'a>(db: &'a Path, addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--db",
             db.to_str().unwrap(),
@@ -267,10 +273,14 @@ impl Server {
             "--json",
         ];
         args.extend_from_slice(extra);
-        let mut c = sb.command(&args);
-        c.env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        args
+    }
+
+    /// Starts `c` (a `maestro … serve --json`, possibly behind a wrapper such as
+    /// `prlimit`) with its stdout piped, and waits for the URL it prints.
+    pub fn start_command(mut c: Command) -> Server {
+        use std::io::BufRead;
+        c.stdout(Stdio::piped());
         let mut child = c.spawn().expect("spawn maestro serve");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.as_mut().unwrap())

@@ -38,6 +38,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     if let Some(hours) = op_retention(ctx)? {
         opts.op_retention = hours;
     }
+    limits(ctx, a.max_connections, a.body_timeout, &mut opts)?;
     let listener = server::bind(addr, token.as_deref()).await?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
@@ -146,6 +147,55 @@ fn op_retention(ctx: &mut Ctx) -> Result<Option<Duration>> {
                 ),
         ),
     }
+}
+
+/// The connection cap and the body deadline: flag, else environment, else the default.
+fn limits(
+    ctx: &Ctx,
+    max_connections: Option<usize>,
+    body_timeout: Option<f64>,
+    opts: &mut ServerOptions,
+) -> Result<()> {
+    // The value and where it came from, for the error message.
+    let setting = |flag: Option<String>, name: &'static str, var: &'static str| match flag {
+        Some(v) => Some((v, name)),
+        None => ctx.env.var(var).map(|v| (v.to_string(), var)),
+    };
+    if let Some((v, var)) = setting(
+        max_connections.map(|n| n.to_string()),
+        "--max-connections",
+        "MAESTRO_MAX_CONNECTIONS",
+    ) {
+        let most = tokio::sync::Semaphore::MAX_PERMITS;
+        let parsed = v.trim().parse().ok().filter(|n| (1..=most).contains(n));
+        opts.max_connections = parsed.ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{var} must be a whole number of connections from 1 to {most}, got '{v}'"
+            ))
+            .with_suggestion(
+                "Pass e.g. --max-connections 2000, or unset MAESTRO_MAX_CONNECTIONS for the default",
+            )
+        })?;
+    }
+    if let Some((v, var)) = setting(
+        body_timeout.map(|s| s.to_string()),
+        "--body-timeout",
+        "MAESTRO_BODY_TIMEOUT",
+    ) {
+        opts.body_read_timeout = v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!("{var} must be a number of seconds, got '{v}'"))
+                    .with_suggestion(
+                        "Pass e.g. --body-timeout 30, or unset MAESTRO_BODY_TIMEOUT for the default",
+                    )
+            })?;
+    }
+    Ok(())
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the future completes on either.

@@ -962,6 +962,10 @@ impl Tracker {
                 self.last_seq = Some(since);
                 Some(since)
             }
+            ServerFrame::Error { error } => {
+                tracing::debug!(%error, "the server could not act on a frame");
+                None
+            }
             ServerFrame::Hello { .. } | ServerFrame::Pong => None,
         }
     }

@@ -106,13 +106,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         let mut body = Vec::new();
         let mut total: u64 = 0;
         if declared.is_none_or(|n| n <= limit as u64) {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| bad_request(format!("cannot read the body: {e}")))?;
-                total += chunk.len() as u64;
-                if total > limit as u64 {
-                    break;
+            let deadline = state.opts.body_read_timeout;
+            let read = async {
+                while let Some(chunk) = stream.next().await {
+                    let chunk =
+                        chunk.map_err(|e| bad_request(format!("cannot read the body: {e}")))?;
+                    total += chunk.len() as u64;
+                    if total > limit as u64 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
+                Ok::<_, ApiError>(())
+            };
+            match tokio::time::timeout(deadline, read).await {
+                Ok(read) => read?,
+                // Hyper closes the connection after the answer: the body was not read out.
+                Err(_) => return Err(body_timeout(deadline, total)),
             }
         }
         if declared.is_some_and(|n| n > limit as u64) || total > limit as u64 {
@@ -140,6 +150,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         };
         parsed.map(JsonBody).map_err(json_error)
+    }
+}
+
+/// 408: the body did not arrive in time.
+fn body_timeout(deadline: Duration, received: u64) -> ApiError {
+    ApiError {
+        error: Error::new(
+            Code::Timeout,
+            format!(
+                "The request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        )
+        .with_details(json!({ "received": received, "timeoutMs": deadline.as_millis() as u64 }))
+        .with_suggestion("Send the whole body at once; Content-Length must match what is sent"),
+        status: Some(StatusCode::REQUEST_TIMEOUT),
     }
 }
 

@@ -3,11 +3,13 @@
 
 use super::AppState;
 use super::api::{self, ApiError};
+use super::conn::ConnSlot;
 use super::hub::{EndReason, LiveEvent, Subscription};
 use crate::error::{Error, Result};
 use crate::model::Event;
 use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, ServerFrame};
 use crate::store::{ClaimRequest, OpContext};
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code,
@@ -28,6 +30,7 @@ const LIVE_BATCH: usize = 256;
 /// `GET /ws`.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnSlot>>,
     headers: HeaderMap,
     ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -62,6 +65,8 @@ pub(crate) async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under the cap until it closes.
+            let _slot = slot;
             state.metrics.ws_connected();
             let mut conn = Conn {
                 state: state.clone(),
@@ -152,7 +157,8 @@ impl Conn {
                 msg = self.socket.recv() => {
                     last_heard = Instant::now();
                     let text = match msg {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return "client closed",
+                        None | Some(Ok(Message::Close(_))) => return "client closed",
+                        Some(Err(e)) => return self.on_read_error(e).await,
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => {
                             let _ = self.close(close_code::UNSUPPORTED, "send JSON text frames").await;
@@ -228,20 +234,49 @@ impl Conn {
         }
     }
 
+    /// The socket failed to read a message: a violation of the WebSocket protocol is
+    /// answered with its close code (RFC 6455 §7.4.1) before the connection ends.
+    async fn on_read_error(&mut self, e: axum::Error) -> &'static str {
+        let Some((code, reason)) = close_for(&e) else {
+            return "client gone";
+        };
+        tracing::debug!(code, error = %e, "closing a websocket that broke the protocol");
+        if self.close(code, reason).await.is_ok() {
+            // Give the client a moment to answer the close, so it reads ours before the
+            // connection goes (closing with unread input would reset it).
+            let socket = &mut self.socket;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        "protocol error"
+    }
+
     async fn on_text(&mut self, text: &str) -> std::result::Result<(), Gone> {
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => {
-                // An op we cannot parse still gets its ack, so the client is not left waiting.
-                let id = serde_json::from_str::<Value>(text)
-                    .ok()
+                // A frame we cannot act on is answered and the connection kept: an op gets
+                // its ack so the client is not left waiting, anything else an error frame
+                // (a newer client's frame type must not cost it the connection).
+                let parsed = serde_json::from_str::<Value>(text).ok();
+                let id = parsed
+                    .as_ref()
                     .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string));
                 return match id {
                     Some(id) => self.send(ack(id, Err(e))).await,
                     None => {
-                        let reason = truncate(e.message(), 120);
-                        let _ = self.close(close_code::POLICY, &reason).await;
-                        Err(Gone)
+                        let ty = parsed
+                            .as_ref()
+                            .and_then(|v| v.get("type").and_then(Value::as_str))
+                            .map(|t| truncate(t, 100));
+                        let error = e.with_details(serde_json::json!({ "type": ty })).to_json();
+                        self.send(ServerFrame::Error { error }.encode()).await
                     }
                 };
             }
@@ -434,6 +469,34 @@ async fn execute(
         ),
         Op::SessionUpdate { id, patch } => to_value(m.update_session(&ctx, &id, patch).await?),
         Op::SessionHeartbeat { id } => to_value(m.heartbeat(&ctx.without_op_id(), &id).await?),
+    }
+}
+
+/// The close code and reason for a read error that broke the protocol; `None` when the
+/// connection itself is gone (nothing can be sent).
+fn close_for(e: &axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+    let inner = std::error::Error::source(e)?;
+    match inner.downcast_ref::<WsError>()? {
+        WsError::Utf8(_) => Some((close_code::INVALID, "text frames must be valid UTF-8")),
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Some((close_code::SIZE, "message too big"))
+        }
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing,
+        ) => None,
+        WsError::Protocol(ProtocolError::UnmaskedFrameFromClient) => {
+            Some((close_code::PROTOCOL, "client frames must be masked"))
+        }
+        WsError::Protocol(
+            ProtocolError::UnknownControlFrameType(_) | ProtocolError::UnknownDataFrameType(_),
+        ) => Some((close_code::PROTOCOL, "reserved opcode")),
+        WsError::Protocol(ProtocolError::ControlFrameTooBig) => Some((
+            close_code::PROTOCOL,
+            "control frames carry at most 125 bytes",
+        )),
+        WsError::Protocol(_) => Some((close_code::PROTOCOL, "protocol violation")),
+        _ => None,
     }
 }
 
