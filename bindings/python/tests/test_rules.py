@@ -122,7 +122,6 @@ def test_a_lost_session_is_refused_and_its_task_goes_back_to_the_queue(
             call()
         assert err.value.code == "session_lost", name
         assert err.value.suggestion, name
-    assert c.status().sessions.active == 1
 
 
 def test_an_embedded_server_releases_a_lost_sessions_task(
@@ -148,7 +147,8 @@ def test_an_embedded_server_releases_a_lost_sessions_task(
         with pytest.raises(maestro.SessionLostError) as err:
             w1.complete_task(t.id)
         assert err.value.code == "session_lost"
-        assert c.get_task(t.id).session_ids == [w2.session_id]
+        # (Read as w2: a read refreshes its own session, so it outlives the short lease.)
+        assert w2.get_task(t.id).session_ids == [w2.session_id]
 
 
 def test_spawn_requests_are_checked_at_once(any_client: maestro.Client, tmp_path: Path) -> None:
