@@ -231,7 +231,7 @@ class Client {
 
 // Every other method forwards to the native client with the same name and arguments.
 const FORWARDED = [
-  'createProject', 'listProjects', 'getProject',
+  'createProject', 'initProject', 'useProject', 'listProjects', 'getProject',
   'createTask', 'getTask', 'listTasks', 'updateTask', 'startTask', 'completeTask', 'blockTask',
   'reopenTask', 'cancelTask', 'deleteTask', 'readyTasks', 'claimTask', 'claimNext',
   'addProgress', 'addComment', 'timeline',
