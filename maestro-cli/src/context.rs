@@ -32,6 +32,10 @@ impl Ctx {
         }
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The layered config files, read once.
     pub fn config(&mut self) -> Result<&Config> {
         self.settings.config()

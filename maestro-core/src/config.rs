@@ -7,6 +7,8 @@
 
 pub mod settings;
 
+#[cfg(feature = "server")]
+pub use settings::ServerFlags;
 pub use settings::{Overrides, Settings};
 
 use crate::error::{Error, Result};

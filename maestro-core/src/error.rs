@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
 
+/// Delimits an error carried through serde (see [`Error::to_serde_message`]).
+const SERDE_MARK: &str = "\u{1e}maestro-error\u{1e}";
+
 /// `Result` with Maestro's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -368,6 +371,19 @@ impl Error {
                 .and_then(Value::as_bool)
                 .unwrap_or(code.default_retryable()),
         }))
+    }
+
+    /// This error as the message of a serde error, so a value refused while deserializing
+    /// (a request body, a query string) keeps its code, details and suggestion.
+    pub fn to_serde_message(&self) -> String {
+        format!("{SERDE_MARK}{}{SERDE_MARK}", self.to_json())
+    }
+
+    /// The error carried by a serde error message made with [`Error::to_serde_message`].
+    pub fn from_serde_message(message: &str) -> Option<Self> {
+        let (_, rest) = message.split_once(SERDE_MARK)?;
+        let (json, _) = rest.split_once(SERDE_MARK)?;
+        Error::from_json(&serde_json::from_str(json).ok()?)
     }
 
     // ---- constructors for the common cases -------------------------------------------

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub mod agents;
 pub mod subscribe;
 
-pub use subscribe::{Subscription, SubscriptionItem};
+pub use subscribe::{SubscribeOptions, Subscription, SubscriptionItem};
 
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;

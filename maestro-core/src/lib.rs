@@ -64,7 +64,7 @@ pub mod store;
 pub use rules::{dag, task_status as status};
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
-pub use facade::Maestro;
+pub use facade::{Maestro, SubscribeOptions, Subscription, SubscriptionItem};
 pub use model::*;
 pub use rules::lease::DEFAULT_LEASE;
 pub use sqlite::SqliteStore;

@@ -27,9 +27,19 @@ pub fn ms(t: &Timestamp) -> i64 {
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $code:expr, $what:literal { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
+
+        /// Read leniently, like the command line: any case, `-` for `_`; a bad value fails
+        /// with the same error (code, allowed values, suggestion) wherever it came from.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse()
+                    .map_err(|e: Error| serde::de::Error::custom(e.to_serde_message()))
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -468,6 +478,19 @@ pub struct SessionCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enums_deserialize_like_they_parse_and_keep_their_error() {
+        let p: Priority = serde_json::from_str("\"HIGH\"").unwrap();
+        assert_eq!(p, Priority::High);
+        let s: TaskStatus = serde_json::from_str("\"in-progress\"").unwrap();
+        assert_eq!(s, TaskStatus::InProgress);
+        let e = serde_json::from_str::<Priority>("\"urgent\"").unwrap_err();
+        let back = Error::from_serde_message(&e.to_string()).expect("the error travels");
+        assert_eq!(back.code(), Code::InvalidPriority);
+        assert_eq!(back.details()["allowed"], json!(["high", "medium", "low"]));
+        assert!(Error::from_serde_message("plain serde text").is_none());
+    }
 
     #[test]
     fn enums_parse_leniently_and_fail_with_allowed_values() {

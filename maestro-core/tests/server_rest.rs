@@ -77,7 +77,7 @@ async fn every_route_answers_and_fails_with_the_right_status() {
         )
         .await,
         400,
-        "invalid_argument",
+        "invalid_priority",
     );
 
     let (st, page) = call(h.get(s.url("/api/tasks"))).await;
@@ -98,7 +98,7 @@ async fn every_route_answers_and_fails_with_the_right_status() {
         call(h.get(s.url(&format!("/api/tasks?projectId={pid}&status=pending")))).await;
     assert_eq!(in_project["items"].as_array().unwrap().len(), 3);
     let bad = call(h.get(s.url("/api/tasks?status=bogus"))).await;
-    assert_error(&bad, 400, "invalid_argument");
+    assert_error(&bad, 400, "invalid_status");
     assert!(bad.1["suggestion"].is_string());
     assert_error(
         &call(h.get(s.url("/api/tasks?limit=0"))).await,
@@ -498,6 +498,28 @@ async fn idempotency_key_makes_a_retry_return_the_first_result() {
         .filter(|e| e["type"] == "progress")
         .count();
     assert_eq!(progress_entries, 1);
+
+    // Enum values are read as the CLI reads them, and a bad one keeps its own code.
+    let (st, high) = call(
+        h.post(s.url("/api/tasks"))
+            .json(&json!({"title": "loud", "priority": "HIGH"})),
+    )
+    .await;
+    assert_eq!((st, &high["priority"]), (201, &json!("high")));
+    assert_error(
+        &call(
+            h.post(s.url("/api/tasks"))
+                .json(&json!({"title": "x", "priority": "urgent"})),
+        )
+        .await,
+        400,
+        "invalid_priority",
+    );
+    assert_error(
+        &call(h.get(s.url("/api/tasks?status=done"))).await,
+        400,
+        "invalid_status",
+    );
 
     // A key reused for another request is refused (422), never answered with the first
     // request's result, and never a 500.

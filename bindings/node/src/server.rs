@@ -3,9 +3,8 @@
 
 use crate::error::OrNapi;
 use maestro_core::Maestro;
-use maestro_core::server::{
-    BackgroundServer, ServerOptions, bind, check_bind_allowed, resolve_addr,
-};
+use maestro_core::config::ServerFlags;
+use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use napi_derive::napi;
 
 /// Options of `serve`.
@@ -36,20 +35,20 @@ pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi:
     let host = o.host.unwrap_or_else(|| "127.0.0.1".to_string());
     let port = o.port.unwrap_or(0);
     let s = crate::settings(path, None, Default::default());
-    let (maestro, db, addr, token) = crate::blocking(move || {
-        let token = o
-            .token
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| s.env().var("MAESTRO_TOKEN").map(str::to_string));
+    let (opts, db, addr) = crate::blocking(move || {
         let addr = resolve_addr(&host, port)?;
-        check_bind_allowed(addr, token.as_deref())?;
         let db = s.db_path();
-        Ok((s.local(Maestro::open(&db)?)?, db, addr, token))
+        let m = s.local(Maestro::open(&db)?)?;
+        let flags = ServerFlags {
+            token: o.token,
+            ..Default::default()
+        };
+        let opts = s.server_options(m, flags)?;
+        check_bind_allowed(addr, opts.token.as_deref())?;
+        Ok((opts, db, addr))
     })
     .await?;
-    let listener = bind(addr, token.as_deref()).await.or_napi()?;
-    let mut opts = ServerOptions::new(maestro);
-    opts.token = token;
+    let listener = bind(addr, opts.token.as_deref()).await.or_napi()?;
     let inner =
         BackgroundServer::spawn(&tokio::runtime::Handle::current(), opts, listener).or_napi()?;
     Ok(Server {

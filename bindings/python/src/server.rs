@@ -3,10 +3,8 @@
 use crate::error::to_py_err;
 use crate::runtime::rt;
 use maestro_core::Maestro;
-use maestro_core::config::{Overrides, Settings};
-use maestro_core::server::{
-    BackgroundServer, ServerOptions, bind, check_bind_allowed, resolve_addr,
-};
+use maestro_core::config::{Overrides, ServerFlags, Settings};
+use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
@@ -43,11 +41,14 @@ pub fn serve(
         });
         let db = settings.db_path();
         let addr = resolve_addr(host, port)?;
-        check_bind_allowed(addr, token.as_deref())?;
         let m = settings.local(Maestro::open(&db)?)?;
-        let listener = rt.block_on(bind(addr, token.as_deref()))?;
-        let mut opts = ServerOptions::new(m);
-        opts.token = token;
+        let flags = ServerFlags {
+            token,
+            ..Default::default()
+        };
+        let opts = settings.server_options(m, flags)?;
+        check_bind_allowed(addr, opts.token.as_deref())?;
+        let listener = rt.block_on(bind(addr, opts.token.as_deref()))?;
         Ok(Server {
             inner: BackgroundServer::spawn(rt.handle(), opts, listener)?,
             db: db.display().to_string(),

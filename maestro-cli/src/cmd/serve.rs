@@ -2,9 +2,10 @@
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::context::Ctx;
+use maestro_core::config::ServerFlags;
 use maestro_core::host::plan::StoreContext;
 use maestro_core::host::{Host, HostControl, HostEvent};
-use maestro_core::server::{self, ServerOptions};
+use maestro_core::server;
 use maestro_core::{Error, Maestro, OpContext, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -12,13 +13,17 @@ use std::time::Duration;
 pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     init_logging(a.log_format);
     let addr = server::parse_addr(&a.addr)?;
-    let token = a
-        .token
-        .or_else(|| ctx.env.var("MAESTRO_TOKEN").map(str::to_string));
-    server::check_bind_allowed(addr, token.as_deref())?;
     // The server always serves a local store, even when apiUrl is configured.
     let db = ctx.db_path();
     let maestro = ctx.local(Maestro::open(&db)?)?;
+    let flags = ServerFlags {
+        token: a.token.clone(),
+        max_connections: a.max_connections,
+        body_timeout: a.body_timeout,
+    };
+    let opts = ctx.settings().server_options(maestro.clone(), flags)?;
+    let token = opts.token.clone();
+    server::check_bind_allowed(addr, token.as_deref())?;
     let lease = maestro.lease();
     let host_opts = if a.spawn {
         if a.max_concurrent == 0 {
@@ -33,12 +38,6 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let mut opts = ServerOptions::new(maestro.clone());
-    opts.token = token.clone();
-    if let Some(hours) = op_retention(ctx)? {
-        opts.op_retention = hours;
-    }
-    limits(ctx, a.max_connections, a.body_timeout, &mut opts)?;
     let listener = server::bind(addr, token.as_deref()).await?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
@@ -121,81 +120,6 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
         let _ = control.send(HostControl::Stop);
     };
     server::launch_with_listener(opts, listener, shutdown).await
-}
-
-/// How long idempotency records are kept: `MAESTRO_OP_RETENTION_HOURS` > config
-/// `opRetentionHours` > 24 h.
-fn op_retention(ctx: &mut Ctx) -> Result<Option<Duration>> {
-    let env = ctx.env.clone();
-    let config = ctx.config()?;
-    let Some(text) = maestro_core::config::setting(
-        None,
-        &env,
-        "MAESTRO_OP_RETENTION_HOURS",
-        config,
-        "opRetentionHours",
-    ) else {
-        return Ok(None);
-    };
-    match text.trim().parse::<f64>() {
-        Ok(h) if h > 0.0 && h.is_finite() => Ok(Some(Duration::from_secs_f64(h * 3600.0))),
-        _ => Err(
-            Error::invalid_argument(format!("'{text}' is not a valid retention (hours)"))
-                .with_details(json!({ "field": "opRetentionHours", "value": text }))
-                .with_suggestion(
-                    "Use a positive number of hours, e.g. MAESTRO_OP_RETENTION_HOURS=24",
-                ),
-        ),
-    }
-}
-
-/// The connection cap and the body deadline: flag, else environment, else the default.
-fn limits(
-    ctx: &Ctx,
-    max_connections: Option<usize>,
-    body_timeout: Option<f64>,
-    opts: &mut ServerOptions,
-) -> Result<()> {
-    // The value and where it came from, for the error message.
-    let setting = |flag: Option<String>, name: &'static str, var: &'static str| match flag {
-        Some(v) => Some((v, name)),
-        None => ctx.env.var(var).map(|v| (v.to_string(), var)),
-    };
-    if let Some((v, var)) = setting(
-        max_connections.map(|n| n.to_string()),
-        "--max-connections",
-        "MAESTRO_MAX_CONNECTIONS",
-    ) {
-        let most = tokio::sync::Semaphore::MAX_PERMITS;
-        let parsed = v.trim().parse().ok().filter(|n| (1..=most).contains(n));
-        opts.max_connections = parsed.ok_or_else(|| {
-            Error::invalid_argument(format!(
-                "{var} must be a whole number of connections from 1 to {most}, got '{v}'"
-            ))
-            .with_suggestion(
-                "Pass e.g. --max-connections 2000, or unset MAESTRO_MAX_CONNECTIONS for the default",
-            )
-        })?;
-    }
-    if let Some((v, var)) = setting(
-        body_timeout.map(|s| s.to_string()),
-        "--body-timeout",
-        "MAESTRO_BODY_TIMEOUT",
-    ) {
-        opts.body_read_timeout = v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!("{var} must be a number of seconds, got '{v}'"))
-                    .with_suggestion(
-                        "Pass e.g. --body-timeout 30, or unset MAESTRO_BODY_TIMEOUT for the default",
-                    )
-            })?;
-    }
-    Ok(())
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the future completes on either.

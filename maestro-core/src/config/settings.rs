@@ -204,6 +204,92 @@ impl Settings {
     }
 }
 
+/// What a server's caller gave explicitly (command-line flags, function arguments).
+#[cfg(feature = "server")]
+#[derive(Debug, Clone, Default)]
+pub struct ServerFlags {
+    pub token: Option<String>,
+    pub max_connections: Option<usize>,
+    /// Seconds.
+    pub body_timeout: Option<f64>,
+}
+
+#[cfg(feature = "server")]
+impl Settings {
+    /// The options of a server over `m`: the token (flag > `MAESTRO_TOKEN`), how long
+    /// idempotency records are kept (`MAESTRO_OP_RETENTION_HOURS` > config
+    /// `opRetentionHours` > 24 h), the connection cap (flag > `MAESTRO_MAX_CONNECTIONS`) and
+    /// the body deadline (flag > `MAESTRO_BODY_TIMEOUT`, seconds). `maestro serve` and the
+    /// bindings' embedded servers both take their options from here.
+    pub fn server_options(
+        &self,
+        m: Maestro,
+        flags: ServerFlags,
+    ) -> Result<crate::server::ServerOptions> {
+        let mut opts = crate::server::ServerOptions::new(m);
+        opts.token = flags
+            .token
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| self.env.var("MAESTRO_TOKEN").map(str::to_string));
+        if let Some(text) = self.pick(None, "MAESTRO_OP_RETENTION_HOURS", "opRetentionHours")? {
+            opts.op_retention = match text.trim().parse::<f64>() {
+                Ok(h) if h > 0.0 && h.is_finite() => Duration::from_secs_f64(h * 3600.0),
+                _ => {
+                    return Err(Error::invalid_argument(format!(
+                        "'{text}' is not a valid retention (hours)"
+                    ))
+                    .with_details(serde_json::json!({ "field": "opRetentionHours", "value": text }))
+                    .with_suggestion(
+                        "Use a positive number of hours, e.g. MAESTRO_OP_RETENTION_HOURS=24",
+                    ));
+                }
+            };
+        }
+        // The value and where it came from, for the error message.
+        let given = |flag: Option<String>, name: &'static str, var: &'static str| match flag {
+            Some(v) => Some((v, name)),
+            None => self.env.var(var).map(|v| (v.to_string(), var)),
+        };
+        if let Some((v, var)) = given(
+            flags.max_connections.map(|n| n.to_string()),
+            "--max-connections",
+            "MAESTRO_MAX_CONNECTIONS",
+        ) {
+            let most = tokio::sync::Semaphore::MAX_PERMITS;
+            let parsed = v.trim().parse().ok().filter(|n| (1..=most).contains(n));
+            opts.max_connections = parsed.ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "{var} must be a whole number of connections from 1 to {most}, got '{v}'"
+                ))
+                .with_suggestion(
+                    "Pass e.g. --max-connections 2000, or unset MAESTRO_MAX_CONNECTIONS for the default",
+                )
+            })?;
+        }
+        if let Some((v, var)) = given(
+            flags.body_timeout.map(|s| s.to_string()),
+            "--body-timeout",
+            "MAESTRO_BODY_TIMEOUT",
+        ) {
+            opts.body_read_timeout = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "{var} must be a number of seconds, got '{v}'"
+                    ))
+                    .with_suggestion(
+                        "Pass e.g. --body-timeout 30, or unset MAESTRO_BODY_TIMEOUT for the default",
+                    )
+                })?;
+        }
+        Ok(opts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

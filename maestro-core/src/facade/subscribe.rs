@@ -101,6 +101,10 @@ impl Maestro {
 impl Subscription {
     /// The next item; `None` when a remote stream ended for good (the server refused it, or
     /// every reconnection failed: see the error it then returns once).
+    ///
+    /// Cancel-safe: dropping the future before it completes loses no event (a local read
+    /// that did not finish is done again; a remote event stays queued), so it can race other
+    /// futures in a `select!`.
     pub async fn next(&mut self) -> Option<Result<SubscriptionItem>> {
         let item = match &mut self.source {
             Source::Local {
@@ -157,6 +161,18 @@ impl Subscription {
     pub fn connection_state(&self) -> Option<crate::remote::ConnectionState> {
         match &self.source {
             Source::Remote(c) => Some(c.state()),
+            Source::Local { .. } => None,
+        }
+    }
+
+    /// A watch of the connection state of a remote subscription (`None` for a local one),
+    /// for a front end that shows it.
+    #[cfg(feature = "remote")]
+    pub fn watch_connection(
+        &self,
+    ) -> Option<tokio::sync::watch::Receiver<crate::remote::ConnectionState>> {
+        match &self.source {
+            Source::Remote(c) => Some(c.watch_state()),
             Source::Local { .. } => None,
         }
     }

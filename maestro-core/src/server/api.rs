@@ -182,9 +182,13 @@ async fn drain(mut stream: axum::body::BodyDataStream, max: u64, time: Duration)
     .await;
 }
 
-/// Maps a body deserialization error to `missing_required_field` or `invalid_argument`.
+/// Maps a body deserialization error to the error a refused value carries, else
+/// `missing_required_field` or `invalid_argument`.
 fn json_error(e: serde_json::Error) -> ApiError {
     let msg = e.to_string();
+    if let Some(err) = Error::from_serde_message(&msg) {
+        return err.into();
+    }
     if let Some(rest) = msg.strip_prefix("missing field `")
         && let Some(field) = rest.split('`').next()
     {
@@ -211,7 +215,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Q(q.0))
-            .map_err(|e| bad_request(format!("Invalid query string: {}", e.body_text())))
+            .map_err(|e| {
+                let text = e.body_text();
+                match Error::from_serde_message(&text) {
+                    Some(err) => err.into(),
+                    None => bad_request(format!("Invalid query string: {text}")),
+                }
+            })
     }
 }
 
