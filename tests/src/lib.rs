@@ -3,6 +3,9 @@
 //! The binary is the one cargo built next to the test executable (`target/<profile>/maestro`);
 //! `./scripts/test` builds it before running the tests.
 
+pub mod agents;
+pub mod endpoint;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -107,7 +110,15 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::with_dir(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A sandbox in a new directory under `parent`.
+    pub fn new_in(parent: &Path) -> Self {
+        Self::with_dir(tempfile::tempdir_in(parent).expect("tempdir"))
+    }
+
+    fn with_dir(dir: tempfile::TempDir) -> Self {
         let home = dir.path().join("home");
         let cwd = dir.path().join("work");
         std::fs::create_dir_all(&home).unwrap();
