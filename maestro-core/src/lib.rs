@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod agent;
 pub mod config;
 pub mod dag;
 pub mod error;

@@ -74,6 +74,13 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
+    /// `claude`, `codex`, `gemini` or `none`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Claude, Self::Codex, Self::Gemini, Self::None]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Claude => "claude",

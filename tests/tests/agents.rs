@@ -1,0 +1,164 @@
+//! The real coding-agent CLIs as workers: `maestro host` launches Claude Code, Codex and
+//! Gemini CLI with their built-in profiles against a scripted model endpoint on loopback.
+//! The conversation starts the task, writes a file with the agent's own file tool, reports
+//! progress and completes the task; no tool call may be refused and nothing may leave the
+//! machine. The CLIs come from `scripts/install-agent-clis` (run by `./scripts/test`).
+
+use maestro_tests::agents::{AgentCli, configure, sandbox_outside_tmp, target_dir};
+use maestro_tests::endpoint::{ModelEndpoint, Script, Turn, Usage};
+use maestro_tests::{Sandbox, id, wait};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const NOTES: &str = "# Notes\n\nWritten by the agent with its own file tool.\n";
+
+/// The conversation every CLI plays.
+fn lifecycle() -> Script {
+    Script::new(vec![
+        Turn::shell("maestro task start {task} --json")
+            .say("I will start the task.")
+            .usage(1200, 40, 800),
+        Turn::write("NOTES.md", NOTES).usage(1500, 60, 1000),
+        Turn::shell("maestro update 'NOTES.md written, completing next' --task {task}")
+            .usage(1700, 30, 1200),
+        Turn::shell("maestro task complete {task} --json").usage(1800, 25, 1400),
+        Turn::finish("The notes are written and the task is complete.").usage(1900, 20, 1500),
+    ])
+}
+
+fn until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Runs `cli` as a worker launched by `maestro host` with its built-in profile, and checks
+/// the whole lifecycle went through without a refusal.
+fn run_worker(cli: AgentCli, mut sb: Sandbox) {
+    let endpoint = ModelEndpoint::start(lifecycle());
+    sb.init();
+    let home = sb.path().join("maestro-home");
+    sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    configure(cli, &mut sb, &endpoint);
+    // The worker's tree is not the project directory, so the store is outside it.
+    let tree = sb.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let t = sb.task(
+        "Write the notes",
+        &["--desc", "Write NOTES.md, then complete."],
+    );
+    let host = sb.spawn(&["host", "--agent", cli.name(), "--json"], &[]);
+    let tree_arg = tree.display().to_string();
+    let s = id(&sb.ok(&["session", "spawn", "--task", &t, "--cwd", &tree_arg]));
+    let ended = until(Duration::from_secs(180), || {
+        let st = sb.ok(&["session", "get", &s]);
+        st["exitCode"].is_i64()
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status();
+    let run = wait(host);
+    let log = std::fs::read_to_string(home.join(format!("logs/{s}.log"))).unwrap_or_default();
+    // Kept after the sandbox is gone, to read after a failure.
+    let _ = std::fs::write(
+        target_dir().join(format!("agent-e2e/{}-last.log", cli.name())),
+        &log,
+    );
+    let context = format!(
+        "host:\n{}\n{}\nagent log:\n{log}\nendpoint:\n{}",
+        run.stdout,
+        run.stderr,
+        endpoint.transcript()
+    );
+    assert!(ended, "the {} worker did not end\n{context}", cli.name());
+
+    let session = sb.ok(&["session", "get", &s]);
+    assert_eq!(session["exitCode"], 0, "{session}\n{context}");
+    assert_eq!(session["status"], "completed", "{session}\n{context}");
+    let task = sb.ok(&["task", "get", &t]);
+    assert_eq!(task["status"], "completed", "{task}\n{context}");
+    let timeline = task["timeline"].as_array().unwrap();
+    let progress: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e["type"] == "progress")
+        .collect();
+    assert_eq!(progress.len(), 1, "{task}");
+    assert_eq!(progress[0]["message"], "NOTES.md written, completing next");
+    assert_eq!(progress[0]["actorSessionId"], s.as_str());
+    assert_eq!(
+        std::fs::read_to_string(tree.join("NOTES.md")).unwrap_or_default(),
+        NOTES,
+        "{context}"
+    );
+
+    // Every scripted turn was played, no tool call was refused, nothing else was asked for.
+    let refusals = endpoint.refusals();
+    assert!(refusals.is_empty(), "refused: {refusals:?}\n{context}");
+    assert!(endpoint.escaped().is_empty(), "{context}");
+    assert!(endpoint.problems().is_empty(), "{context}");
+    let served: Vec<usize> = endpoint.served().iter().map(|(_, i, _)| *i).collect();
+    for turn in 0..lifecycle().turns.len() {
+        assert!(
+            served.contains(&turn),
+            "turn {turn} never played\n{context}"
+        );
+    }
+    assert_eq!(endpoint.tool_results().len(), 4, "{context}");
+
+    check_record(cli, &log, &endpoint);
+}
+
+/// The agent's structured output holds the run: its session id, the usage the endpoint
+/// reported, the final message.
+fn check_record(cli: AgentCli, log: &str, endpoint: &ModelEndpoint) {
+    let record = maestro_core::agent::parse_log(
+        maestro_core::host::plan::OutputKind::from_name(cli.name()).unwrap(),
+        log,
+    );
+    assert!(record.agent_session_id.is_some(), "{record:?}");
+    let mut served_usage = Usage::default();
+    for (_, _, u) in endpoint.served() {
+        served_usage += u;
+    }
+    assert_eq!(
+        record.usage.input_tokens,
+        Some(served_usage.input),
+        "{record:?}"
+    );
+    assert_eq!(
+        record.usage.output_tokens,
+        Some(served_usage.output),
+        "{record:?}"
+    );
+    assert_eq!(
+        record.usage.cached_input_tokens,
+        Some(served_usage.cached),
+        "{record:?}"
+    );
+    let result = record.result.as_ref().expect("a result");
+    assert!(result.is_success(), "{result:?}");
+    assert_eq!(
+        result.message.as_deref(),
+        Some("The notes are written and the task is complete.")
+    );
+}
+
+#[test]
+fn claude_code_runs_a_task_to_completion_with_its_builtin_profile() {
+    run_worker(AgentCli::Claude, sandbox_outside_tmp());
+}
+
+#[test]
+fn codex_runs_a_task_to_completion_with_its_builtin_profile() {
+    run_worker(AgentCli::Codex, sandbox_outside_tmp());
+}
+
+#[test]
+fn gemini_cli_runs_a_task_to_completion_with_its_builtin_profile() {
+    run_worker(AgentCli::Gemini, sandbox_outside_tmp());
+}
