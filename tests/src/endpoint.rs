@@ -196,6 +196,7 @@ pub const REFUSALS: &[&str] = &[
     "not allowed",
     "haven't granted",
     "read-only file system",
+    "readonly database",
     "rejected",
     "blocked by policy",
     "operation not permitted",

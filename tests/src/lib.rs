@@ -148,6 +148,15 @@ impl Sandbox {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// A variable of this sandbox's environment.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn remove_env(&mut self, key: &str) {
         self.env.retain(|(k, _)| k != key);
     }

@@ -162,3 +162,161 @@ fn codex_runs_a_task_to_completion_with_its_builtin_profile() {
 fn gemini_cli_runs_a_task_to_completion_with_its_builtin_profile() {
     run_worker(AgentCli::Gemini, sandbox_outside_tmp());
 }
+
+/// The hooks of the built-in settings run before and after every tool call (checked with a
+/// command that leaves a trace instead of `maestro session heartbeat`).
+#[test]
+fn claude_and_gemini_run_the_heartbeat_hooks_on_every_tool_call() {
+    use maestro_core::host::plan::{self, HEARTBEAT_HOOK, Profiles};
+    let profiles = Profiles::default();
+    for cli in [AgentCli::Claude, AgentCli::Gemini] {
+        let endpoint = ModelEndpoint::start(Script::new(vec![
+            Turn::shell("maestro --version"),
+            Turn::finish("done"),
+        ]));
+        let mut sb = sandbox_outside_tmp();
+        configure(cli, &mut sb, &endpoint);
+        let trace = sb.path().join("hooks.log");
+        let traced = |v: serde_json::Value| {
+            v.to_string()
+                .replace(HEARTBEAT_HOOK, &format!("echo hook >> {}", trace.display()))
+        };
+        let profile = profiles.get(cli.name()).unwrap();
+        let dir = sb.path().display().to_string();
+        let (argv, env): (Vec<String>, Vec<(&str, String)>) = match cli {
+            AgentCli::Claude => {
+                let mut a = plan::profile_view(
+                    profile,
+                    &plan::StoreContext::Local {
+                        db: sb.path().join("m.db"),
+                    },
+                )
+                .argv;
+                let i = a.iter().position(|x| x == "--settings").unwrap() + 1;
+                a[i] = traced(plan::claude_settings(profile));
+                (a, vec![])
+            }
+            _ => {
+                let settings = sb.path().join("settings.json");
+                std::fs::write(&settings, traced(plan::gemini_settings(profile))).unwrap();
+                let policy = sb.path().join("policy.toml");
+                std::fs::write(&policy, plan::gemini_policy(profile)).unwrap();
+                let a = plan::profile_view(
+                    profile,
+                    &plan::StoreContext::Local {
+                        db: sb.path().join("m.db"),
+                    },
+                )
+                .argv
+                .into_iter()
+                .map(|x| x.replace("{policy_file}", &policy.display().to_string()))
+                .collect();
+                (
+                    a,
+                    vec![(
+                        "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
+                        settings.display().to_string(),
+                    )],
+                )
+            }
+        };
+        let argv: Vec<String> = argv
+            .into_iter()
+            .map(|a| a.replace("{prompt}", "go"))
+            .collect();
+        let maestro_dir = maestro_tests::maestro_bin()
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        let path = format!("{maestro_dir}:{}", sb.env_var("PATH").unwrap_or_default());
+        let mut envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        envs.push(("PATH", &path));
+        let mut c = sb.shell("cd \"$0\" && exec \"$@\"", &envs);
+        c.arg(&dir).args(&argv);
+        let out = c.output().unwrap();
+        let context = format!(
+            "{}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            endpoint.transcript()
+        );
+        assert!(out.status.success(), "{context}");
+        let hooks = std::fs::read_to_string(&trace).unwrap_or_default();
+        assert_eq!(
+            hooks.lines().count(),
+            2,
+            "{cli:?}: before and after the call\n{context}"
+        );
+        assert!(endpoint.refusals().is_empty(), "{context}");
+    }
+}
+
+#[test]
+fn agent_list_and_show_print_the_effective_profiles() {
+    let sb = Sandbox::new();
+    sb.init();
+    sb.ok(&[
+        "config",
+        "set",
+        "agents.claude.allowedCommands",
+        "[\"git\",\"cargo test\"]",
+    ]);
+    sb.ok(&[
+        "config",
+        "set",
+        "agents.scripted.command",
+        "[\"sh\",\"w.sh\"]",
+    ]);
+    let list = sb.ok(&["agent", "list"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["claude", "codex", "gemini", "scripted"]);
+    let claude = sb.ok(&["agent", "show", "claude"]);
+    assert_eq!(claude["heartbeat"], "agent");
+    assert_eq!(claude["output"], "claude");
+    assert_eq!(
+        claude["allowedCommands"],
+        serde_json::json!(["maestro", "git", "cargo test"])
+    );
+    let argv = claude["launch"]["argv"].as_array().unwrap();
+    assert_eq!(argv[0], "claude");
+    assert_eq!(argv[2], "{prompt}");
+    let settings: Value = serde_json::from_str(argv.last().unwrap().as_str().unwrap()).unwrap();
+    assert_eq!(
+        settings["permissions"]["allow"],
+        serde_json::json!(["Bash(maestro:*)", "Bash(git:*)", "Bash(cargo test:*)"])
+    );
+    // Codex in local mode may write the store's directory.
+    let codex = sb.ok(&["agent", "show", "codex"]);
+    assert_eq!(codex["store"], "local");
+    let db_dir = sb.cwd().join(".maestro").display().to_string();
+    assert!(
+        codex["launch"]["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains(&db_dir)),
+        "{codex}"
+    );
+    let gemini = sb.ok(&["agent", "show", "gemini"]);
+    assert!(
+        gemini["launch"]["files"]["{policy_file}"]
+            .as_str()
+            .unwrap()
+            .contains("run_shell_command")
+    );
+    let scripted = sb.ok(&["agent", "show", "scripted"]);
+    assert_eq!(scripted["heartbeat"], "process");
+    assert_eq!(
+        scripted["launch"]["argv"],
+        serde_json::json!(["sh", "w.sh"])
+    );
+    sb.fails(&["agent", "show", "nope"], "invalid_argument", 2);
+    let text = sb.run(&["agent", "show", "codex"]);
+    assert!(text.stdout.contains("codex exec --json"), "{}", text.stdout);
+}

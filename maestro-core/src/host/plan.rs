@@ -273,7 +273,11 @@ fn codex() -> AgentProfile {
         output: OutputKind::Codex,
         resume: Some(resume),
         store_args: StoreArgs {
-            local: strings(&["--add-dir", "{store_dir}"]),
+            // The config form of --add-dir, which `exec resume` does not take.
+            local: strings(&[
+                "-c",
+                "sandbox_workspace_write.writable_roots=['{store_dir}']",
+            ]),
             remote: strings(&[
                 "-c",
                 "sandbox_workspace_write.network_access=true",
@@ -533,6 +537,9 @@ pub struct LaunchPlan {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub prompt_file: PathBuf,
+    /// The prompt written to `prompt_file`: the session's, plus the commands the profile
+    /// allows.
+    pub prompt: String,
     pub log_file: PathBuf,
     /// Files to write before the start (settings, policy), with their contents.
     pub files: Vec<(PathBuf, String)>,
@@ -730,8 +737,20 @@ fn build(input: &PlanInput<'_>, template: &[String]) -> LaunchPlan {
     if uses("{policy_file}") {
         files.push((policy_file.clone(), gemini_policy(profile)));
     }
+    // A known agent CLI enforces the allowed commands (Codex through its sandbox): say which.
+    let prompt = match profile.output {
+        OutputKind::None => input.prompt.to_string(),
+        kind => format!(
+            "{}{}",
+            input.prompt,
+            crate::prompt::commands_section(
+                profile.allowed_commands.prefixes().as_deref(),
+                kind == OutputKind::Codex,
+            )
+        ),
+    };
     let vars = Placeholders {
-        prompt: input.prompt.to_string(),
+        prompt: prompt.clone(),
         prompt_file: prompt_file.display().to_string(),
         session_id: session.id.clone(),
         task_id: session.task_ids.first().cloned().unwrap_or_default(),
@@ -768,10 +787,75 @@ fn build(input: &PlanInput<'_>, template: &[String]) -> LaunchPlan {
         env,
         cwd: session.cwd.as_ref().map(PathBuf::from),
         prompt_file,
+        prompt,
         log_file: dirs.log_file(&session.id),
         files,
         heartbeat: profile.heartbeat,
         output: profile.output,
+    }
+}
+
+/// A profile as a host with `store` runs it, for display: the argv and env with the
+/// store's arguments and the profile's settings filled in, the per-session placeholders
+/// (`{prompt}`, `{session_id}` …) left as they are, and the files a launch writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileView {
+    pub argv: Vec<String>,
+    pub resume_argv: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    /// File placeholder → the contents written there at launch.
+    pub files: BTreeMap<String, String>,
+}
+
+pub fn profile_view(profile: &AgentProfile, store: &StoreContext) -> ProfileView {
+    let settings = match profile.output {
+        OutputKind::Gemini => gemini_settings(profile),
+        _ => claude_settings(profile),
+    }
+    .to_string();
+    let vars = Placeholders {
+        prompt: "{prompt}".into(),
+        prompt_file: "{prompt_file}".into(),
+        session_id: "{session_id}".into(),
+        task_id: "{task_id}".into(),
+        skill: "{skill}".into(),
+        settings: settings.clone(),
+        settings_file: "{settings_file}".into(),
+        policy_file: "{policy_file}".into(),
+        store_dir: store_dir(store)
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        agent_session_id: "{agent_session_id}".into(),
+        store_args: match store {
+            StoreContext::Local { .. } => profile.store_args.local.clone(),
+            StoreContext::Remote { .. } => profile.store_args.remote.clone(),
+        },
+    };
+    let uses = |needle: &str| {
+        profile
+            .command
+            .iter()
+            .chain(profile.resume.iter().flatten())
+            .chain(profile.env.values())
+            .any(|a| a.contains(needle))
+    };
+    let mut files = BTreeMap::new();
+    if uses("{settings_file}") {
+        files.insert("{settings_file}".to_string(), settings);
+    }
+    if uses("{policy_file}") {
+        files.insert("{policy_file}".to_string(), gemini_policy(profile));
+    }
+    ProfileView {
+        argv: expand(&profile.command, &vars),
+        resume_argv: profile.resume.as_ref().map(|r| expand(r, &vars)),
+        env: profile
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand_one(v, &vars)))
+            .collect(),
+        files,
     }
 }
 
@@ -1011,6 +1095,7 @@ mod tests {
             Some("/usr/bin"),
         );
         assert_eq!(p.argv, vec!["bash", "w.sh", "t-1"]);
+        assert_eq!(p.prompt, "PROMPT", "a plain script is told nothing more");
         assert_eq!(p.prompt_file, PathBuf::from("/h/prompts/s-abc123.md"));
         assert_eq!(p.log_file, PathBuf::from("/h/logs/s-abc123.log"));
         assert_eq!(p.cwd, Some(PathBuf::from("/work")));
@@ -1048,6 +1133,7 @@ mod tests {
             env: vec![("MAESTRO_SESSION_ID".into(), "s-1".into())],
             cwd: Some("/work".into()),
             prompt_file: "/h/prompts/s-1.md".into(),
+            prompt: "P".into(),
             log_file: "/h/logs/s-1.log".into(),
             files: vec![],
             heartbeat: Heartbeat::Process,
@@ -1090,6 +1176,152 @@ mod tests {
         assert_eq!(argv, expected);
         assert_eq!(parse_tmux_pane("4242 %7\n"), Some((4242, "%7".to_string())));
         assert_eq!(parse_tmux_pane("oops"), None);
+    }
+
+    #[test]
+    fn builtin_profiles_run_unattended_in_both_store_modes() {
+        let dirs = HostDirs { home: "/h".into() };
+        let local = StoreContext::Local {
+            db: "/d/store/m.db".into(),
+        };
+        let remote = StoreContext::Remote {
+            url: "http://127.0.0.1:3000".into(),
+            token: Some("tok".into()),
+        };
+        let p = Profiles::default();
+        let s = session();
+        let input = |profile, store, resume| PlanInput {
+            session: &s,
+            profile,
+            prompt: "PROMPT",
+            dirs: &dirs,
+            store,
+            path_prefix: None,
+            inherited_path: None,
+            resume,
+        };
+
+        // Claude: print mode, stream-json, edits accepted, maestro allowed, heartbeat hooks.
+        let claude = p.get("claude").unwrap();
+        let plan = plan_launch(&input(claude, &local, None)).unwrap();
+        assert_eq!(&plan.argv[..2], ["claude", "-p"]);
+        assert_eq!(plan.argv[2], plan.prompt);
+        assert!(plan.prompt.starts_with("PROMPT\n## Commands you may run\n"));
+        assert!(plan.prompt.contains("`maestro …` and nothing else"));
+        for flag in ["stream-json", "--verbose", "acceptEdits"] {
+            assert!(plan.argv.iter().any(|a| a == flag), "{flag}");
+        }
+        let settings: Value = serde_json::from_str(plan.argv.last().unwrap()).unwrap();
+        assert_eq!(settings["permissions"]["allow"], json!(["Bash(maestro:*)"]));
+        assert_eq!(
+            settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"],
+            HEARTBEAT_HOOK
+        );
+        assert_eq!(
+            (plan.heartbeat, plan.output),
+            (Heartbeat::Agent, OutputKind::Claude)
+        );
+        assert!(plan.files.is_empty());
+        let resumed = plan_launch(&input(claude, &local, Some("uuid-1"))).unwrap();
+        assert_eq!(&resumed.argv[3..5], ["--resume", "uuid-1"]);
+
+        // Codex: workspace-write sandbox; the store's directory writable, or the network on.
+        let codex = p.get("codex").unwrap();
+        let plan = plan_launch(&input(codex, &local, None)).unwrap();
+        assert_eq!(&plan.argv[..3], ["codex", "exec", "--json"]);
+        assert!(
+            plan.argv
+                .windows(2)
+                .any(|w| w == ["--sandbox", "workspace-write"])
+        );
+        assert!(
+            plan.argv
+                .contains(&"sandbox_workspace_write.writable_roots=['/d/store']".to_string())
+        );
+        assert_eq!(plan.argv.last().unwrap(), &plan.prompt);
+        assert!(plan.prompt.contains("sandbox"));
+        let plan = plan_launch(&input(codex, &remote, None)).unwrap();
+        assert!(
+            plan.argv
+                .contains(&"sandbox_workspace_write.network_access=true".to_string())
+        );
+        assert!(!plan.argv.iter().any(|a| a.contains("writable_roots")));
+        let resumed = plan_launch(&input(codex, &local, Some("th-1"))).unwrap();
+        assert_eq!(&resumed.argv[..4], ["codex", "exec", "resume", "th-1"]);
+
+        // Gemini: auto_edit plus a policy allowing maestro; hooks in a settings file.
+        let gemini = p.get("gemini").unwrap();
+        let plan = plan_launch(&input(gemini, &local, None)).unwrap();
+        assert!(
+            plan.argv
+                .windows(2)
+                .any(|w| w == ["--approval-mode", "auto_edit"])
+        );
+        assert!(plan.argv.contains(&"--skip-trust".to_string()));
+        let policy = PathBuf::from("/h/prompts/s-abc123.policy.toml");
+        let settings = PathBuf::from("/h/prompts/s-abc123.settings.json");
+        assert!(plan.argv.contains(&policy.display().to_string()));
+        let files: BTreeMap<_, _> = plan.files.iter().cloned().collect();
+        assert!(files[&policy].contains("commandPrefix = [\"maestro\"]"));
+        assert!(files[&settings].contains("BeforeTool"));
+        let env: BTreeMap<_, _> = plan.env.iter().cloned().collect();
+        assert_eq!(
+            env["GEMINI_CLI_SYSTEM_DEFAULTS_PATH"],
+            settings.display().to_string()
+        );
+        let e = plan_launch(&input(gemini, &local, Some("x"))).unwrap_err();
+        assert_eq!(e.code(), crate::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn allowed_commands_become_each_clis_rules() {
+        let cfg = json!({
+            "claude": {"allowedCommands": ["git", "cargo  test", "maestro"]},
+            "gemini": {"allowedCommands": "everything", "heartbeat": "process"},
+            "script": {"command": ["sh", "w.sh"], "output": "codex", "heartbeat": "agent"},
+        });
+        let p = Profiles::from_config(Some(&cfg)).unwrap();
+        let claude = p.get("claude").unwrap();
+        // Only the given field changed.
+        assert_eq!(
+            claude.command,
+            Profiles::default().get("claude").unwrap().command
+        );
+        assert_eq!(
+            claude_settings(claude)["permissions"]["allow"],
+            json!(["Bash(maestro:*)", "Bash(git:*)", "Bash(cargo test:*)"])
+        );
+        let gemini = p.get("gemini").unwrap();
+        assert_eq!(gemini.allowed_commands, AllowedCommands::Everything);
+        assert!(!gemini_policy(gemini).contains("commandPrefix"));
+        assert_eq!(gemini_settings(gemini), json!({}));
+        let script = p.get("script").unwrap();
+        assert_eq!(
+            (script.heartbeat, script.output),
+            (Heartbeat::Agent, OutputKind::Codex)
+        );
+        assert_eq!(script.allowed_commands, AllowedCommands::default());
+        assert_eq!(
+            serde_json::to_value(&script.allowed_commands).unwrap(),
+            json!(["maestro"])
+        );
+        for bad in [
+            json!({"x": {"command": ["a"], "allowedCommands": "some"}}),
+            json!({"x": {"command": ["a"], "allowedCommands": [""]}}),
+            json!({"x": {"command": ["a"], "heartbeat": "sometimes"}}),
+            json!({"x": {"command": ["a"], "colour": "red"}}),
+        ] {
+            assert!(Profiles::from_config(Some(&bad)).is_err(), "{bad}");
+        }
+        let view = profile_view(
+            Profiles::default().get("codex").unwrap(),
+            &StoreContext::Local { db: "m.db".into() },
+        );
+        assert!(
+            view.argv
+                .contains(&"sandbox_workspace_write.writable_roots=['.']".to_string())
+        );
+        assert_eq!(view.argv.last().unwrap(), "{prompt}");
     }
 
     #[test]
