@@ -145,7 +145,7 @@ pub enum Command {
     Agent(AgentCmd),
     /// Launch agent processes for spawn requests (`maestro session spawn`) until stopped
     #[command(
-        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}); built in: claude, codex, gemini. Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
+        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}, {settings}, {policy_file}, {store_dir}, {store_args} …);\nbuilt in: claude, codex, gemini (see maestro agent list). Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
     )]
     Host(HostArgs),
     /// A one-minute tour: a temporary project whose six tasks are run by scripted workers

@@ -284,6 +284,74 @@ impl RunParser {
     }
 }
 
+impl LogItem {
+    /// The item as text for a log view: one line per item, tool output indented below.
+    pub fn render(&self) -> String {
+        let indent = |s: &str| {
+            s.trim_end()
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        match self {
+            Self::Start { model, cwd } => format!(
+                "── run started{}{}",
+                model
+                    .as_deref()
+                    .map(|m| format!(", model {m}"))
+                    .unwrap_or_default(),
+                cwd.as_deref()
+                    .map(|c| format!(", in {c}"))
+                    .unwrap_or_default()
+            ),
+            Self::Text { text } => format!("assistant: {}", text.trim()),
+            Self::Thinking { text } => format!("(thinking) {}", text.trim()),
+            Self::ToolCall { name, input, .. } => format!("▶ {name}: {input}"),
+            Self::ToolResult { ok, output, .. } => {
+                let mark = if *ok { "✓" } else { "✗" };
+                if output.trim().is_empty() {
+                    mark.to_string()
+                } else {
+                    format!("{mark}\n{}", indent(output))
+                }
+            }
+            Self::Notice { text } => format!("! {}", text.trim()),
+            Self::Raw { line } => line.clone(),
+        }
+    }
+}
+
+impl RunRecord {
+    /// The run as text: its items, then a summary line of the result and usage.
+    pub fn render(&self) -> String {
+        let mut out: Vec<String> = self.items.iter().map(LogItem::render).collect();
+        let u = &self.usage;
+        let num = |n: Option<u64>| n.map_or("?".to_string(), |n| n.to_string());
+        let outcome = match &self.result {
+            None => "running".to_string(),
+            Some(r) if r.is_success() => "success".to_string(),
+            Some(r) => format!(
+                "{}{}",
+                r.error.map_or("error", ErrorKind::as_str),
+                r.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        };
+        out.push(format!(
+            "── {outcome}; {} turns, {} input tokens ({} cached), {} output tokens{}",
+            num(u.turns),
+            num(u.input_tokens),
+            num(u.cached_input_tokens),
+            num(u.output_tokens),
+            u.cost_usd.map(|c| format!(", ${c:.4}")).unwrap_or_default()
+        ));
+        out.join("\n")
+    }
+}
+
 /// Parses a whole log (the host's `<session>.log`).
 pub fn parse_log(kind: OutputKind, text: &str) -> RunRecord {
     parse_log_with(kind, text, None)

@@ -28,11 +28,11 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A shell-safe single-quoted argument.
-fn quote(s: &str) -> String {
+/// An argument as the shell reads it back: as it is when plain, else single-quoted.
+pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@+{}".contains(c))
     {
         s.to_string()
     } else {

@@ -10,7 +10,8 @@
 //! A conversation is a [`Script`] of [`Turn`]s in neutral terms (run a shell command, write a
 //! file with the agent's own file tool, say text, finish), each with the usage it reports.
 //! Every request of a conversation carries its whole history, so the endpoint answers a
-//! request with the turn whose index is the number of tool calls already in that history,
+//! request with the turn whose index is the number of model turns already in that history
+//! (a resumed conversation goes on where it stopped),
 //! mapped onto the tool names the CLI offered in the request (`Bash`/`Write`,
 //! `exec_command`/`apply_patch`, `run_shell_command`/`write_file`). Requests without tools
 //! (titles, routing, summaries) are side calls: they get a short answer (JSON shaped by the
@@ -473,7 +474,7 @@ impl Context {
     }
 }
 
-/// The turn to play for a history with `calls` tool calls, recorded as served.
+/// The turn to play for a history of `calls` model turns, recorded as served.
 fn next_turn(s: &mut Inner, api: Api, calls: usize) -> Option<Turn> {
     let turn = s.script.turns.get(calls).cloned();
     match &turn {
@@ -771,8 +772,22 @@ fn openai(s: &mut Inner, path: &str, req: Value) -> Response {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    // Model turns in the history: each call, and each assistant message not followed by
+    // the call of the same turn.
+    let is_call = |i: &Value| {
+        matches!(
+            i.get("type").and_then(Value::as_str),
+            Some("function_call" | "custom_tool_call" | "local_shell_call")
+        )
+    };
     let mut calls = 0;
-    for item in &input {
+    for (n, item) in input.iter().enumerate() {
+        if item.get("type").and_then(Value::as_str) == Some("message")
+            && item.get("role").and_then(Value::as_str) == Some("assistant")
+            && !input.get(n + 1).is_some_and(is_call)
+        {
+            calls += 1;
+        }
         match item.get("type").and_then(Value::as_str) {
             Some("function_call" | "custom_tool_call" | "local_shell_call") => calls += 1,
             Some("function_call_output" | "custom_tool_call_output") => {
@@ -964,7 +979,11 @@ fn gemini(s: &mut Inner, path: &str, req: Value, streaming: bool) -> Response {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let mut calls = 0;
+    // Model turns in the history: one model content each.
+    let calls = contents
+        .iter()
+        .filter(|c| c.get("role").and_then(Value::as_str) == Some("model"))
+        .count();
     for (i, c) in contents.iter().enumerate() {
         for (j, p) in c
             .get("parts")
@@ -973,11 +992,6 @@ fn gemini(s: &mut Inner, path: &str, req: Value, streaming: bool) -> Response {
             .flatten()
             .enumerate()
         {
-            if c.get("role").and_then(Value::as_str) == Some("model")
-                && p.get("functionCall").is_some()
-            {
-                calls += 1;
-            }
             if let Some(r) = p.get("functionResponse") {
                 let mut text = String::new();
                 all_text(r.get("response").unwrap_or(&Value::Null), &mut text);

@@ -163,6 +163,48 @@ fn gemini_cli_runs_a_task_to_completion_with_its_builtin_profile() {
     run_worker(AgentCli::Gemini, sandbox_outside_tmp());
 }
 
+/// Runs a CLI directly (no host) in the sandbox's directory, with the sandbox's `maestro`
+/// on PATH: returns whether it succeeded and its stdout.
+fn run_direct(sb: &Sandbox, argv: &[String], env: &[(&str, &str)]) -> (bool, String) {
+    let maestro_dir = maestro_tests::maestro_bin()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{maestro_dir}:{}", sb.env_var("PATH").unwrap_or_default());
+    let mut envs = env.to_vec();
+    envs.push(("PATH", &path));
+    let mut c = sb.shell("cd \"$0\" && exec \"$@\"", &envs);
+    c.arg(sb.path()).args(argv);
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    (
+        out.status.success(),
+        if out.status.success() { stdout } else { all },
+    )
+}
+
+/// A built-in profile's argv (or resume argv) for a local store in `sb`, with `prompt`.
+fn builtin_argv(sb: &Sandbox, cli: AgentCli, resume: Option<&str>, prompt: &str) -> Vec<String> {
+    use maestro_core::host::plan::{Profiles, StoreContext, profile_view};
+    let profiles = Profiles::default();
+    let store = StoreContext::Local {
+        db: sb.path().join("m.db"),
+    };
+    let view = profile_view(profiles.get(cli.name()).unwrap(), &store);
+    let argv = match resume {
+        None => view.argv,
+        Some(_) => view.resume_argv.expect("a resume template"),
+    };
+    argv.into_iter()
+        .map(|a| {
+            a.replace("{prompt}", prompt)
+                .replace("{agent_session_id}", resume.unwrap_or_default())
+        })
+        .collect()
+}
+
 /// The hooks of the built-in settings run before and after every tool call (checked with a
 /// command that leaves a trace instead of `maestro session heartbeat`).
 #[test]
@@ -182,66 +224,28 @@ fn claude_and_gemini_run_the_heartbeat_hooks_on_every_tool_call() {
                 .replace(HEARTBEAT_HOOK, &format!("echo hook >> {}", trace.display()))
         };
         let profile = profiles.get(cli.name()).unwrap();
-        let dir = sb.path().display().to_string();
-        let (argv, env): (Vec<String>, Vec<(&str, String)>) = match cli {
+        let mut argv = builtin_argv(&sb, cli, None, "go");
+        let settings = sb.path().join("settings.json");
+        let settings_env = settings.display().to_string();
+        let env: Vec<(&str, &str)> = match cli {
             AgentCli::Claude => {
-                let mut a = plan::profile_view(
-                    profile,
-                    &plan::StoreContext::Local {
-                        db: sb.path().join("m.db"),
-                    },
-                )
-                .argv;
-                let i = a.iter().position(|x| x == "--settings").unwrap() + 1;
-                a[i] = traced(plan::claude_settings(profile));
-                (a, vec![])
+                let i = argv.iter().position(|x| x == "--settings").unwrap() + 1;
+                argv[i] = traced(plan::claude_settings(profile));
+                vec![]
             }
             _ => {
-                let settings = sb.path().join("settings.json");
                 std::fs::write(&settings, traced(plan::gemini_settings(profile))).unwrap();
                 let policy = sb.path().join("policy.toml");
                 std::fs::write(&policy, plan::gemini_policy(profile)).unwrap();
-                let a = plan::profile_view(
-                    profile,
-                    &plan::StoreContext::Local {
-                        db: sb.path().join("m.db"),
-                    },
-                )
-                .argv
-                .into_iter()
-                .map(|x| x.replace("{policy_file}", &policy.display().to_string()))
-                .collect();
-                (
-                    a,
-                    vec![(
-                        "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",
-                        settings.display().to_string(),
-                    )],
-                )
+                for a in &mut argv {
+                    *a = a.replace("{policy_file}", &policy.display().to_string());
+                }
+                vec![("GEMINI_CLI_SYSTEM_DEFAULTS_PATH", settings_env.as_str())]
             }
         };
-        let argv: Vec<String> = argv
-            .into_iter()
-            .map(|a| a.replace("{prompt}", "go"))
-            .collect();
-        let maestro_dir = maestro_tests::maestro_bin()
-            .parent()
-            .unwrap()
-            .display()
-            .to_string();
-        let path = format!("{maestro_dir}:{}", sb.env_var("PATH").unwrap_or_default());
-        let mut envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        envs.push(("PATH", &path));
-        let mut c = sb.shell("cd \"$0\" && exec \"$@\"", &envs);
-        c.arg(&dir).args(&argv);
-        let out = c.output().unwrap();
-        let context = format!(
-            "{}\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            endpoint.transcript()
-        );
-        assert!(out.status.success(), "{context}");
+        let (ok, out) = run_direct(&sb, &argv, &env);
+        let context = format!("{out}\n{}", endpoint.transcript());
+        assert!(ok, "{context}");
         let hooks = std::fs::read_to_string(&trace).unwrap_or_default();
         assert_eq!(
             hooks.lines().count(),
@@ -249,6 +253,57 @@ fn claude_and_gemini_run_the_heartbeat_hooks_on_every_tool_call() {
             "{cli:?}: before and after the call\n{context}"
         );
         assert!(endpoint.refusals().is_empty(), "{context}");
+    }
+}
+
+/// The resume templates continue the agent's own conversation: the resumed run's first
+/// request carries the first run's history and the new prompt.
+#[test]
+fn claude_and_codex_resume_a_conversation_with_their_resume_templates() {
+    for cli in [AgentCli::Claude, AgentCli::Codex] {
+        let endpoint = ModelEndpoint::start(Script::new(vec![
+            Turn::shell("echo first-run-marker"),
+            Turn::finish("Stopping here for now."),
+            Turn::finish("Resumed and finished."),
+        ]));
+        let mut sb = sandbox_outside_tmp();
+        configure(cli, &mut sb, &endpoint);
+        let kind = maestro_core::host::plan::OutputKind::from_name(cli.name()).unwrap();
+        let (ok, out) = run_direct(&sb, &builtin_argv(&sb, cli, None, "Your task is t-1"), &[]);
+        assert!(ok, "{out}\n{}", endpoint.transcript());
+        let first = maestro_core::agent::parse_log(kind, &out);
+        let id = first
+            .agent_session_id
+            .clone()
+            .expect("the agent's session id");
+        let before = endpoint.requests().len();
+        let argv = builtin_argv(&sb, cli, Some(&id), "Continue where you stopped");
+        let (ok, out) = run_direct(&sb, &argv, &[]);
+        let context = format!("{out}\n{}", endpoint.transcript());
+        assert!(ok, "{context}");
+        let resumed = maestro_core::agent::parse_log(kind, &out);
+        assert_eq!(
+            resumed.agent_session_id.as_deref(),
+            Some(id.as_str()),
+            "{context}"
+        );
+        let request = endpoint.requests()[before..]
+            .iter()
+            .find(|r| r.main)
+            .cloned()
+            .expect("a request from the resumed run");
+        let body = request.body.to_string();
+        assert!(
+            body.contains("first-run-marker"),
+            "{cli:?}: history lost\n{context}"
+        );
+        assert!(body.contains("Continue where you stopped"), "{context}");
+        assert_eq!(request.turn, Some(2), "{context}");
+        assert_eq!(
+            resumed.result.and_then(|r| r.message).as_deref(),
+            Some("Resumed and finished."),
+            "{context}"
+        );
     }
 }
 

@@ -65,19 +65,10 @@ fn allowed(a: &AllowedCommands) -> String {
     }
 }
 
-/// An argv as one shell line (single-quoted where needed).
+/// An argv as one shell line.
 fn shell_line(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,{}@+".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
+        .map(|a| maestro_core::prompt::quote(a))
         .collect::<Vec<_>>()
         .join(" ")
 }

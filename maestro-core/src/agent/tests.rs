@@ -281,3 +281,30 @@ fn plain_output_has_no_usage_and_inputs_are_summarized() {
     );
     assert!(PriceTable::from_config(Some(&json!({"m": {"input": "x"}}))).is_err());
 }
+
+#[test]
+fn a_run_renders_as_readable_lines() {
+    let text = parse_log(OutputKind::Claude, CLAUDE_OK).render();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "── run started, model claude-opus-5-5, in /work/tree-parent/tree"
+    );
+    assert_eq!(lines[1], "assistant: I will start the task.");
+    assert!(
+        lines[2].starts_with("▶ Bash: maestro task start t-"),
+        "{text}"
+    );
+    assert_eq!(lines[3], "✓");
+    assert!(lines[4].starts_with("    {\"success\":true"), "{text}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &"── success; 5 turns, 8100 input tokens (5900 cached), 175 output tokens, $0.0135"
+    );
+    let r = parse_log(OutputKind::Gemini, GEMINI_MAX_TURNS).render();
+    assert!(
+        r.contains("✗\n    Tool \"run_shell_command\" not found"),
+        "{r}"
+    );
+    assert!(r.ends_with("── max_turns: Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json.; 1 turns, 300 input tokens (100 cached), 20 output tokens"), "{r}");
+}
