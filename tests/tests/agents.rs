@@ -6,7 +6,7 @@
 
 use maestro_tests::agents::{AgentCli, configure, sandbox_outside_tmp, target_dir};
 use maestro_tests::endpoint::{ModelEndpoint, Script, Turn, Usage};
-use maestro_tests::{Sandbox, id, wait};
+use maestro_tests::{Sandbox, Server, id, wait};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -39,11 +39,32 @@ fn until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 /// Runs `cli` as a worker launched by `maestro host` with its built-in profile, and checks
 /// the whole lifecycle went through without a refusal.
-fn run_worker(cli: AgentCli, mut sb: Sandbox) {
+fn run_worker(cli: AgentCli, sb: Sandbox) {
+    run_worker_on(cli, sb, false);
+}
+
+/// [`run_worker`], with the store behind a `maestro serve` that requires a token when
+/// `remote`.
+fn run_worker_on(cli: AgentCli, mut sb: Sandbox, remote: bool) {
     let endpoint = ModelEndpoint::start(lifecycle());
-    sb.init();
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    let _server = if remote {
+        sb.set_env("MAESTRO_TOKEN", "s3cret-token");
+        let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
+        sb.set_env("MAESTRO_API_URL", &server.url);
+        sb.fails_with(
+            &[("MAESTRO_TOKEN", "wrong")],
+            &["status"],
+            "unauthorized",
+            1,
+        );
+        sb.ok(&["project", "create", "remote", "--default"]);
+        Some(server)
+    } else {
+        sb.init();
+        None
+    };
     configure(cli, &mut sb, &endpoint);
     // The worker's tree is not the project directory, so the store is outside it.
     let tree = sb.path().join("tree");
@@ -163,6 +184,13 @@ fn gemini_cli_runs_a_task_to_completion_with_its_builtin_profile() {
     run_worker(AgentCli::Gemini, sandbox_outside_tmp());
 }
 
+/// In its sandbox Codex reaches a server that requires a token: the remote store's
+/// arguments turn the sandbox's network on (without them every call fails to connect).
+#[test]
+fn codex_works_on_a_remote_store_from_its_sandbox() {
+    run_worker_on(AgentCli::Codex, sandbox_outside_tmp(), true);
+}
+
 /// Runs a CLI directly (no host) in the sandbox's directory, with the sandbox's `maestro`
 /// on PATH: returns whether it succeeded and its stdout.
 fn run_direct(sb: &Sandbox, argv: &[String], env: &[(&str, &str)]) -> (bool, String) {
@@ -259,17 +287,27 @@ fn claude_and_gemini_run_the_heartbeat_hooks_on_every_tool_call() {
 /// The resume templates continue the agent's own conversation: the resumed run's first
 /// request carries the first run's history and the new prompt.
 #[test]
-fn claude_and_codex_resume_a_conversation_with_their_resume_templates() {
-    for cli in [AgentCli::Claude, AgentCli::Codex] {
+fn the_three_clis_resume_a_conversation_with_their_resume_templates() {
+    for cli in [AgentCli::Claude, AgentCli::Codex, AgentCli::Gemini] {
         let endpoint = ModelEndpoint::start(Script::new(vec![
-            Turn::shell("echo first-run-marker"),
+            Turn::shell("maestro --version").say("first-run-marker"),
             Turn::finish("Stopping here for now."),
             Turn::finish("Resumed and finished."),
         ]));
         let mut sb = sandbox_outside_tmp();
         configure(cli, &mut sb, &endpoint);
         let kind = maestro_core::host::plan::OutputKind::from_name(cli.name()).unwrap();
-        let (ok, out) = run_direct(&sb, &builtin_argv(&sb, cli, None, "Your task is t-1"), &[]);
+        let policy = sb.path().join("policy.toml");
+        let profiles = maestro_core::host::plan::Profiles::default();
+        let profile = profiles.get(cli.name()).unwrap();
+        std::fs::write(&policy, maestro_core::host::plan::gemini_policy(profile)).unwrap();
+        let first = builtin_argv(&sb, cli, None, "Your task is t-1");
+        let with_policy = |argv: Vec<String>| -> Vec<String> {
+            argv.into_iter()
+                .map(|a| a.replace("{policy_file}", &policy.display().to_string()))
+                .collect()
+        };
+        let (ok, out) = run_direct(&sb, &with_policy(first), &[]);
         assert!(ok, "{out}\n{}", endpoint.transcript());
         let first = maestro_core::agent::parse_log(kind, &out);
         let id = first
@@ -278,7 +316,7 @@ fn claude_and_codex_resume_a_conversation_with_their_resume_templates() {
             .expect("the agent's session id");
         let before = endpoint.requests().len();
         let argv = builtin_argv(&sb, cli, Some(&id), "Continue where you stopped");
-        let (ok, out) = run_direct(&sb, &argv, &[]);
+        let (ok, out) = run_direct(&sb, &with_policy(argv), &[]);
         let context = format!("{out}\n{}", endpoint.transcript());
         assert!(ok, "{context}");
         let resumed = maestro_core::agent::parse_log(kind, &out);

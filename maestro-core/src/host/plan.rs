@@ -278,16 +278,7 @@ fn codex() -> AgentProfile {
                 "-c",
                 "sandbox_workspace_write.writable_roots=['{store_dir}']",
             ]),
-            remote: strings(&[
-                "-c",
-                "sandbox_workspace_write.network_access=true",
-                // MAESTRO_TOKEN must reach the agent's commands: Codex drops variables named
-                // like *TOKEN* by default.
-                "-c",
-                "shell_environment_policy.ignore_default_excludes=true",
-                "-c",
-                "shell_environment_policy.exclude=[\"*KEY*\",\"*SECRET*\"]",
-            ]),
+            remote: strings(&["-c", "sandbox_workspace_write.network_access=true"]),
         },
         ..AgentProfile::process("codex", command)
     }
@@ -297,10 +288,7 @@ fn codex() -> AgentProfile {
 /// allowed by a policy file, a heartbeat hook in a settings file, the worker's directory
 /// trusted.
 fn gemini() -> AgentProfile {
-    let command = strings(&[
-        "gemini",
-        "-p",
-        "{prompt}",
+    let flags = [
         "--output-format",
         "stream-json",
         "--skip-trust",
@@ -308,8 +296,13 @@ fn gemini() -> AgentProfile {
         "auto_edit",
         "--policy",
         "{policy_file}",
-    ]);
+    ];
+    let mut command = strings(&["gemini", "-p", "{prompt}"]);
+    command.extend(strings(&flags));
+    let mut resume = strings(&["gemini", "-p", "{prompt}", "--resume", "{agent_session_id}"]);
+    resume.extend(strings(&flags));
     AgentProfile {
+        resume: Some(resume),
         env: [(
             "GEMINI_CLI_SYSTEM_DEFAULTS_PATH".to_string(),
             "{settings_file}".to_string(),
@@ -1269,7 +1262,10 @@ mod tests {
             env["GEMINI_CLI_SYSTEM_DEFAULTS_PATH"],
             settings.display().to_string()
         );
-        let e = plan_launch(&input(gemini, &local, Some("x"))).unwrap_err();
+        let resumed = plan_launch(&input(gemini, &local, Some("uuid-2"))).unwrap();
+        assert_eq!(&resumed.argv[3..5], ["--resume", "uuid-2"]);
+        let script = AgentProfile::process("script", vec!["sh".into()]);
+        let e = plan_launch(&input(&script, &local, Some("x"))).unwrap_err();
         assert_eq!(e.code(), crate::Code::InvalidArgument);
     }
 
