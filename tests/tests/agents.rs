@@ -161,6 +161,7 @@ fn check_record(cli: AgentCli, log: &str, endpoint: &ModelEndpoint) {
         Some(served_usage.cached),
         "{record:?}"
     );
+    assert!(record.denials.is_empty(), "{record:?}");
     let result = record.result.as_ref().expect("a result");
     assert!(result.is_success(), "{result:?}");
     assert_eq!(
@@ -215,12 +216,22 @@ fn run_direct(sb: &Sandbox, argv: &[String], env: &[(&str, &str)]) -> (bool, Str
 
 /// A built-in profile's argv (or resume argv) for a local store in `sb`, with `prompt`.
 fn builtin_argv(sb: &Sandbox, cli: AgentCli, resume: Option<&str>, prompt: &str) -> Vec<String> {
-    use maestro_core::host::plan::{Profiles, StoreContext, profile_view};
-    let profiles = Profiles::default();
+    let profiles = maestro_core::host::plan::Profiles::default();
+    profile_argv(sb, profiles.get(cli.name()).unwrap(), resume, prompt)
+}
+
+/// A profile's argv (or resume argv) for a local store in `sb`, with `prompt`.
+fn profile_argv(
+    sb: &Sandbox,
+    profile: &maestro_core::host::plan::AgentProfile,
+    resume: Option<&str>,
+    prompt: &str,
+) -> Vec<String> {
+    use maestro_core::host::plan::{StoreContext, profile_view};
     let store = StoreContext::Local {
         db: sb.path().join("m.db"),
     };
-    let view = profile_view(profiles.get(cli.name()).unwrap(), &store);
+    let view = profile_view(profile, &store);
     let argv = match resume {
         None => view.argv,
         Some(_) => view.resume_argv.expect("a resume template"),
@@ -342,6 +353,46 @@ fn the_three_clis_resume_a_conversation_with_their_resume_templates() {
             Some("Resumed and finished."),
             "{context}"
         );
+    }
+}
+
+/// A command outside the profile's list is refused by Claude Code and Gemini CLI; listed in
+/// `allowedCommands`, it runs.
+#[test]
+fn allowed_commands_are_what_claude_and_gemini_may_run() {
+    use maestro_core::host::plan::{Profiles, gemini_policy};
+    for cli in [AgentCli::Claude, AgentCli::Gemini] {
+        for allowed in [false, true] {
+            let endpoint = ModelEndpoint::start(Script::new(vec![
+                // Not a file-edit command (acceptEdits lets those run, e.g. touch, mkdir).
+                Turn::shell("python3 -c \"open('made-by-shell.txt', 'w').close()\""),
+                Turn::finish("done"),
+            ]));
+            let mut sb = sandbox_outside_tmp();
+            configure(cli, &mut sb, &endpoint);
+            let cfg = if allowed {
+                serde_json::json!({ cli.name(): {"allowedCommands": ["python3"]} })
+            } else {
+                serde_json::json!({})
+            };
+            let profiles = Profiles::from_config(Some(&cfg)).unwrap();
+            let profile = profiles.get(cli.name()).unwrap();
+            let policy = sb.path().join("policy.toml");
+            std::fs::write(&policy, gemini_policy(profile)).unwrap();
+            let argv: Vec<String> = profile_argv(&sb, profile, None, "go")
+                .into_iter()
+                .map(|a| a.replace("{policy_file}", &policy.display().to_string()))
+                .collect();
+            let (_, out) = run_direct(&sb, &argv, &[]);
+            let context = format!(
+                "{cli:?} allowed={allowed}\n{out}\n{}",
+                endpoint.transcript()
+            );
+            let made = sb.path().join("made-by-shell.txt").exists();
+            assert_eq!(made, allowed, "{context}");
+            assert_eq!(endpoint.tool_results().len(), 1, "{context}");
+            assert_eq!(endpoint.refusals().is_empty(), allowed, "{context}");
+        }
     }
 }
 
