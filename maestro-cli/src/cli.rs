@@ -140,9 +140,12 @@ pub enum Command {
     /// Skills: the instructions agents load (list, show, install, render a prompt)
     #[command(subcommand)]
     Skill(SkillCmd),
+    /// Agent profiles: what a host launches for each agent name (built-ins and config agents.*)
+    #[command(subcommand)]
+    Agent(AgentCmd),
     /// Launch agent processes for spawn requests (`maestro session spawn`) until stopped
     #[command(
-        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}); built in: claude, codex, gemini. Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
+        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}, {settings}, {policy_file}, {store_dir}, {store_args} …);\nbuilt in: claude, codex, gemini (see maestro agent list). Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
     )]
     Host(HostArgs),
     /// A one-minute tour: a temporary project whose six tasks are run by scripted workers
@@ -208,6 +211,21 @@ pub struct DemoArgs {
     /// Pause of the scripted workers between steps, in milliseconds
     #[arg(long, default_value_t = 150, value_name = "MS")]
     pub step_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// List the effective profiles: built-ins (claude, codex, gemini) overridden by config
+    #[command(after_help = "Examples:\n  maestro agent list\n  maestro agent list --json")]
+    List,
+    /// Show a profile's argv, environment and launch files as this host would run it
+    #[command(
+        after_help = "Examples:\n  maestro agent show claude\n  maestro agent show codex --json\n  maestro config set agents.claude.allowedCommands '[\"git\",\"cargo test\"]'\n  maestro config set agents.gemini.allowedCommands '\"everything\"'   # only inside an isolated worktree\n\nConfig agents.<name> takes command, env, heartbeat (agent|process), allowedCommands\n(command prefixes or \"everything\"), output (claude|codex|gemini|none), resume and\nstoreArgs ({\"local\": [...], \"remote\": [...]}); for a built-in name only the given fields change."
+    )]
+    Show {
+        /// Profile name
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -454,7 +454,10 @@ impl Host {
             self.opts.path_prefix.as_deref(),
             std::env::var("PATH").ok().as_deref(),
         );
-        write_file(&plan.prompt_file, prompt.as_bytes())?;
+        write_file(&plan.prompt_file, plan.prompt.as_bytes())?;
+        for (path, contents) in &plan.files {
+            write_file(path, contents.as_bytes())?;
+        }
         let watch = if self.opts.tmux {
             start_in_tmux(&plan, &self.opts.tmux_session, &session.name, &dirs).await?
         } else {

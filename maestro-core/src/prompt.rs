@@ -28,11 +28,11 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A shell-safe single-quoted argument.
-fn quote(s: &str) -> String {
+/// An argument as the shell reads it back: as it is when plain, else single-quoted.
+pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@+{}".contains(c))
     {
         s.to_string()
     } else {
@@ -193,6 +193,49 @@ pub fn worker_prompt(skills: &[&Skill], task: &TaskDetail, session_id: Option<&s
         out,
         "```\n\nWhen the task is completed or blocked, exit. Begin now."
     );
+    out
+}
+
+/// What an agent is told about the shell commands its host's profile lets it run
+/// (`prefixes` from [`crate::host::plan::AllowedCommands::prefixes`]; `None` for
+/// everything). `sandboxed` agents (Codex) run every command in a sandbox that writes only
+/// to their working directory, so for them the list is the rule they must keep.
+pub fn commands_section(prefixes: Option<&[String]>, sandboxed: bool) -> String {
+    let mut out = String::from("\n## Commands you may run\n\n");
+    match prefixes {
+        None => {
+            let _ = writeln!(
+                out,
+                "You may run any shell command. You work in an isolated tree: keep every change inside your working directory."
+            );
+        }
+        Some(list) => {
+            let others: Vec<String> = list
+                .iter()
+                .filter(|p| p.as_str() != "maestro")
+                .map(|p| format!("`{p} …`"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Shell commands you may run: `maestro …`{}. Edit files with your own file tools, inside your working directory.",
+                if others.is_empty() {
+                    " and nothing else".to_string()
+                } else {
+                    format!(", {}", others.join(", "))
+                }
+            );
+            let _ = writeln!(
+                out,
+                "Any other command is refused: do not try another way. If the task needs one, block it with the command you need: `maestro task block <task-id> --reason \"needs to run <command>\"`."
+            );
+        }
+    }
+    if sandboxed {
+        let _ = writeln!(
+            out,
+            "Your commands run in a sandbox that can write only to your working directory and the Maestro store."
+        );
+    }
     out
 }
 
@@ -401,6 +444,25 @@ mod tests {
         let cmds = next_commands(&d, Some("s-me"));
         assert!(cmds.contains(&"maestro subtask create t-1 '<step>' --json".to_string()));
         assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn the_commands_section_says_what_the_profile_allows() {
+        let list = vec![
+            "maestro".to_string(),
+            "git".to_string(),
+            "cargo test".to_string(),
+        ];
+        let s = commands_section(Some(&list), false);
+        assert!(s.contains("Shell commands you may run: `maestro …`, `git …`, `cargo test …`."));
+        assert!(s.contains("maestro task block <task-id>"));
+        assert!(!s.contains("sandbox"));
+        let s = commands_section(Some(&list[..1]), true);
+        assert!(s.contains("`maestro …` and nothing else."), "{s}");
+        assert!(s.contains("sandbox"));
+        let s = commands_section(None, false);
+        assert!(s.contains("any shell command"));
+        assert!(!s.contains("refused"));
     }
 
     #[test]

@@ -7,11 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn profile(name: &str, argv: &[&str]) -> AgentProfile {
-    AgentProfile {
-        name: name.into(),
-        command: argv.iter().map(|s| s.to_string()).collect(),
-        env: Default::default(),
-    }
+    AgentProfile::process(name, argv.iter().map(|s| s.to_string()).collect())
 }
 
 #[test]

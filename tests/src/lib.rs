@@ -4,6 +4,9 @@
 //! cargo builds the binary for them and hands its path over in `CARGO_BIN_EXE_maestro`
 //! ([`sandbox!`]).
 
+pub mod agents;
+pub mod endpoint;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -59,9 +62,16 @@ pub struct Sandbox {
 impl Sandbox {
     /// A sandbox running the binary at `bin` (see [`sandbox!`]).
     pub fn with_bin(bin: impl Into<PathBuf>) -> Self {
-        let bin = bin.into();
+        Self::with_dir(bin.into(), tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A sandbox running `bin` in a new directory under `parent`.
+    pub fn with_bin_in(bin: impl Into<PathBuf>, parent: &Path) -> Self {
+        Self::with_dir(bin.into(), tempfile::tempdir_in(parent).expect("tempdir"))
+    }
+
+    fn with_dir(bin: PathBuf, dir: tempfile::TempDir) -> Self {
         assert!(bin.exists(), "{} does not exist", bin.display());
-        let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
         let cwd = dir.path().join("work");
         std::fs::create_dir_all(&home).unwrap();
@@ -100,6 +110,15 @@ impl Sandbox {
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.to_string()));
+    }
+
+    /// A variable of this sandbox's environment.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn remove_env(&mut self, key: &str) {
