@@ -596,7 +596,7 @@ pub enum SessionCmd {
     /// Ask a host to launch a worker agent for a task (the session starts as `spawning`, or
     /// `waiting` until the task's dependencies are done)
     #[command(
-        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist (exit 2 or 3)."
+        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n  maestro session spawn --task t-7k2m --agent claude --max-cost 2 --max-tokens 500000\n  maestro session spawn --task t-7k2m --resume s-4f2k   # continue a lost worker's conversation\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist (exit 2 or 3). Past its budget (or config budget.maxCostUsd/maxTokens) the\nhost stops the agent: the session ends `stopped` (budget_exceeded) and its task is released."
     )]
     Spawn {
         #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -617,16 +617,29 @@ pub enum SessionCmd {
         /// Spawn even for a finished task or one that already has a live worker
         #[arg(long)]
         force: bool,
+        /// Stop the agent once its run costs more than this many US dollars
+        #[arg(long, value_name = "USD")]
+        max_cost: Option<f64>,
+        /// Stop the agent once its run uses more input plus output tokens than this
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<u64>,
+        /// Continue the agent conversation of this earlier session (claude --resume, codex
+        /// exec resume, gemini --resume)
+        #[arg(long, value_name = "SESSION")]
+        resume: Option<String>,
     },
     /// Print the output of an agent launched by a host on this machine
     #[command(
-        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50"
+        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50\n  maestro session logs s-4f2k --raw     # the agent's own JSON lines\n\nAn agent with structured output (claude, codex, gemini) is shown readably: what it said, the\ntools it called and their results, then the run's outcome and usage."
     )]
     Logs {
         id: String,
         /// Only the last N lines
         #[arg(long, value_name = "N")]
         tail: Option<usize>,
+        /// The log as the agent wrote it (structured output unrendered)
+        #[arg(long)]
+        raw: bool,
     },
     /// Refresh the current session's lease
     #[command(after_help = "Examples:\n  maestro session heartbeat")]

@@ -63,11 +63,13 @@ pub struct TaskTally {
 }
 
 /// Counts of a project's sessions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SessionTally {
     /// Sessions that have not ended.
     pub active: i64,
     pub total: i64,
+    /// What their agent runs used.
+    pub usage: UsageTotals,
 }
 
 /// The row primitives of one transaction. No rules here: a backend stores and finds rows;

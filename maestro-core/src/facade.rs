@@ -36,7 +36,7 @@ pub struct Maestro {
     /// When (store clock, ms) this process last looked for expired sessions.
     last_reap: Arc<AtomicI64>,
     /// The agent profiles a spawn request may name, when known (the host's config).
-    agents: Option<Arc<[String]>>,
+    profiles: Option<Arc<crate::host::plan::Profiles>>,
 }
 
 impl std::fmt::Debug for Maestro {
@@ -130,7 +130,7 @@ impl Maestro {
             skills_dir: None,
             lease: lease::DEFAULT_LEASE,
             last_reap: Arc::new(AtomicI64::new(i64::MIN)),
-            agents: None,
+            profiles: None,
         }
     }
 
@@ -164,10 +164,10 @@ impl Maestro {
         self.lease
     }
 
-    /// Refuses spawn requests naming an agent profile not in `names` (the profiles of the
-    /// host that launches them).
-    pub fn with_agent_profiles(mut self, names: Vec<String>) -> Self {
-        self.agents = Some(names.into());
+    /// Refuses spawn requests naming an agent profile not among `profiles` (those of the
+    /// host that launches them), or asking a resume of one that cannot.
+    pub fn with_agent_profiles(mut self, profiles: crate::host::plan::Profiles) -> Self {
+        self.profiles = Some(Arc::new(profiles));
         self
     }
 
@@ -645,15 +645,25 @@ impl Maestro {
         if let Some(skill) = &new.skill {
             self.get_skill(skill)?;
         }
-        if let (Some(agent), Some(known)) = (&new.agent, &self.agents)
-            && !known.iter().any(|k| k == agent)
-        {
-            return Err(Error::invalid_argument(format!("Unknown agent profile '{agent}'"))
-                .with_details(json!({ "profile": agent, "available": known.to_vec() }))
-                .with_suggestion(format!(
-                    "Use one of: {} (maestro agent list), or define it: maestro config set agents.{agent}.command '[\"...\"]'",
-                    known.join(", ")
-                )));
+        if let (Some(agent), Some(profiles)) = (&new.agent, &self.profiles) {
+            let profile = profiles.get(agent)?;
+            if new.resume.is_some() && profile.resume.is_none() {
+                return Err(Error::invalid_argument(format!(
+                    "Agent profile '{agent}' cannot resume a conversation"
+                ))
+                .with_details(json!({ "profile": agent }))
+                .with_suggestion("Spawn without --resume, or with a profile that resumes (claude, codex, gemini)"));
+            }
+        }
+        if let Some(b) = &new.budget {
+            let bad_cost = b.max_cost_usd.is_some_and(|c| !(c.is_finite() && c > 0.0));
+            if bad_cost || b.max_tokens == Some(0) {
+                return Err(Error::invalid_argument("A budget must be positive")
+                    .with_details(json!({ "field": "budget", "value": b }))
+                    .with_suggestion(
+                        "Pass --max-cost with dollars above 0 and --max-tokens with 1 or more",
+                    ));
+            }
         }
         if !self.store.is_remote()
             && let Some(cwd) = &new.cwd

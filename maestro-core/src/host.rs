@@ -12,6 +12,7 @@
 //! The loop only uses the [`Maestro`] facade, so the same host runs on a local store (the
 //! CLI's `maestro host`), inside a server (`maestro serve --spawn`) or against a remote store.
 
+mod capture;
 pub mod plan;
 
 use crate::error::{Error, Result};
@@ -19,8 +20,9 @@ use crate::facade::subscribe::SubscribeOptions;
 use crate::facade::{Maestro, Subscription, SubscriptionItem};
 use crate::model::*;
 use crate::store::*;
-use plan::{ExitOutcome, HostDirs, LaunchPlan, Profiles, StoreContext};
-use std::collections::{HashSet, VecDeque};
+use capture::LiveAgent;
+use plan::{ExitOutcome, Heartbeat, HostDirs, LaunchPlan, Profiles, StoreContext};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -114,6 +116,10 @@ pub struct HostOptions {
     /// A folder put first on the agents' PATH (the folder of the running `maestro`), so
     /// agents call the same binary.
     pub path_prefix: Option<PathBuf>,
+    /// Prices of models (USD per million tokens) for agents that report no cost.
+    pub prices: crate::agent::PriceTable,
+    /// Limits for sessions spawned without their own (config `budget`).
+    pub default_budget: Budget,
 }
 
 impl HostOptions {
@@ -130,6 +136,8 @@ impl HostOptions {
             store,
             host_name: default_host_name(),
             path_prefix: None,
+            prices: Default::default(),
+            default_budget: Budget::default(),
         }
     }
 }
@@ -197,7 +205,7 @@ impl Host {
         let mut summary = HostSummary::default();
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut queued: HashSet<String> = HashSet::new();
-        let mut live: HashSet<String> = HashSet::new();
+        let mut live: HashMap<String, LiveAgent> = HashMap::new();
         let mut watchers: JoinSet<(String, ExitOutcome)> = JoinSet::new();
         // Exits not recorded yet because the store failed: retried on every beat.
         let mut unrecorded: Vec<(String, ExitOutcome)> = Vec::new();
@@ -206,6 +214,8 @@ impl Host {
         let beat = (self.opts.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         let mut heartbeat = tokio::time::interval(beat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut capture = tokio::time::interval(self.opts.poll.max(Duration::from_millis(200)));
+        capture.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let state = *control.borrow();
             match state {
@@ -263,7 +273,11 @@ impl Host {
                             let id = session.id.clone();
                             let poll = self.opts.poll.max(Duration::from_millis(50));
                             watchers.spawn(async move { (id, wait(watch, poll).await) });
-                            live.insert(session.id.clone());
+                            let budget = crate::rules::budget::effective(
+                                session.budget,
+                                self.opts.default_budget,
+                            );
+                            live.insert(session.id.clone(), LiveAgent::new(pid, &plan, budget));
                         }
                         Err(reason) => {
                             summary.launch_failures += 1;
@@ -283,7 +297,7 @@ impl Host {
                         backoff.reset();
                         if e.event_type == EventType::SessionSpawnRequest
                             && let Some(id) = e.data.get("id").and_then(|v| v.as_str())
-                            && !live.contains(id)
+                            && !live.contains_key(id)
                             && queued.insert(id.to_string())
                         {
                             queue.push_back(id.to_string());
@@ -298,11 +312,40 @@ impl Host {
                     }
                     None => events = None,
                 },
+                _ = capture.tick() => {
+                    for (id, agent) in live.iter_mut() {
+                        let (progress, over) = agent.pull();
+                        if let Some(p) = progress {
+                            let patch = SessionPatch {
+                                agent_session_id: p.agent_session_id,
+                                usage: Some(p.usage),
+                                ..Default::default()
+                            };
+                            if let Err(e) = self.m.update_session(&op, id, patch).await {
+                                (self.report)(&HostEvent::Trouble {
+                                    message: format!("cannot record the usage of {id}: {}", e.message()),
+                                    retry_in: None,
+                                });
+                            }
+                        }
+                        if let Some(why) = over {
+                            agent.stop(why);
+                        }
+                        agent.escalate();
+                    }
+                }
                 _ = heartbeat.tick() => {
-                    for id in &live {
-                        // A session that ended on its own (e.g. `session end`) or was
-                        // declared lost refuses; its exit is recorded when its process ends.
-                        let _ = self.m.heartbeat(&op, id).await;
+                    for (id, agent) in live.iter_mut() {
+                        // The host keeps the lease of plain processes while they live; agents
+                        // keep their own with their calls and hooks, so a hung one is lost
+                        // like any silent worker (and then stopped).
+                        if agent.heartbeat == Heartbeat::Process {
+                            let _ = self.m.heartbeat(&op, id).await;
+                        } else if let Ok(s) = self.m.get_session(id).await
+                            && s.status == SessionStatus::Lost
+                        {
+                            agent.stop("the session was declared lost".into());
+                        }
                     }
                     for (id, outcome) in std::mem::take(&mut unrecorded) {
                         match self.record_exit(&id, &outcome).await {
@@ -333,7 +376,16 @@ impl Host {
                             continue;
                         }
                     };
-                    live.remove(&id);
+                    let run = live.remove(&id).map(|agent| {
+                        let stopped = agent.stopping.as_ref().map(|(_, why)| why.clone());
+                        (stopped, agent.finish(&self.opts.prices).map(Box::new))
+                    });
+                    let (stopped, record) = run.unwrap_or_default();
+                    let outcome = ExitOutcome {
+                        stopped,
+                        record,
+                        ..outcome
+                    };
                     if outcome.success { summary.completed += 1 } else { summary.failed += 1 }
                     match self.record_exit(&id, &outcome).await {
                         Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
@@ -361,11 +413,11 @@ impl Host {
         &self,
         queue: &mut VecDeque<String>,
         queued: &mut HashSet<String>,
-        live: &HashSet<String>,
+        live: &HashMap<String, LiveAgent>,
     ) -> Result<Subscription> {
         let since = self.m.latest_seq().await?;
         for id in self.waiting_requests().await? {
-            if !live.contains(&id) && queued.insert(id.clone()) {
+            if !live.contains_key(&id) && queued.insert(id.clone()) {
                 queue.push_back(id);
             }
         }
@@ -445,15 +497,30 @@ impl Host {
         let dirs = HostDirs {
             home: self.opts.home.clone(),
         };
-        let plan = plan::plan(
+        let resume = match &session.resume_of {
+            Some(prev) => {
+                let prev =
+                    self.m.get_session(prev).await.map_err(|e| {
+                        format!("cannot read the session to resume: {}", e.message())
+                    })?;
+                Some(prev.agent_session_id.ok_or_else(|| {
+                    format!("session {} has no agent conversation to resume", prev.id)
+                })?)
+            }
+            None => None,
+        };
+        let inherited = std::env::var("PATH").ok();
+        let plan = plan::plan_launch(&plan::PlanInput {
             session,
-            &profile,
-            &prompt,
-            &dirs,
-            &self.opts.store,
-            self.opts.path_prefix.as_deref(),
-            std::env::var("PATH").ok().as_deref(),
-        );
+            profile: &profile,
+            prompt: &prompt,
+            dirs: &dirs,
+            store: &self.opts.store,
+            path_prefix: self.opts.path_prefix.as_deref(),
+            inherited_path: inherited.as_deref(),
+            resume: resume.as_deref(),
+        })
+        .map_err(|e| e.message().to_string())?;
         write_file(&plan.prompt_file, plan.prompt.as_bytes())?;
         for (path, contents) in &plan.files {
             write_file(path, contents.as_bytes())?;
@@ -470,6 +537,7 @@ impl Host {
         let patch = SessionPatch {
             status: Some(SessionStatus::Active),
             pid: Some(pid),
+            agent: Some(profile.name.clone()),
             ..Default::default()
         };
         let session = self
@@ -491,21 +559,26 @@ impl Host {
             .await
     }
 
-    /// Records an agent's exit; a session that already ended (it ran `session end`, or was
-    /// declared lost) keeps its status and only gets the exit code.
+    /// Records an agent's exit, with what its output said of the run; a session that
+    /// already ended (it ran `session end`, or was declared lost) keeps its status and only
+    /// gets the exit code and the run. An agent the host stopped (its budget) is `stopped`.
     async fn record_exit(&self, id: &str, outcome: &ExitOutcome) -> Result<Session> {
         let current = self.m.get_session(id).await?;
         let mut patch = SessionPatch {
             exit_code: Some(outcome.exit_code),
             ..Default::default()
         };
+        if let Some(run) = &outcome.record {
+            patch.agent_session_id = run.agent_session_id.clone();
+            patch.usage = Some(run.usage.clone());
+            patch.result = run.result.clone();
+        }
         if !current.status.is_terminal() {
-            patch.status = Some(if outcome.success {
-                SessionStatus::Completed
-            } else {
-                SessionStatus::Failed
-            });
-            patch.reason = outcome.reason.clone();
+            (patch.status, patch.reason) = match &outcome.stopped {
+                Some(why) => (Some(SessionStatus::Stopped), Some(why.clone())),
+                None if outcome.success => (Some(SessionStatus::Completed), None),
+                None => (Some(SessionStatus::Failed), outcome.reason.clone()),
+            };
         }
         self.m
             .update_session(&OpContext::default(), id, patch)
@@ -678,6 +751,7 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
                 exit_code: -1,
                 success: false,
                 reason: Some(format!("cannot wait for the agent: {e}")),
+                ..Default::default()
             },
         },
         Watch::Pane { pid, exit_file } => {
@@ -694,6 +768,7 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
                     exit_code: -1,
                     success: false,
                     reason: Some("the tmux window closed before the agent exited".into()),
+                    ..Default::default()
                 },
             }
         }

@@ -270,6 +270,14 @@ pub enum TimelineKind {
         action: String,
         session_ids: Vec<String>,
     },
+    /// An agent's run ended: how (`success` or the error kind), its final message, what it
+    /// used.
+    AgentResult {
+        session_id: String,
+        outcome: String,
+        message: Option<String>,
+        usage: crate::agent::Usage,
+    },
 }
 
 impl TimelineKind {
@@ -293,6 +301,24 @@ impl TimelineKind {
                 action,
                 session_ids,
             } => format!("{action} forced over {}", session_ids.join(", ")),
+            TimelineKind::AgentResult {
+                session_id,
+                outcome,
+                message,
+                usage,
+            } => {
+                let mut text = format!("agent run of {session_id}: {outcome}");
+                if let Some(t) = usage.total_tokens() {
+                    text.push_str(&format!(", {t} tokens"));
+                }
+                if let Some(c) = usage.cost_usd {
+                    text.push_str(&format!(", ${c:.4}"));
+                }
+                if let Some(m) = message.as_deref().filter(|m| !m.trim().is_empty()) {
+                    text.push_str(&format!(" — {}", m.trim()));
+                }
+                text
+            }
         }
     }
 
@@ -308,6 +334,7 @@ impl TimelineKind {
             TimelineKind::Released { .. } => "released",
             TimelineKind::Comment { .. } => "comment",
             TimelineKind::Override { .. } => "override",
+            TimelineKind::AgentResult { .. } => "agent_result",
         }
     }
 }
@@ -352,6 +379,39 @@ pub struct Session {
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub last_seen: Timestamp,
+    /// The agent CLI's own session id (what `--resume` continues), read from its output.
+    #[serde(default)]
+    pub agent_session_id: Option<String>,
+    /// Tokens, cost and turns of the agent's run, as the host read them from its output.
+    #[serde(default)]
+    pub usage: Option<crate::agent::Usage>,
+    /// How the agent's run ended.
+    #[serde(default)]
+    pub result: Option<crate::agent::RunResult>,
+    /// The spawn's limits; the host stops an agent past them.
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    /// The session whose agent conversation this one continues (`session spawn --resume`).
+    #[serde(default)]
+    pub resume_of: Option<String>,
+}
+
+/// What an agent's run may spend before its host stops it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// US dollars, as the agent reports them or the price table computes them.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// Input plus output tokens.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+impl Budget {
+    pub fn is_empty(&self) -> bool {
+        self.max_cost_usd.is_none() && self.max_tokens.is_none()
+    }
 }
 
 /// Event types of the durable event log.
@@ -455,6 +515,21 @@ pub struct StatusReport {
     pub project_id: String,
     pub tasks: TaskCounts,
     pub sessions: SessionCounts,
+    /// What the project's agent runs used, summed over its sessions.
+    #[serde(default)]
+    pub usage: UsageTotals,
+}
+
+/// Tokens and cost summed over sessions (sessions that reported none count zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageTotals {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cost_usd: f64,
+    /// Sessions whose run reported a usage.
+    pub sessions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -478,6 +478,7 @@ mod tests {
         let by_status =
             json!({"pending": 1, "in_progress": 1, "blocked": 0, "completed": 0, "cancelled": 0});
         let status = StatusReport {
+            usage: Default::default(),
             project_id: "p-1".into(),
             tasks: TaskCounts {
                 total: 2,

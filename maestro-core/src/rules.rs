@@ -14,9 +14,11 @@
 //! | session status machine (and what a lost or ended session is told) | [`session_status`] |
 //! | leases: when a silent session is lost | [`lease`] |
 //! | spawn requests: which tasks can get a worker, `waiting` until ready | [`spawn`] |
+//! | budgets: when a host stops an agent's run | [`budget`] |
 //! | idempotency keys: scope and fingerprint | [`idempotency`] |
 //! | page sizes and limits | [`limits`] |
 
+pub mod budget;
 pub mod dag;
 pub mod effects;
 pub mod idempotency;

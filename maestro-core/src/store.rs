@@ -236,6 +236,10 @@ pub struct NewSession {
     pub spawn: bool,
     /// Spawn even for a finished task, or one that already has a live worker session.
     pub force: bool,
+    /// Limits of the agent's run (the host stops it past them).
+    pub budget: Option<Budget>,
+    /// Continue the agent conversation of this earlier session (its profile must resume).
+    pub resume: Option<String>,
 }
 
 /// Changes to a session.
@@ -244,11 +248,18 @@ pub struct NewSession {
 pub struct SessionPatch {
     pub status: Option<SessionStatus>,
     pub name: Option<String>,
+    /// The agent profile the session was launched with (set by the host that launched it).
+    pub agent: Option<String>,
     pub pid: Option<i64>,
     pub host: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     pub task_ids: Option<Vec<String>>,
+    /// What a host read from the agent's output.
+    pub agent_session_id: Option<String>,
+    pub usage: Option<crate::agent::Usage>,
+    /// Set once, when the run ends: it adds an `agent_result` entry to the session's task.
+    pub result: Option<crate::agent::RunResult>,
 }
 
 /// Filters for listing sessions.

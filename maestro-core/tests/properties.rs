@@ -249,6 +249,7 @@ fn session_patch() -> BoxedStrategy<SessionPatch> {
                 exit_code,
                 reason,
                 task_ids,
+                ..Default::default()
             },
         )
         .boxed()

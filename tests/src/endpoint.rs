@@ -85,6 +85,8 @@ pub struct Turn {
     pub text: Option<String>,
     pub action: Option<Action>,
     pub usage: Usage,
+    /// How long the model "thinks" before answering this turn.
+    pub delay: std::time::Duration,
 }
 
 impl Turn {
@@ -103,6 +105,7 @@ impl Turn {
             text: Some(text.into()),
             action: None,
             usage: Usage::new(100, 10, 0),
+            delay: std::time::Duration::ZERO,
         }
     }
     /// An API error (e.g. 400 `invalid_request_error`; 4xx are not retried by the CLIs).
@@ -118,6 +121,7 @@ impl Turn {
             text: None,
             action: Some(action),
             usage: Usage::new(100, 10, 0),
+            delay: std::time::Duration::ZERO,
         }
     }
     /// Text said before the action.
@@ -127,6 +131,11 @@ impl Turn {
     }
     pub fn usage(mut self, input: u64, output: u64, cached: u64) -> Self {
         self.usage = Usage::new(input, output, cached);
+        self
+    }
+    /// Answers this turn only after `delay` (a slow model, or a run to interrupt).
+    pub fn after(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
         self
     }
 }
@@ -212,6 +221,8 @@ struct Inner {
     escaped: Vec<String>,
     problems: Vec<String>,
     next_id: u64,
+    /// The delay of the turn being answered.
+    delay: std::time::Duration,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -365,18 +376,26 @@ async fn handle(
         ));
         return plain(StatusCode::BAD_REQUEST, "not JSON");
     };
-    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    if path.starts_with("/v1/messages") {
-        anthropic(&mut s, &path, req)
-    } else if path.starts_with("/v1/responses") {
-        openai(&mut s, &path, req)
-    } else if let Some(rest) = path.strip_prefix("/v1beta/models/") {
-        let streaming = rest.ends_with(":streamGenerateContent");
-        gemini(&mut s, &path, req, streaming)
-    } else {
-        s.problems.push(format!("unexpected request POST {uri}"));
-        plain(StatusCode::NOT_FOUND, "not served here")
+    let (resp, delay) = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        s.delay = std::time::Duration::ZERO;
+        let resp = if path.starts_with("/v1/messages") {
+            anthropic(&mut s, &path, req)
+        } else if path.starts_with("/v1/responses") {
+            openai(&mut s, &path, req)
+        } else if let Some(rest) = path.strip_prefix("/v1beta/models/") {
+            let streaming = rest.ends_with(":streamGenerateContent");
+            gemini(&mut s, &path, req, streaming)
+        } else {
+            s.problems.push(format!("unexpected request POST {uri}"));
+            plain(StatusCode::NOT_FOUND, "not served here")
+        };
+        (resp, s.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
+    resp
 }
 
 fn plain(status: StatusCode, text: &str) -> Response {
@@ -477,6 +496,7 @@ impl Context {
 /// The turn to play for a history of `calls` model turns, recorded as served.
 fn next_turn(s: &mut Inner, api: Api, calls: usize) -> Option<Turn> {
     let turn = s.script.turns.get(calls).cloned();
+    s.delay = turn.as_ref().map(|t| t.delay).unwrap_or_default();
     match &turn {
         Some(t) if !matches!(t.action, Some(Action::Fail { .. })) => {
             s.served.push((api, calls, t.usage))

@@ -134,43 +134,51 @@ fn run_worker_on(cli: AgentCli, mut sb: Sandbox, remote: bool) {
     }
     assert_eq!(endpoint.tool_results().len(), 4, "{context}");
 
-    check_record(cli, &log, &endpoint);
+    check_record(&sb, &s, &t, &endpoint, &context);
+    let readable = sb.run(&["session", "logs", &s]).stdout;
+    assert!(
+        readable.contains("assistant:") || readable.contains("▶"),
+        "{readable}"
+    );
+    assert!(readable.contains("── success"), "{readable}");
 }
 
-/// The agent's structured output holds the run: its session id, the usage the endpoint
-/// reported, the final message.
-fn check_record(cli: AgentCli, log: &str, endpoint: &ModelEndpoint) {
-    let record = maestro_core::agent::parse_log(
-        maestro_core::host::plan::OutputKind::from_name(cli.name()).unwrap(),
-        log,
+/// The host read the run from the agent's structured output into the session: its own
+/// session id, the usage the endpoint reported, the final message; the task's timeline has
+/// the run, and `status` totals it.
+fn check_record(sb: &Sandbox, s: &str, t: &str, endpoint: &ModelEndpoint, context: &str) {
+    let session = sb.ok(&["session", "get", s]);
+    assert!(
+        session["agentSessionId"].is_string(),
+        "{session}\n{context}"
     );
-    assert!(record.agent_session_id.is_some(), "{record:?}");
-    let mut served_usage = Usage::default();
+    let mut served = Usage::default();
     for (_, _, u) in endpoint.served() {
-        served_usage += u;
+        served += u;
     }
+    let usage = &session["usage"];
+    assert_eq!(usage["inputTokens"], served.input, "{session}");
+    assert_eq!(usage["outputTokens"], served.output, "{session}");
+    assert_eq!(usage["cachedInputTokens"], served.cached, "{session}");
+    let result = &session["result"];
+    assert!(result["error"].is_null(), "{session}");
     assert_eq!(
-        record.usage.input_tokens,
-        Some(served_usage.input),
-        "{record:?}"
+        result["message"],
+        "The notes are written and the task is complete."
     );
-    assert_eq!(
-        record.usage.output_tokens,
-        Some(served_usage.output),
-        "{record:?}"
-    );
-    assert_eq!(
-        record.usage.cached_input_tokens,
-        Some(served_usage.cached),
-        "{record:?}"
-    );
-    assert!(record.denials.is_empty(), "{record:?}");
-    let result = record.result.as_ref().expect("a result");
-    assert!(result.is_success(), "{result:?}");
-    assert_eq!(
-        result.message.as_deref(),
-        Some("The notes are written and the task is complete.")
-    );
+    let task = sb.ok(&["task", "get", t]);
+    let run = task["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "agent_result")
+        .unwrap_or_else(|| panic!("an agent_result entry: {task}"));
+    assert_eq!(run["outcome"], "success");
+    assert_eq!(run["sessionId"], s);
+    assert_eq!(run["usage"]["outputTokens"], served.output);
+    let status = sb.ok(&["status"]);
+    assert_eq!(status["usage"]["inputTokens"], served.input, "{status}");
+    assert_eq!(status["usage"]["sessions"], 1, "{status}");
 }
 
 #[test]
@@ -198,12 +206,7 @@ fn codex_works_on_a_remote_store_from_its_sandbox() {
 /// Runs a CLI directly (no host) in the sandbox's directory, with the sandbox's `maestro`
 /// on PATH: returns whether it succeeded and its stdout.
 fn run_direct(sb: &Sandbox, argv: &[String], env: &[(&str, &str)]) -> (bool, String) {
-    let maestro_dir = sb
-        .bin()
-        .parent()
-        .unwrap()
-        .display()
-        .to_string();
+    let maestro_dir = sb.bin().parent().unwrap().display().to_string();
     let path = format!("{maestro_dir}:{}", sb.env_var("PATH").unwrap_or_default());
     let mut envs = env.to_vec();
     envs.push(("PATH", &path));
@@ -467,4 +470,175 @@ fn agent_list_and_show_print_the_effective_profiles() {
     sb.fails(&["agent", "show", "nope"], "invalid_argument", 2);
     let text = sb.run(&["agent", "show", "codex"]);
     assert!(text.stdout.contains("codex exec --json"), "{}", text.stdout);
+}
+
+/// Starts a host for `cli` in `sb` (already configured), spawns a worker for a new task
+/// with `spawn_args`, and waits until the session reaches `status`; returns (task,
+/// session, host output).
+fn host_run(
+    sb: &mut Sandbox,
+    cli: &str,
+    spawn_args: &[&str],
+    status: &str,
+) -> (String, String, String) {
+    let t = sb.task("Spend a lot", &[]);
+    let host = sb.spawn(&["host", "--agent", cli, "--json"], &[]);
+    let mut args = vec!["session", "spawn", "--task", t.as_str()];
+    args.extend_from_slice(spawn_args);
+    let s = id(&sb.ok(&args));
+    let reached = until(Duration::from_secs(90), || {
+        sb.ok(&["session", "get", &s])["status"] == status
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status();
+    let run = wait(host);
+    let out = format!("{}\n{}", run.stdout, run.stderr);
+    assert!(
+        reached,
+        "session {s} never {status}: {}\n{out}",
+        sb.ok(&["session", "get", &s])
+    );
+    (t, s, out)
+}
+
+/// An agent past its budget is stopped by its host: the session ends `stopped` with
+/// `budget_exceeded`, the task goes back to the queue with a timeline entry, and the usage
+/// that broke the budget is on the session.
+#[test]
+fn a_run_past_its_budget_is_stopped_and_its_task_released() {
+    let endpoint = ModelEndpoint::start(Script::new(vec![
+        Turn::shell("maestro task start {task} --json").usage(1_000, 20, 0),
+        Turn::shell("maestro update 'thinking hard' --task {task}").usage(400_000, 2_000, 0),
+        // Never reached in time: the host stops the agent first.
+        Turn::shell("maestro task complete {task} --json").after(Duration::from_secs(30)),
+        Turn::finish("done"),
+    ]));
+    let mut sb = sandbox_outside_tmp(BIN);
+    sb.set_env(
+        "MAESTRO_HOME",
+        &sb.path().join("maestro-home").display().to_string(),
+    );
+    sb.init();
+    configure(AgentCli::Claude, &mut sb, &endpoint);
+    let (t, s, out) = host_run(&mut sb, "claude", &["--max-tokens", "50000"], "stopped");
+    let session = sb.ok(&["session", "get", &s]);
+    let reason = session["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("budget_exceeded"), "{session}\n{out}");
+    assert!(
+        session["usage"]["inputTokens"].as_u64().unwrap() >= 400_000,
+        "{session}"
+    );
+    let task = sb.ok(&["task", "get", &t]);
+    assert_eq!(task["status"], "pending", "{task}");
+    let released = task["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "released" && e["sessionId"] == s.as_str())
+        .unwrap_or_else(|| panic!("a released entry: {task}"));
+    assert!(
+        released["reason"]
+            .as_str()
+            .unwrap()
+            .contains("budget_exceeded"),
+        "{released}"
+    );
+}
+
+/// An agent that keeps its own lease (`heartbeat: agent`) and hangs loses it like any
+/// silent worker, although its process lives on: the session is lost, the task released,
+/// and the host stops the process.
+#[test]
+fn a_hung_agent_loses_its_lease_and_is_stopped() {
+    let mut sb = sandbox!();
+    sb.set_env(
+        "MAESTRO_HOME",
+        &sb.path().join("maestro-home").display().to_string(),
+    );
+    sb.set_env("MAESTRO_LEASE_SECONDS", "1");
+    sb.init();
+    let marker = sb.path().join("hung.pid");
+    let profile = serde_json::json!({
+        "command": ["sh", "-c", format!(
+            "maestro task claim \"$MAESTRO_TASK_IDS\" -q >/dev/null; echo $$ > {}; sleep 120",
+            marker.display()
+        )],
+        "heartbeat": "agent",
+    });
+    sb.ok(&["config", "set", "agents.hung", &profile.to_string()]);
+    let (t, s, out) = host_run(&mut sb, "hung", &[], "lost");
+    assert_eq!(sb.ok(&["task", "get", &t])["status"], "pending", "{out}");
+    let pid = std::fs::read_to_string(&marker).unwrap_or_default();
+    let pid = pid.trim();
+    let gone = until(Duration::from_secs(15), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(gone, "the hung agent {pid} of {s} was stopped\n{out}");
+}
+
+/// `session spawn --resume` starts the new worker on the earlier agent's conversation: the
+/// resumed run's first request carries the first run's history.
+#[test]
+fn a_spawn_can_resume_an_earlier_agents_conversation() {
+    let endpoint = ModelEndpoint::start(Script::new(vec![
+        Turn::shell("maestro task start {task} --json").say("first-run-marker"),
+        Turn::finish("Stopping here for now."),
+        // The first session ended, so the task went back to the queue: claim it again.
+        Turn::shell("maestro task claim {task} --json"),
+        Turn::shell("maestro task complete {task} --json"),
+        Turn::finish("Resumed and finished."),
+    ]));
+    let mut sb = sandbox_outside_tmp(BIN);
+    sb.set_env(
+        "MAESTRO_HOME",
+        &sb.path().join("maestro-home").display().to_string(),
+    );
+    sb.init();
+    configure(AgentCli::Claude, &mut sb, &endpoint);
+    let (t, first, out) = host_run(&mut sb, "claude", &[], "completed");
+    assert_eq!(
+        sb.ok(&["task", "get", &t])["status"],
+        "pending",
+        "released at its end\n{out}"
+    );
+    let agent_id = sb.ok(&["session", "get", &first])["agentSessionId"].clone();
+    assert!(agent_id.is_string(), "{out}");
+    let before = endpoint.requests().len();
+    let host = sb.spawn(&["host", "--agent", "claude", "--json"], &[]);
+    let second = id(&sb.ok(&["session", "spawn", "--task", &t, "--resume", &first]));
+    let done = until(Duration::from_secs(90), || {
+        sb.ok(&["task", "get", &t])["status"] == "completed"
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status();
+    let run = wait(host);
+    assert!(
+        done,
+        "{}\n{}\n{}",
+        run.stdout,
+        run.stderr,
+        endpoint.transcript()
+    );
+    let resumed = &endpoint.requests()[before..];
+    assert!(
+        resumed
+            .iter()
+            .any(|r| r.body.to_string().contains("first-run-marker")),
+        "the resumed run carries the first run's history"
+    );
+    assert_eq!(
+        sb.ok(&["session", "get", &second])["resumeOf"],
+        first.as_str()
+    );
+    // A session without an agent conversation cannot be resumed.
+    let plain = id(&sb.ok(&["session", "register"]));
+    sb.fails(
+        &[
+            "session", "spawn", "--task", &t, "--resume", &plain, "--force",
+        ],
+        "invalid_argument",
+        2,
+    );
 }

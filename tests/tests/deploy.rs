@@ -295,7 +295,13 @@ fn the_compose_file_names_files_that_exist_and_settings_that_are_documented() {
         );
     }
     // What `maestro serve` reads from the environment is documented too.
-    let serve = read("maestro-cli/src/cmd/serve.rs");
+    // The server's settings: `maestro serve` and the core's server options.
+    let settings = read("maestro-core/src/config/settings.rs");
+    let server_options = settings
+        .split_once("pub fn server_options")
+        .map(|(_, rest)| rest.split_once("\n    }\n").map_or(rest, |(f, _)| f))
+        .expect("Settings::server_options");
+    let serve = read("maestro-cli/src/cmd/serve.rs") + server_options;
     let mut read_by_serve: BTreeSet<String> = serve
         .split('"')
         .filter(|s| {

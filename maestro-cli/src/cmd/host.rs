@@ -31,6 +31,8 @@ pub fn options(ctx: &mut Ctx, agent: Option<String>) -> Result<HostOptions> {
     opts.path_prefix = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    opts.prices = ctx.settings().prices()?;
+    opts.default_budget = ctx.settings().default_budget()?;
     Ok(opts)
 }
 

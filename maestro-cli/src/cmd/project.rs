@@ -173,8 +173,22 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
             .iter()
             .map(|p| format!("{p} {}", count(report.tasks.by_priority.get(*p))))
             .collect();
+        let u = &report.usage;
+        let usage = if u.sessions > 0 {
+            format!(
+                "\n{} {} input ({} cached) · {} output tokens · ${:.4} over {} agent runs",
+                s.dim("usage:"),
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                u.cost_usd,
+                u.sessions
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}",
+            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}{usage}",
             s.cyan(&report.project_id),
             report.tasks.total,
             s.bold(&report.tasks.ready.to_string()),

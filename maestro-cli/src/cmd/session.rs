@@ -77,6 +77,9 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             cwd,
             role,
             force,
+            max_cost,
+            max_tokens,
+            resume,
         } => {
             let new = NewSession {
                 project_id: project,
@@ -92,6 +95,12 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                         .to_string(),
                 ),
                 force,
+                budget: Some(maestro_core::Budget {
+                    max_cost_usd: max_cost,
+                    max_tokens,
+                })
+                .filter(|b| !b.is_empty()),
+                resume,
                 ..Default::default()
             };
             let s = m.spawn_session(&op, new).await?;
@@ -111,7 +120,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 )
             });
         }
-        SessionCmd::Logs { id, tail } => {
+        SessionCmd::Logs { id, tail, raw } => {
             let s = m.get_session(&id).await?;
             let dirs = maestro_core::host::plan::HostDirs {
                 home: ctx.env.maestro_home(),
@@ -127,6 +136,23 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                     "Logs are written by the host that launched the session, under its $MAESTRO_HOME/logs (tmux sessions log their window's output)",
                 )
             })?;
+            // Structured output is rendered readably, unless --raw.
+            let output = ctx
+                .settings()
+                .agent_profiles()
+                .ok()
+                .and_then(|p| {
+                    s.agent
+                        .as_deref()
+                        .and_then(|a| p.get(a).ok())
+                        .map(|p| p.output)
+                })
+                .unwrap_or(maestro_core::host::plan::OutputKind::None);
+            let text = if raw || output == maestro_core::host::plan::OutputKind::None {
+                text
+            } else {
+                maestro_core::agent::parse_log(output, &text).render()
+            };
             let text = match tail {
                 Some(n) => {
                     let lines: Vec<&str> = text.lines().collect();
@@ -167,6 +193,28 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
     Ok(())
 }
 
+/// Tokens, cost and turns in a few words.
+fn usage_text(u: &maestro_core::agent::Usage) -> String {
+    let mut parts = Vec::new();
+    if let (Some(i), Some(o)) = (u.input_tokens, u.output_tokens) {
+        parts.push(format!(
+            "{i} in ({} cached) / {o} out tokens",
+            u.cached_input_tokens.unwrap_or(0)
+        ));
+    }
+    if let Some(c) = u.cost_usd {
+        parts.push(format!("${c:.4}"));
+    }
+    if let Some(t) = u.turns {
+        parts.push(format!("{t} turns"));
+    }
+    if parts.is_empty() {
+        "not reported".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -191,6 +239,20 @@ fn detail(st: &Style, s: &Session) -> String {
         ("pid", opt(s.pid.map(|p| p.to_string()))),
         ("exit code", opt(s.exit_code.map(|p| p.to_string()))),
         ("reason", opt(s.reason.clone())),
+        ("agent run", opt(s.agent_session_id.clone())),
+        ("usage", opt(s.usage.as_ref().map(usage_text))),
+        (
+            "result",
+            opt(s.result.as_ref().map(|r| {
+                let outcome = r
+                    .error
+                    .map_or("success", maestro_core::agent::ErrorKind::as_str);
+                match r.message.as_deref().filter(|m| !m.trim().is_empty()) {
+                    Some(m) => format!("{outcome}: {}", m.trim()),
+                    None => outcome.to_string(),
+                }
+            })),
+        ),
         ("created", relative(&s.created_at)),
         ("last seen", relative(&s.last_seen)),
     ];

@@ -152,6 +152,26 @@ impl Settings {
         Profiles::from_config(self.config()?.get("agents"))
     }
 
+    /// Model prices for agents that report no cost (config `prices`).
+    pub fn prices(&self) -> Result<crate::agent::PriceTable> {
+        crate::agent::PriceTable::from_config(self.config()?.get("prices"))
+    }
+
+    /// The limits of sessions spawned without their own (config `budget`:
+    /// `{"maxCostUsd": 5, "maxTokens": 2000000}`).
+    pub fn default_budget(&self) -> Result<crate::model::Budget> {
+        match self.config()?.get("budget") {
+            None => Ok(Default::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                Error::invalid_argument(format!("config 'budget' is invalid: {e}"))
+                    .with_details(serde_json::json!({ "field": "budget", "value": v }))
+                    .with_suggestion(
+                        "Set dollars and tokens, e.g. maestro config set budget '{\"maxCostUsd\": 5, \"maxTokens\": 2000000}'",
+                    )
+            }),
+        }
+    }
+
     /// Who is acting, for timelines and leases.
     pub fn op(&self) -> OpContext {
         OpContext::session(self.session_id())
@@ -192,15 +212,9 @@ impl Settings {
     /// A facade on a local store with these settings: the lease it keeps, the skills it
     /// reads and the agent profiles spawn requests may name.
     pub fn local(&self, m: Maestro) -> Result<Maestro> {
-        let names = self
-            .agent_profiles()?
-            .names()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
         Ok(m.with_skills_dir(Some(self.skills_dir()))
             .with_lease(self.lease()?)
-            .with_agent_profiles(names))
+            .with_agent_profiles(self.agent_profiles()?))
     }
 }
 

@@ -91,6 +91,7 @@ impl ReadOp for Status {
                 active: sessions.active,
                 total: sessions.total,
             },
+            usage: sessions.usage,
         })
     }
 }

@@ -3,8 +3,9 @@
 
 use super::resolve::{self, resolve};
 use super::tasks::persist;
+use super::timeline::add_entry;
 use super::{Gate, ReadOp, Rows, WriteOp, emit, load_session};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::{self, IdKind};
 use crate::model::*;
 use crate::rules::effects::{self, Effects};
@@ -169,6 +170,24 @@ impl WriteOp for CreateSession {
             }
             (_, true) => SessionStatus::Spawning,
         };
+        let resume_of = match &new.resume {
+            Some(input) => {
+                let prev_id = resolve(rows, IdKind::Session, input).await?;
+                let prev = load_session(rows, &prev_id).await?;
+                if prev.agent_session_id.is_none() {
+                    return Err(Error::invalid_argument(format!(
+                        "Session '{}' has no agent conversation to resume",
+                        prev.id
+                    ))
+                    .with_details(serde_json::json!({ "sessionId": prev.id }))
+                    .with_suggestion(
+                        "Resume a session whose agent reported its session id (see 'maestro session get <id>'), or spawn without --resume",
+                    ));
+                }
+                Some(prev.id)
+            }
+            None => None,
+        };
         let now = ts(rows.now());
         let id = id::new_id(IdKind::Session);
         let name = new
@@ -200,6 +219,11 @@ impl WriteOp for CreateSession {
             started_at: (!new.spawn).then_some(now),
             ended_at: None,
             last_seen: now,
+            agent_session_id: None,
+            usage: None,
+            result: None,
+            budget: new.budget.filter(|b| !b.is_empty()),
+            resume_of,
         };
         rows.insert_session(&session).await?;
         emit(rows, EventType::SessionCreated, &project.id, &session).await?;
@@ -286,12 +310,29 @@ impl WriteOp for UpdateSession {
                 changed = true;
             }
         }
+        if p.agent.is_some() && s.agent != p.agent {
+            s.agent = p.agent.clone();
+            changed = true;
+        }
         if p.host.is_some() && s.host != p.host {
             s.host = p.host.clone();
             changed = true;
         }
         if p.reason.is_some() && s.reason != p.reason {
             s.reason = p.reason.clone();
+            changed = true;
+        }
+        if p.agent_session_id.is_some() && s.agent_session_id != p.agent_session_id {
+            s.agent_session_id = p.agent_session_id.clone();
+            changed = true;
+        }
+        if p.usage.is_some() && s.usage != p.usage {
+            s.usage = p.usage.clone();
+            changed = true;
+        }
+        let finished_run = p.result.is_some() && s.result.is_none();
+        if finished_run {
+            s.result = p.result.clone();
             changed = true;
         }
         if let Some(ids) = &p.task_ids {
@@ -311,11 +352,35 @@ impl WriteOp for UpdateSession {
             s.last_seen = ts(rows.now());
         }
         save_and_emit(rows, &s).await?;
+        if finished_run {
+            record_run(rows, &s).await?;
+        }
         if s.status.is_terminal() && !was_terminal {
             release_tasks_of(rows, &s).await?;
         }
         Ok(s)
     }
+}
+
+/// The `agent_result` entry of a finished run, on the session's first task.
+async fn record_run<R: Rows>(rows: &mut R, s: &Session) -> Result<()> {
+    let (Some(result), Some(task_id)) = (&s.result, s.task_ids.first()) else {
+        return Ok(());
+    };
+    let Some(task) = rows.task(task_id).await? else {
+        return Ok(());
+    };
+    let kind = TimelineKind::AgentResult {
+        session_id: s.id.clone(),
+        outcome: result
+            .error
+            .map_or("success", crate::agent::ErrorKind::as_str)
+            .to_string(),
+        message: result.message.clone(),
+        usage: s.usage.clone().unwrap_or_default(),
+    };
+    add_entry(rows, &task, kind, Some(&s.id)).await?;
+    Ok(())
 }
 
 /// Refreshes the lease of a session that has not ended.

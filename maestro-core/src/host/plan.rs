@@ -269,7 +269,10 @@ fn codex() -> AgentProfile {
         "{prompt}",
     ]));
     AgentProfile {
-        heartbeat: Heartbeat::Agent,
+        // Codex runs no hooks without trusting the repository's own (see the profile docs),
+        // so nothing refreshes its lease during a long tool call: the host keeps it while
+        // the process lives.
+        heartbeat: Heartbeat::Process,
         output: OutputKind::Codex,
         resume: Some(resume),
         store_args: StoreArgs {
@@ -935,11 +938,15 @@ pub fn tmux_new_window(
 }
 
 /// How an agent process ended, for the session record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExitOutcome {
     pub exit_code: i64,
     pub success: bool,
     pub reason: Option<String>,
+    /// Why the host stopped it (its budget), when it did.
+    pub stopped: Option<String>,
+    /// What its structured output said of the run.
+    pub record: Option<Box<crate::agent::RunRecord>>,
 }
 
 /// Maps an exit code or a terminating signal to the session's outcome.
@@ -949,21 +956,25 @@ pub fn exit_outcome(code: Option<i32>, signal: Option<i32>) -> ExitOutcome {
             exit_code: 0,
             success: true,
             reason: None,
+            ..Default::default()
         },
         (Some(c), _) => ExitOutcome {
             exit_code: i64::from(c),
             success: false,
             reason: Some(format!("exited with code {c}")),
+            ..Default::default()
         },
         (None, Some(s)) => ExitOutcome {
             exit_code: 128 + i64::from(s),
             success: false,
             reason: Some(format!("killed by signal {s}")),
+            ..Default::default()
         },
         (None, None) => ExitOutcome {
             exit_code: -1,
             success: false,
             reason: Some("ended without an exit code".into()),
+            ..Default::default()
         },
     }
 }
@@ -994,6 +1005,11 @@ mod tests {
             started_at: None,
             ended_at: None,
             last_seen: t,
+            agent_session_id: None,
+            usage: None,
+            result: None,
+            budget: None,
+            resume_of: None,
         }
     }
 

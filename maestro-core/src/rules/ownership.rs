@@ -204,6 +204,11 @@ mod tests {
             started_at: None,
             ended_at: None,
             last_seen: t,
+            agent_session_id: None,
+            usage: None,
+            result: None,
+            budget: None,
+            resume_of: None,
         }
     }
 

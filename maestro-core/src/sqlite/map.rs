@@ -26,10 +26,11 @@ pub const SUBTASK_COLS: &str =
     "id, task_id, title, description, completed, ord, created_at, updated_at, completed_at";
 
 pub const SESSION_COLS: &str = "id, project_id, name, role, skill, agent, task_ids, status, \
-    spawned_by, pid, host, cwd, exit_code, reason, created_at, started_at, ended_at, last_seen";
+    spawned_by, pid, host, cwd, exit_code, reason, created_at, started_at, ended_at, last_seen, \
+    agent_session_id, usage, result, budget, resume_of";
 
 /// The number of columns in [`SESSION_COLS`].
-pub const SESSION_COLS_LEN: usize = 18;
+pub const SESSION_COLS_LEN: usize = 23;
 
 pub use crate::model::ts;
 
@@ -126,7 +127,20 @@ pub fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         started_at: opt_ts(row.get(15)?),
         ended_at: opt_ts(row.get(16)?),
         last_seen: ts(row.get(17)?),
+        agent_session_id: row.get(18)?,
+        usage: opt_json(row, 19)?,
+        result: opt_json(row, 20)?,
+        budget: opt_json(row, 21)?,
+        resume_of: row.get(22)?,
     })
+}
+
+/// A nullable JSON column.
+fn opt_json<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => json_col(row, idx).map(Some),
+    }
 }
 
 /// `id, task_id, data, session_id, ts`

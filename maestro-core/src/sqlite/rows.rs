@@ -103,6 +103,13 @@ fn opt_ms(t: &Option<Timestamp>) -> Option<i64> {
     t.as_ref().map(ms)
 }
 
+fn opt_json<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>> {
+    Ok(match v {
+        Some(v) => Some(serde_json::to_string(v)?),
+        None => None,
+    })
+}
+
 impl Rows for SqliteRows<'_> {
     fn now(&self) -> i64 {
         self.now
@@ -585,6 +592,7 @@ impl Rows for SqliteRows<'_> {
             &format!(
                 "INSERT INTO sessions ({SESSION_COLS}, seq) VALUES
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                  ?19, ?20, ?21, ?22, ?23,
                   (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions WHERE project_id = ?2))"
             ),
             params![
@@ -606,6 +614,11 @@ impl Rows for SqliteRows<'_> {
                 opt_ms(&s.started_at),
                 opt_ms(&s.ended_at),
                 ms(&s.last_seen),
+                s.agent_session_id,
+                opt_json(&s.usage)?,
+                opt_json(&s.result)?,
+                opt_json(&s.budget)?,
+                s.resume_of,
             ],
         )?;
         Ok(())
@@ -614,7 +627,8 @@ impl Rows for SqliteRows<'_> {
     async fn save_session(&mut self, s: &Session) -> Result<()> {
         self.exec(
             "UPDATE sessions SET name = ?2, task_ids = ?3, status = ?4, pid = ?5, host = ?6,
-                exit_code = ?7, reason = ?8, started_at = ?9, ended_at = ?10, last_seen = ?11
+                exit_code = ?7, reason = ?8, started_at = ?9, ended_at = ?10, last_seen = ?11,
+                agent_session_id = ?12, usage = ?13, result = ?14, agent = ?15
              WHERE id = ?1",
             params![
                 s.id,
@@ -628,6 +642,10 @@ impl Rows for SqliteRows<'_> {
                 opt_ms(&s.started_at),
                 opt_ms(&s.ended_at),
                 ms(&s.last_seen),
+                s.agent_session_id,
+                opt_json(&s.usage)?,
+                opt_json(&s.result)?,
+                s.agent,
             ],
         )?;
         Ok(())
@@ -727,13 +745,26 @@ impl Rows for SqliteRows<'_> {
         Ok(self
             .row(
                 &format!(
-                    "SELECT COALESCE(SUM({NOT_ENDED}), 0), COUNT(*) FROM sessions WHERE project_id = ?1"
+                    "SELECT COALESCE(SUM({NOT_ENDED}), 0), COUNT(*),
+                        COALESCE(SUM(json_extract(usage, '$.inputTokens')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.outputTokens')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.cachedInputTokens')), 0),
+                        COALESCE(SUM(json_extract(usage, '$.costUsd')), 0.0),
+                        COUNT(usage)
+                     FROM sessions WHERE project_id = ?1"
                 ),
                 [project_id],
                 |r| {
                     Ok(SessionTally {
                         active: r.get(0)?,
                         total: r.get(1)?,
+                        usage: UsageTotals {
+                            input_tokens: r.get::<_, i64>(2)?.max(0) as u64,
+                            output_tokens: r.get::<_, i64>(3)?.max(0) as u64,
+                            cached_input_tokens: r.get::<_, i64>(4)?.max(0) as u64,
+                            cost_usd: r.get(5)?,
+                            sessions: r.get::<_, i64>(6)?.max(0) as u64,
+                        },
                     })
                 },
             )?
