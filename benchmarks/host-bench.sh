@@ -30,7 +30,7 @@ wait_status() { # wait until no session is spawning/starting/active (or N active
 echo "== 1. spawn request -> agent process running (50 sequential spawns)"
 start_host 4
 : > "$WORK/lat.txt"
-for i in $(seq 1 50); do
+for _spawn in $(seq 1 50); do
   t0=$(date +%s%N)
   s=$("$M" session spawn --task "$T" --agent probe -q)
   for _ in $(seq 1 400); do [ -s "$MAESTRO_HOME/marks/$s" ] && break; sleep 0.005; done
@@ -55,7 +55,7 @@ stop_host
 echo "== 2. host memory with 20 live agents"
 start_host 20
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$HOST/status)
-for i in $(seq 1 20); do "$M" session spawn --task "$T" --agent sleeper -q >/dev/null; done
+for _ in $(seq 1 20); do "$M" session spawn --task "$T" --agent sleeper -q >/dev/null; done
 wait_status 20
 sleep 0.5
 rss=$(awk '/VmRSS/ {print $2}' /proc/$HOST/status)
@@ -71,7 +71,7 @@ stop_host
 echo "== 3. 100 spawns in a row: leaked processes and file descriptors"
 start_host 8
 fd0=$(ls /proc/$HOST/fd | wc -l)
-for i in $(seq 1 100); do "$M" session spawn --task "$T" --agent noop -q >/dev/null; done
+for _ in $(seq 1 100); do "$M" session spawn --task "$T" --agent noop -q >/dev/null; done
 wait_status 0
 sleep 0.3
 fd1=$(ls /proc/$HOST/fd | wc -l)

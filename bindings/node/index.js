@@ -11,18 +11,7 @@
 
 const { existsSync } = require('node:fs')
 const { join } = require('node:path')
-
-function addonCandidates() {
-  const { platform, arch } = process
-  let abi = ''
-  if (platform === 'linux') {
-    const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null
-    abi = report && report.header && report.header.glibcVersionRuntime ? '-gnu' : '-musl'
-  } else if (platform === 'win32') {
-    abi = '-msvc'
-  }
-  return [`maestro.${platform}-${arch}${abi}.node`, 'index.node']
-}
+const { addonCandidates } = require('./addon.js')
 
 function loadAddon() {
   const override = process.env.MAESTRO_NODE_ADDON
@@ -35,8 +24,8 @@ function loadAddon() {
   }
   throw new Error(
     `maestro-sdk: no native addon for ${process.platform}-${process.arch} (looked for ${tried.join(', ')}). ` +
-      'Build it with scripts/test-node or: cargo build -p maestro-node --release, then copy ' +
-      'libmaestro_node.so to bindings/node/index.node',
+      'Build it with: node scripts/install.js --build (in bindings/node of a checkout), or install a ' +
+      'package built for this platform',
   )
 }
 
@@ -242,7 +231,7 @@ class Client {
 
 // Every other method forwards to the native client with the same name and arguments.
 const FORWARDED = [
-  'createProject', 'listProjects', 'getProject',
+  'createProject', 'initProject', 'useProject', 'listProjects', 'getProject',
   'createTask', 'getTask', 'listTasks', 'updateTask', 'startTask', 'completeTask', 'blockTask',
   'reopenTask', 'cancelTask', 'deleteTask', 'readyTasks', 'claimTask', 'claimNext',
   'addProgress', 'addComment', 'timeline',

@@ -1,7 +1,7 @@
 // Declarations of the native addon, generated from the napi-derive type definitions by
 // scripts/gen-native-dts.mjs (run by scripts/test-node). Do not edit by hand.
 
-import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ResyncRequired, Role, Session, SessionStatus, Skill, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
+import type { Json, JsonObject, MaestroEvent, Page, Priority, Project, ProjectInit, ResyncRequired, Role, Session, SessionStatus, Skill, StatusReport, Subtask, Task, TaskDetail, TaskStatus, TimelineEntry } from './types'
 
 /** A Maestro client over a local store (`open`) or a server (`connect`). */
 export declare class NativeClient {
@@ -16,11 +16,22 @@ export declare class NativeClient {
   get projectId(): string | null
   set projectId(id: string | undefined | null)
   createProject(name: string, options?: CreateProjectOptions | undefined | null): Promise<Json<Project>>
+  /**
+   * `maestro init`: the project called `name` if the store has one, else a new one (the
+   * default project only when the store had none); never switches the default project.
+   */
+  initProject(name: string): Promise<Json<ProjectInit>>
+  /** Makes the project `id` (or a unique prefix) names the store's default project. */
+  useProject(id: string): Promise<Json<Project>>
+  /** Every project, oldest first; `default` marks the store's default project. */
   listProjects(): Promise<Json<Project[]>>
   /** The project `id` names, else the client's project, else the store's default. */
   getProject(id?: string | undefined | null): Json<Project> | Promise<Json<Project>>
   createTask(title: string, options?: CreateTaskOptions | undefined | null): Promise<Json<Task>>
-  /** The task with its subtasks, dependency details, dependents and timeline. */
+  /**
+   * The task with its subtasks, dependency details, dependents and newest 50 timeline
+   * entries (`timelineTotal` counts them all; `timeline()` pages the whole history).
+   */
   getTask(id: string): Json<TaskDetail> | Promise<Json<TaskDetail>>
   /** A page of tasks: `{ items, nextCursor }`. */
   listTasks(options?: ListTasksOptions | undefined | null): Promise<Json<Page<Task>>>
@@ -34,14 +45,21 @@ export declare class NativeClient {
   deleteTask(id: string): Promise<Json<Task>>
   /** The ready queue: pending tasks whose dependencies are completed, by priority then age. */
   readyTasks(options?: ReadyOptions | undefined | null): Promise<Json<Task[]>>
-  /** Assigns a ready task to a session (default: the client's) and starts it, atomically. */
-  claimTask(id: string, sessionId?: string | undefined | null): Promise<Json<Task>>
+  /**
+   * Assigns a pending task to a session (default: the client's) and starts it,
+   * atomically. A task other sessions hold rejects with `task_claimed`, unless `force`
+   * takes it over (its owners then get `claim_released`).
+   */
+  claimTask(id: string, sessionId?: string | undefined | null, options?: ForceOptions | undefined | null): Promise<Json<Task>>
   /** Claims the first ready task; rejects with `nothing_ready` when the queue is empty. */
   claimNext(sessionId?: string | undefined | null): Promise<Json<Task>>
   addProgress(taskId: string, message: string): Promise<Json<TimelineEntry>>
   addComment(taskId: string, message: string, options?: CommentOptions | undefined | null): Promise<Json<TimelineEntry>>
-  /** The task's timeline, oldest first. */
-  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<Json<TimelineEntry[]>>
+  /**
+   * A page of the task's whole timeline, oldest first: `{ items, nextCursor }` (pass
+   * `nextCursor` as `cursor` for the next page).
+   */
+  timeline(taskId: string, options?: TimelineOptions | undefined | null): Promise<Json<Page<TimelineEntry>>>
   createSubtask(taskId: string, title: string, options?: CreateSubtaskOptions | undefined | null): Promise<Json<Subtask>>
   listSubtasks(taskId: string): Promise<Json<Subtask[]>>
   updateSubtask(taskId: string, subtaskId: string, changes: UpdateSubtaskOptions): Promise<Json<Subtask>>
@@ -53,9 +71,17 @@ export declare class NativeClient {
   listSessions(options?: ListSessionsOptions | undefined | null): Promise<Json<Page<Session>>>
   /** The session `id` names (default: the client's session). */
   getSession(id?: string | undefined | null): Json<Session> | Promise<Json<Session>>
-  /** Asks a host to launch an agent on the task; resolves with the `spawning` session. */
+  /**
+   * Asks a host to launch an agent on the task; resolves with the session, `spawning` (or
+   * `waiting` while the task's dependencies are open). A finished task, or one that
+   * already has a live worker, is refused unless `force`; an unknown skill or agent
+   * profile, or a missing `cwd`, at once.
+   */
   spawnSession(taskId: string, options?: SpawnSessionOptions | undefined | null): Promise<Json<Session>>
-  /** Refreshes the session's lease (default: the client's session). */
+  /**
+   * Refreshes the session's lease (default: the client's session); rejects with
+   * `session_lost` or `session_ended` when the session can no longer act.
+   */
   heartbeat(id?: string | undefined | null): Promise<Json<Session>>
   /** Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`. */
   endSession(id?: string | undefined | null, status?: 'completed' | 'failed' | 'stopped'): Promise<Json<Session>>
@@ -78,7 +104,10 @@ export declare class NativeClient {
   events(options?: EventsOptions | undefined | null): Json<MaestroEvent[]> | Promise<Json<MaestroEvent[]>>
   /** The seq of the latest event (0 when the log is empty). */
   latestSeq(): number | Promise<number>
-  /** Starts an event subscription; `index.js` wraps it as an async iterator. */
+  /**
+   * Starts an event subscription (from now on unless `since` is given); `index.js` wraps
+   * it as an async iterator.
+   */
   subscribe(options?: SubscribeOptions | undefined | null): Promise<NativeSubscription>
 }
 
@@ -88,8 +117,8 @@ export declare class NativeClient {
  */
 export declare class NativeSubscription {
   /**
-   * The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
-   * server that no longer retains the missed events yields
+   * The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. When
+   * the log no longer holds the missed events (they were pruned) it yields
    * `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
    */
   next(): Promise<Json<MaestroEvent | ResyncRequired> | null>
@@ -126,7 +155,10 @@ export interface ClientOptions {
   token?: string
   /** The acting session (default `MAESTRO_SESSION_ID`). */
   sessionId?: string
-  /** The project acted on (default `MAESTRO_PROJECT_ID`, else the store's default project). */
+  /**
+   * The project acted on (default `MAESTRO_PROJECT_ID`, then config `projectId`, else the
+   * store's default project).
+   */
   projectId?: string
 }
 
@@ -169,9 +201,13 @@ export interface EventsOptions {
   project?: string
 }
 
-/** Options of `startTask` and `completeTask`. */
+/** Options of `startTask`, `completeTask` and `claimTask`. */
 export interface ForceOptions {
-  /** Start despite unfinished dependencies, or complete a blocked task. */
+  /**
+   * Override the checks: start despite unfinished dependencies, complete a blocked task,
+   * act on a task other sessions own (recorded as an `override` timeline entry); for
+   * `claimTask`, take the task over from its owners (they get `claim_released`).
+   */
   force?: boolean
 }
 
@@ -249,6 +285,8 @@ export interface SpawnSessionOptions {
   role?: Role
   cwd?: string
   projectId?: string
+  /** Spawn even for a finished task, or one that already has a live worker session. */
+  force?: boolean
 }
 
 /** Options of `status`. */
@@ -258,7 +296,10 @@ export interface StatusOptions {
 
 /** Options of `subscribe`. */
 export interface SubscribeOptions {
-  /** Replay events after this seq first (default: only events from now on). */
+  /**
+   * Replay the events after this seq first (`0`: the whole log). Default: now, only
+   * events from now on.
+   */
   since?: number
   /** Only events of this project. */
   project?: string
@@ -268,8 +309,10 @@ export interface SubscribeOptions {
 
 /** Options of `timeline`. */
 export interface TimelineOptions {
-  /** The newest entries to return (oldest first). */
+  /** Page size (default 100, at most 1000). */
   limit?: number
+  /** The `nextCursor` of the previous page. */
+  cursor?: string
 }
 
 /** Changes of `updateSubtask`. */
@@ -295,7 +338,10 @@ export interface UpdateTaskOptions {
   metadata?: JsonObject
   /** Fail with `version_conflict` unless the task is at this version. */
   expectedVersion?: number
-  /** Skip the dependency and force-only transition checks. */
+  /**
+   * Skip the dependency and force-only transition checks, and write to a task other
+   * sessions own (recorded as an `override` timeline entry).
+   */
   force?: boolean
 }
 
@@ -303,17 +349,23 @@ export interface UpdateTaskOptions {
  * A client of the Maestro server at `url` (default `MAESTRO_API_URL`, then config `apiUrl`),
  * e.g. `http://127.0.0.1:3000`, sending the token of the options (default `MAESTRO_TOKEN`,
  * then config `token`). Calls are retried per `MAESTRO_RETRIES` / `MAESTRO_RETRY_DELAY`;
- * nothing is sent until the first call.
+ * nothing is sent until the first call. The server keeps the leases.
  */
 export declare function connect(url?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
 
 /**
  * Opens (creating and migrating if needed) a local SQLite store: `path`, else `MAESTRO_DB`,
- * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`. Skills come
- * from the CLI's skills directory (`MAESTRO_SKILLS_DIR`, else `~/.agents-ui/maestro-skills`)
- * over the bundled ones.
+ * else the nearest `.maestro/maestro.db` upward, else `$MAESTRO_HOME/maestro.db`. The rest
+ * is the CLI's settings, resolved by the same core code: the session lease
+ * (`MAESTRO_LEASE_SECONDS`, config `leaseSeconds`, default 120 s), the skills directory
+ * (`MAESTRO_SKILLS_DIR`, else `~/.agents-ui/maestro-skills`, over the bundled skills) and the
+ * agent profiles a spawn request may name (config `agents` and the built-in ones).
  */
 export declare function open(path?: string | undefined | null, options?: ClientOptions | undefined | null): Promise<NativeClient>
 
-/** Starts a Maestro server on a local store (resolved like `open`) in this process. */
+/**
+ * Starts a Maestro server on a local store (resolved like `open`, and kept with the same
+ * settings: sessions silent past the lease are declared lost, and their tasks released,
+ * before the next request that shows or changes tasks or sessions) in this process.
+ */
 export declare function serve(path?: string | undefined | null, options?: ServeOptions | undefined | null): Promise<Server>

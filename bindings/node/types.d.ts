@@ -3,7 +3,12 @@
 
 export type TaskStatus = 'pending' | 'in_progress' | 'blocked' | 'completed' | 'cancelled'
 export type Priority = 'high' | 'medium' | 'low'
-export type SessionStatus = 'spawning' | 'starting' | 'active' | 'completed' | 'failed' | 'stopped' | 'lost'
+/**
+ * `waiting` (a spawn request for a task whose dependencies are open) → `spawning` → `starting`
+ * → `active` → `completed` | `failed` | `stopped` | `lost` (silent past its lease); the last
+ * four are final.
+ */
+export type SessionStatus = 'waiting' | 'spawning' | 'starting' | 'active' | 'completed' | 'failed' | 'stopped' | 'lost'
 export type Role = 'orchestrator' | 'worker'
 export type Timestamp = string
 export type JsonObject = { [key: string]: unknown }
@@ -14,6 +19,15 @@ export interface Project {
   id: string
   name: string
   createdAt: Timestamp
+  /** Whether it is the store's default project (the one clients without a project act on). */
+  default: boolean
+}
+
+/** What `initProject` did: the project of that name, and whether it was created. */
+export interface ProjectInit {
+  project: Project
+  /** `false` when a project of that name existed and was returned. */
+  created: boolean
 }
 
 export interface Task {
@@ -31,8 +45,13 @@ export interface Task {
   metadata: JsonObject
   /** +1 on every change. */
   version: number
-  /** Fencing token: +1 on every claim or release. */
+  /**
+   * Fencing token: +1 when the task gets owners after having none, and when an owner's claim
+   * is released or taken over.
+   */
   claimEpoch: number
+  /** Why the task is blocked (the latest reason), while it is. */
+  blockedReason: string | null
   createdAt: Timestamp
   updatedAt: Timestamp
   startedAt: Timestamp | null
@@ -52,7 +71,10 @@ export interface TaskDetail extends Task {
   dependencyDetails: DependencyRef[]
   /** Tasks that depend on this one. */
   dependents: DependencyRef[]
+  /** The newest timeline entries (at most 50), oldest first; `timeline()` pages them all. */
   timeline: TimelineEntry[]
+  /** How many entries the whole timeline has. */
+  timelineTotal: number
 }
 
 export interface Subtask {
@@ -87,6 +109,8 @@ export type TimelineEntry = TimelineBase &
     | { type: 'assigned'; sessionId: string }
     | { type: 'released'; sessionId: string; reason: string }
     | { type: 'comment'; author: string; message: string }
+    /** A write forced over the sessions that owned the task (`sessionIds`). */
+    | { type: 'override'; action: string; sessionIds: string[] }
   )
 
 export interface Session {
@@ -203,6 +227,11 @@ export type ErrorCode =
   | 'dependencies_incomplete'
   | 'nothing_ready'
   | 'version_conflict'
+  | 'task_claimed'
+  | 'session_lost'
+  | 'session_ended'
+  | 'claim_released'
+  | 'idempotency_key_reused'
   | 'no_task_context'
   | 'no_project_context'
   | 'no_session_context'

@@ -14,23 +14,32 @@ if (!client.sessionId) {
 }
 
 let done = 0
+let ended = false
 for (;;) {
-  let task
   try {
-    task = await client.claimNext()
+    const task = await client.claimNext()
+    console.log(`claimed ${task.id}: ${task.title}`)
+    await client.addProgress(task.id, `working on "${task.title}"`)
+    for (const subtask of await client.listSubtasks(task.id)) {
+      if (!subtask.completed) await client.completeSubtask(task.id, subtask.id)
+    }
+    await client.completeTask(task.id)
+    console.log(`completed ${task.id}`)
+    done++
   } catch (err) {
-    if (err instanceof MaestroError && err.code === 'nothing_ready') break
+    if (!(err instanceof MaestroError)) throw err
+    if (err.code === 'nothing_ready') break
+    // The task was taken over: it is someone else's now.
+    if (err.code === 'claim_released') continue
+    // The session can no longer act (a lost one's tasks went back to the queue): stop.
+    if (err.code === 'session_lost' || err.code === 'session_ended') {
+      console.log(`stopping: ${err.message}`)
+      ended = true
+      break
+    }
     throw err
   }
-  console.log(`claimed ${task.id}: ${task.title}`)
-  await client.addProgress(task.id, `working on "${task.title}"`)
-  for (const subtask of await client.listSubtasks(task.id)) {
-    if (!subtask.completed) await client.completeSubtask(task.id, subtask.id)
-  }
-  await client.completeTask(task.id)
-  console.log(`completed ${task.id}`)
-  done++
 }
 
-await client.endSession()
+if (!ended) await client.endSession()
 console.log(`nothing ready: ${done} task(s) completed by ${client.sessionId}`)

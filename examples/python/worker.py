@@ -79,20 +79,29 @@ def main(argv: list[str] | None = None) -> int:
     worker = client.with_session(session.id)
     print(f"session {session.id} ({session.name}) on {client.location}")
     completed = blocked = 0
-    status: maestro.SessionStatus = "completed"
+    status: maestro.SessionStatus | None = "completed"
     try:
         while args.max is None or completed + blocked < args.max:
+            task: maestro.Task | None = None
             try:
                 task = worker.claim_next()
-            except maestro.NotFoundError as e:
-                if e.code != "nothing_ready":
-                    raise
-                print("nothing ready: done")
-                break
-            print(f"claimed {task.id} [{task.priority}] {task.title}")
-            try:
+                print(f"claimed {task.id} [{task.priority}] {task.title}")
                 work_on(worker, task)
+            except (maestro.SessionLostError, maestro.SessionEndedError) as e:
+                # The session can no longer act (its tasks went back to the queue): stop.
+                print(f"stopping: {e.message}")
+                status = None
+                break
+            except maestro.ClaimReleasedError as e:
+                # The task was taken over: it is someone else's now.
+                print(f"dropped: {e.message}")
+                continue
             except maestro.MaestroError as e:
+                if task is None and e.code == "nothing_ready":
+                    print("nothing ready: done")
+                    break
+                if task is None:
+                    raise
                 worker.block_task(task.id, f"{e.code}: {e.message}")
                 blocked += 1
                 print(f"blocked {task.id}: {e.message}")
@@ -103,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         status = "failed"
         raise
     finally:
-        worker.end_session(status=status)
+        if status is not None:
+            worker.end_session(status=status)
     print(f"completed {completed} task(s), blocked {blocked}")
     return 0
 

@@ -31,7 +31,8 @@ set -e
 expect "$code" 4
 expect "$(echo "$out" | data '.details.cycle | length')" 4
 
-export MAESTRO_SESSION_ID=$(maestro session register --name worker-1 | data .data.id)
+MAESTRO_SESSION_ID=$(maestro session register --name worker-1 | data .data.id)
+export MAESTRO_SESSION_ID
 expect "$(maestro task claim --next | data .data.id)" "$A"
 maestro update "Schema drafted" --task "$A" >/dev/null
 S=$(maestro subtask create "$A" "Add indexes" | data .data.id)

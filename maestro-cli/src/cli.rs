@@ -124,12 +124,12 @@ pub enum Command {
     Config(ConfigArgs),
     /// The durable event log (every change, in order)
     #[command(
-        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # stream new events as JSON lines with --json"
+        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
     )]
     Events {
-        /// Show events after this sequence number
-        #[arg(long, default_value_t = 0, value_name = "SEQ")]
-        since: i64,
+        /// Show events after this sequence number (default: 0; with --follow: from now)
+        #[arg(long, value_name = "SEQ")]
+        since: Option<i64>,
         /// Most events to show
         #[arg(long, default_value_t = 100, value_name = "N")]
         limit: usize,
@@ -140,9 +140,12 @@ pub enum Command {
     /// Skills: the instructions agents load (list, show, install, render a prompt)
     #[command(subcommand)]
     Skill(SkillCmd),
+    /// Agent profiles: what a host launches for each agent name (built-ins and config agents.*)
+    #[command(subcommand)]
+    Agent(AgentCmd),
     /// Launch agent processes for spawn requests (`maestro session spawn`) until stopped
     #[command(
-        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}); built in: claude, codex, gemini. Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
+        after_help = "Examples:\n  maestro host\n  maestro host --max-concurrent 4 --agent claude\n  maestro host --tmux                  # each agent in a window of tmux session 'maestro'\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\",\"{task_id}\"]'\n\nProfiles come from config agents.<name>.command (argv with {prompt}, {prompt_file},\n{session_id}, {task_id}, {skill}, {settings}, {policy_file}, {store_dir}, {store_args} …);\nbuilt in: claude, codex, gemini (see maestro agent list). Prompts go to\n$MAESTRO_HOME/prompts/<session>.md, output to $MAESTRO_HOME/logs/<session>.log.\nCtrl-C stops launching and waits for running agents; a second Ctrl-C leaves them running."
     )]
     Host(HostArgs),
     /// A one-minute tour: a temporary project whose six tasks are run by scripted workers
@@ -150,9 +153,9 @@ pub enum Command {
         after_help = "Examples:\n  maestro demo\n  maestro demo --workers 2 --keep\n  maestro demo --json\n\nEverything happens in a temporary folder (removed at the end unless --keep); nothing is installed."
     )]
     Demo(DemoArgs),
-    /// Run the HTTP + WebSocket server that keeps every client in sync
+    /// Run the HTTP + WebSocket server that keeps every client in sync, and the dashboard at /
     #[command(
-        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
+        after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n  maestro serve --max-connections 2000 --body-timeout 10\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
     /// Print a shell completion script
@@ -208,6 +211,21 @@ pub struct DemoArgs {
     /// Pause of the scripted workers between steps, in milliseconds
     #[arg(long, default_value_t = 150, value_name = "MS")]
     pub step_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// List the effective profiles: built-ins (claude, codex, gemini) overridden by config
+    #[command(after_help = "Examples:\n  maestro agent list\n  maestro agent list --json")]
+    List,
+    /// Show a profile's argv, environment and launch files as this host would run it
+    #[command(
+        after_help = "Examples:\n  maestro agent show claude\n  maestro agent show codex --json\n  maestro config set agents.claude.allowedCommands '[\"git\",\"cargo test\"]'\n  maestro config set agents.gemini.allowedCommands '\"everything\"'   # only inside an isolated worktree\n\nConfig agents.<name> takes command, env, heartbeat (agent|process), allowedCommands\n(command prefixes or \"everything\"), output (claude|codex|gemini|none), resume and\nstoreArgs ({\"local\": [...], \"remote\": [...]}); for a built-in name only the given fields change."
+    )]
+    Show {
+        /// Profile name
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +287,14 @@ pub struct ServeArgs {
     /// With --spawn: profile for spawn requests that name none
     #[arg(long, value_name = "PROFILE", requires = "spawn")]
     pub agent: Option<String>,
+    /// Most connections served at once, WebSockets included; more wait until one closes
+    /// (default: MAESTRO_MAX_CONNECTIONS, else the open-file limit less a reserve)
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's body before it gets 408 (default:
+    /// MAESTRO_BODY_TIMEOUT, else 30)
+    #[arg(long, value_name = "SECONDS")]
+    pub body_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -295,6 +321,12 @@ pub enum ProjectCmd {
     /// Show a project (default: the current one)
     #[command(after_help = "Examples:\n  maestro project get\n  maestro project get p-4k2m")]
     Get { id: Option<String> },
+    /// Make a project the default: commands act on it when none is named (in remote mode:
+    /// for this folder only, recorded in .maestro/config.json)
+    #[command(
+        after_help = "Examples:\n  maestro project use p-4k2m\n  maestro project list --json   # the default is marked \"default\": true"
+    )]
+    Use { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -304,11 +336,24 @@ pub enum TaskCmd {
         after_help = "Examples:\n  maestro task list\n  maestro task list --status in_progress --json\n  maestro task list --ready --priority high\n  maestro task list --limit 20 --cursor <nextCursor>"
     )]
     List(TaskListArgs),
-    /// Show a task with its subtasks, dependencies and timeline
+    /// Show a task with its subtasks, dependencies and newest timeline entries
     #[command(
-        after_help = "Examples:\n  maestro task get t-7k2m9q\n  maestro task get 7k2m --json      # a unique prefix is enough"
+        after_help = "Examples:\n  maestro task get t-7k2m9q\n  maestro task get 7k2m --json      # a unique prefix is enough\n\nThe newest 50 timeline entries are shown (timelineTotal counts them all); page the whole\nhistory with 'maestro task timeline <id>'."
     )]
     Get { id: String },
+    /// Page a task's whole timeline, oldest first
+    #[command(
+        after_help = "Examples:\n  maestro task timeline t-7k2m\n  maestro task timeline t-7k2m --limit 20 --json\n  maestro task timeline t-7k2m --cursor <nextCursor>"
+    )]
+    Timeline {
+        id: String,
+        /// Page size (default 100, at most 1000)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Continue after the page that returned this nextCursor
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
     /// Create a task
     #[command(
         after_help = "Examples:\n  maestro task create \"Write the parser\"\n  maestro task create \"Add tests\" --priority high --depends-on t-7k2m9q --label backend\n  maestro task create \"Ship\" --depends-on t-aaa,t-bbb --desc \"Release once both are done\""
@@ -353,7 +398,7 @@ pub enum TaskCmd {
     },
     /// Atomically assign a ready task to your session and start it
     #[command(
-        after_help = "Examples:\n  MAESTRO_SESSION_ID=s-4f2k maestro task claim --next --json\n  maestro task claim t-7k2m\n\nTwo agents claiming at once never get the same task. With nothing ready: nothing_ready, exit 3."
+        after_help = "Examples:\n  MAESTRO_SESSION_ID=s-4f2k maestro task claim --next --json\n  maestro task claim t-7k2m\n  maestro task claim t-7k2m --force   # take it over from its owner\n\nTwo agents claiming at once never get the same task. With nothing ready: nothing_ready, exit 3.\nA task another session owns: task_claimed, exit 4. Claiming again is how a session whose\nclaim was released takes the task back."
     )]
     Claim {
         /// The task to claim (default: the next ready task)
@@ -361,6 +406,10 @@ pub enum TaskCmd {
         /// Claim the first task of the ready queue
         #[arg(long, conflicts_with = "id")]
         next: bool,
+        /// Take the task over from the sessions that own it (they are released and their
+        /// later writes refused); recorded in the timeline
+        #[arg(long, requires = "id")]
+        force: bool,
     },
 }
 
@@ -439,7 +488,8 @@ pub struct TaskUpdateArgs {
 pub struct TaskStartArgs {
     /// Task id (default: the first of MAESTRO_TASK_IDS)
     pub id: Option<String>,
-    /// Start even if dependencies are not completed
+    /// Start even if dependencies are not completed, or another session owns the task
+    /// (recorded in the timeline)
     #[arg(long)]
     pub force: bool,
 }
@@ -448,7 +498,8 @@ pub struct TaskStartArgs {
 pub struct TaskCompleteArgs {
     /// Task id (default: the first of MAESTRO_TASK_IDS)
     pub id: Option<String>,
-    /// Complete even a blocked task
+    /// Complete even a blocked task, or one another session owns (recorded in the
+    /// timeline)
     #[arg(long)]
     pub force: bool,
 }
@@ -459,6 +510,9 @@ pub struct TaskBlockArgs {
     /// Why the task cannot go on
     #[arg(long)]
     pub reason: String,
+    /// Block even a task another session owns (recorded in the timeline)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -539,9 +593,10 @@ pub enum SessionCmd {
     /// Show a session
     #[command(after_help = "Examples:\n  maestro session get s-4f2k")]
     Get { id: String },
-    /// Ask a host to launch a worker agent for a task (the session starts as `spawning`)
+    /// Ask a host to launch a worker agent for a task (the session starts as `spawning`, or
+    /// `waiting` until the task's dependencies are done)
     #[command(
-        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker"
+        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n  maestro session spawn --task t-7k2m --agent claude --max-cost 2 --max-tokens 500000\n  maestro session spawn --task t-7k2m --resume s-4f2k   # continue a lost worker's conversation\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist (exit 2 or 3). Past its budget (or config budget.maxCostUsd/maxTokens) the\nhost stops the agent: the session ends `stopped` (budget_exceeded) and its task is released."
     )]
     Spawn {
         #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -559,16 +614,32 @@ pub enum SessionCmd {
         /// worker (default) or orchestrator
         #[arg(long, value_parser = role_arg)]
         role: Option<Role>,
+        /// Spawn even for a finished task or one that already has a live worker
+        #[arg(long)]
+        force: bool,
+        /// Stop the agent once its run costs more than this many US dollars
+        #[arg(long, value_name = "USD")]
+        max_cost: Option<f64>,
+        /// Stop the agent once its run uses more input plus output tokens than this
+        #[arg(long, value_name = "N")]
+        max_tokens: Option<u64>,
+        /// Continue the agent conversation of this earlier session (claude --resume, codex
+        /// exec resume, gemini --resume)
+        #[arg(long, value_name = "SESSION")]
+        resume: Option<String>,
     },
     /// Print the output of an agent launched by a host on this machine
     #[command(
-        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50"
+        after_help = "Examples:\n  maestro session logs s-4f2k\n  maestro session logs s-4f2k --tail 50\n  maestro session logs s-4f2k --raw     # the agent's own JSON lines\n\nAn agent with structured output (claude, codex, gemini) is shown readably: what it said, the\ntools it called and their results, then the run's outcome and usage."
     )]
     Logs {
         id: String,
         /// Only the last N lines
         #[arg(long, value_name = "N")]
         tail: Option<usize>,
+        /// The log as the agent wrote it (structured output unrendered)
+        #[arg(long)]
+        raw: bool,
     },
     /// Refresh the current session's lease
     #[command(after_help = "Examples:\n  maestro session heartbeat")]

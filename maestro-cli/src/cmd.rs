@@ -1,5 +1,6 @@
 //! One module per command group, each with a `run()`.
 
+mod agent;
 mod config;
 mod demo;
 mod events;
@@ -50,6 +51,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
             follow,
         } => events::run(ctx, since, limit, follow).await,
         Command::Skill(c) => skill::run(ctx, c).await,
+        Command::Agent(c) => agent::run(ctx, c).await,
         Command::Host(a) => host::run(ctx, a).await,
         Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,

@@ -5,6 +5,12 @@
 //! config `apiUrl` is set. Settings: flag > environment > project `.maestro/config.json` >
 //! user `$MAESTRO_HOME/config.json` > default.
 
+pub mod settings;
+
+#[cfg(feature = "server")]
+pub use settings::ServerFlags;
+pub use settings::{Overrides, Settings};
+
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
 
+/// Delimits an error carried through serde (see [`Error::to_serde_message`]).
+const SERDE_MARK: &str = "\u{1e}maestro-error\u{1e}";
+
 /// `Result` with Maestro's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -32,6 +35,11 @@ pub enum Code {
     DependenciesIncomplete,
     NothingReady,
     VersionConflict,
+    TaskClaimed,
+    SessionLost,
+    SessionEnded,
+    ClaimReleased,
+    IdempotencyKeyReused,
     NoTaskContext,
     NoProjectContext,
     NoSessionContext,
@@ -64,6 +72,11 @@ impl Code {
         Code::DependenciesIncomplete,
         Code::NothingReady,
         Code::VersionConflict,
+        Code::TaskClaimed,
+        Code::SessionLost,
+        Code::SessionEnded,
+        Code::ClaimReleased,
+        Code::IdempotencyKeyReused,
         Code::NoTaskContext,
         Code::NoProjectContext,
         Code::NoSessionContext,
@@ -96,6 +109,11 @@ impl Code {
             Code::DependenciesIncomplete => "dependencies_incomplete",
             Code::NothingReady => "nothing_ready",
             Code::VersionConflict => "version_conflict",
+            Code::TaskClaimed => "task_claimed",
+            Code::SessionLost => "session_lost",
+            Code::SessionEnded => "session_ended",
+            Code::ClaimReleased => "claim_released",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
             Code::NoTaskContext => "no_task_context",
             Code::NoProjectContext => "no_project_context",
             Code::NoSessionContext => "no_session_context",
@@ -127,10 +145,15 @@ impl Code {
             | NotFound | NothingReady => Kind::NotFound,
             InvalidArgument | MissingRequiredField | InvalidStatus | InvalidPriority
             | AmbiguousId | NoTaskContext | NoProjectContext | NoSessionContext
-            | PayloadTooLarge => Kind::InvalidInput,
-            InvalidTransition | DependencyCycle | DependenciesIncomplete | VersionConflict => {
-                Kind::Conflict
-            }
+            | PayloadTooLarge | IdempotencyKeyReused => Kind::InvalidInput,
+            InvalidTransition
+            | DependencyCycle
+            | DependenciesIncomplete
+            | VersionConflict
+            | TaskClaimed
+            | SessionLost
+            | SessionEnded
+            | ClaimReleased => Kind::Conflict,
             Unauthorized => Kind::Unauthorized,
             ConnectionRefused | NetworkError | Timeout => Kind::Unavailable,
             ServerError | StorageError | InternalError => Kind::Internal,
@@ -149,11 +172,9 @@ impl Code {
     pub fn http_status(self) -> u16 {
         match self {
             Code::PayloadTooLarge => 413,
+            Code::IdempotencyKeyReused => 422,
             Code::Unauthorized => 401,
-            Code::VersionConflict
-            | Code::InvalidTransition
-            | Code::DependencyCycle
-            | Code::DependenciesIncomplete => 409,
+            c if c.kind() == Kind::Conflict => 409,
             Code::ConnectionRefused | Code::NetworkError | Code::Timeout => 503,
             Code::StorageError => 503,
             Code::ServerError | Code::InternalError => 500,
@@ -350,6 +371,19 @@ impl Error {
                 .and_then(Value::as_bool)
                 .unwrap_or(code.default_retryable()),
         }))
+    }
+
+    /// This error as the message of a serde error, so a value refused while deserializing
+    /// (a request body, a query string) keeps its code, details and suggestion.
+    pub fn to_serde_message(&self) -> String {
+        format!("{SERDE_MARK}{}{SERDE_MARK}", self.to_json())
+    }
+
+    /// The error carried by a serde error message made with [`Error::to_serde_message`].
+    pub fn from_serde_message(message: &str) -> Option<Self> {
+        let (_, rest) = message.split_once(SERDE_MARK)?;
+        let (json, _) = rest.split_once(SERDE_MARK)?;
+        Error::from_json(&serde_json::from_str(json).ok()?)
     }
 
     // ---- constructors for the common cases -------------------------------------------

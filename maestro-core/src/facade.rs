@@ -1,35 +1,49 @@
 //! [`Maestro`]: the one facade every front end (CLI, server, bindings) calls.
 //!
-//! It validates arguments before any I/O, then runs the operation on a [`Store`]: the
-//! embedded SQLite store, or a remote server.
+//! It validates arguments before any I/O, keeps leases (lazily, before any call that shows
+//! or changes tasks or sessions), then runs the operation on a [`Store`]: the embedded
+//! SQLite store, or a remote server (which keeps leases itself).
 
 use crate::error::{Error, Result};
 use crate::model::*;
+use crate::rules::{lease, limits};
 use crate::sqlite::SqliteStore;
 use crate::store::*;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 pub mod agents;
+pub mod subscribe;
+
+pub use subscribe::{SubscribeOptions, Subscription, SubscriptionItem};
 
 /// Longest accepted title, in characters.
 pub const MAX_TITLE_CHARS: usize = 500;
 /// Longest accepted description or message, in bytes.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-/// The Maestro facade. Cheap to clone.
+/// The Maestro facade. Cheap to clone; clones share their lease upkeep.
 #[derive(Clone)]
 pub struct Maestro {
     store: Arc<dyn Store>,
     /// Where on-disk skills override the bundled ones (`None`: bundled skills only).
     skills_dir: Option<Arc<std::path::Path>>,
+    /// A session silent longer than this is declared lost.
+    lease: Duration,
+    /// When (store clock, ms) this process last looked for expired sessions.
+    last_reap: Arc<AtomicI64>,
+    /// The agent profiles a spawn request may name, when known (the host's config).
+    profiles: Option<Arc<crate::host::plan::Profiles>>,
 }
 
 impl std::fmt::Debug for Maestro {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Maestro")
             .field("store", &self.store.location())
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -80,12 +94,43 @@ fn check_labels(labels: &[String]) -> Result<()> {
     Ok(())
 }
 
+fn check_new_task(n: &NewTask) -> Result<()> {
+    check_title(&n.title)?;
+    check_text("description", n.description.as_deref().unwrap_or(""))?;
+    check_labels(&n.labels)
+}
+
+fn check_id(field: &str, id: &str) -> Result<()> {
+    if id.trim().is_empty() {
+        return Err(
+            Error::invalid_argument(format!("The {field} must not be empty"))
+                .with_details(json!({ "field": field }))
+                .with_suggestion(format!("Give the {field}: an id or a unique prefix of one")),
+        );
+    }
+    Ok(())
+}
+
+/// What a call needs from lease upkeep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upkeep {
+    /// A read: refresh the calling session (refusing one that ended).
+    Read,
+    /// A read of sessions themselves: a session that ended may still look at its record.
+    Inspect,
+    /// A write: the store refreshes (and checks) the caller in the write's transaction.
+    Write,
+}
+
 impl Maestro {
     /// Wraps any store.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
             skills_dir: None,
+            lease: lease::DEFAULT_LEASE,
+            last_reap: Arc::new(AtomicI64::new(i64::MIN)),
+            profiles: None,
         }
     }
 
@@ -109,6 +154,23 @@ impl Maestro {
         Ok(Self::new(Arc::new(SqliteStore::open_in_memory()?)))
     }
 
+    /// Uses `lease` for sessions (default [`lease::DEFAULT_LEASE`]).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Refuses spawn requests naming an agent profile not among `profiles` (those of the
+    /// host that launches them), or asking a resume of one that cannot.
+    pub fn with_agent_profiles(mut self, profiles: crate::host::plan::Profiles) -> Self {
+        self.profiles = Some(Arc::new(profiles));
+        self
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -118,59 +180,153 @@ impl Maestro {
         self.store.location()
     }
 
+    // ---- leases ----
+
+    /// Lazily declares lost the sessions past their lease, at most once per
+    /// [`lease::reap_interval`] in this process, with the caller refreshed first so it is
+    /// never expired by its own call; for reads, refreshes the calling session (refusing
+    /// one that ended). A remote store's server reaps itself, and sees the caller of its
+    /// writes; a read's caller is refreshed there with a heartbeat.
+    async fn upkeep(&self, op: &OpContext, kind: Upkeep) -> Result<()> {
+        if self.store.is_remote() {
+            if kind == Upkeep::Read
+                && let Some(id) = op.session_id.as_deref()
+            {
+                self.store.heartbeat(op, id).await?;
+            }
+            return Ok(());
+        }
+        let now = self.store.clock().now_ms();
+        let every = i64::try_from(lease::reap_interval(self.lease).as_millis()).unwrap_or(i64::MAX);
+        let last = self.last_reap.load(Ordering::Relaxed);
+        let due = now.saturating_sub(last) >= every
+            && self
+                .last_reap
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if due && self.store.any_expired(self.lease).await? {
+            let reap = match kind {
+                Upkeep::Inspect => OpContext::default(),
+                _ => op.clone().without_op_id(),
+            };
+            self.store.reap_expired(&reap, self.lease).await?;
+            return Ok(());
+        }
+        if kind == Upkeep::Read
+            && let Some(id) = op.session_id.as_deref()
+        {
+            self.store.heartbeat(op, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Declares `lost` the sessions silent past the lease and releases their tasks, now.
+    pub async fn reap_expired(&self, op: &OpContext) -> Result<Vec<Session>> {
+        if self.lease.is_zero() {
+            return Err(
+                Error::invalid_argument("The lease must be longer than zero")
+                    .with_suggestion("Set MAESTRO_LEASE_SECONDS or leaseSeconds to 1 or more"),
+            );
+        }
+        self.last_reap
+            .store(self.store.clock().now_ms(), Ordering::Relaxed);
+        self.store.reap_expired(op, self.lease).await
+    }
+
     // ---- projects ----
 
+    /// Creates a project (`make_default`: it becomes the store's default project).
     pub async fn create_project(
         &self,
         op: &OpContext,
         name: &str,
         make_default: bool,
     ) -> Result<Project> {
+        Ok(self
+            .store
+            .create_project(
+                op,
+                NewProject {
+                    name: Self::project_name(name)?,
+                    make_default,
+                    reuse_by_name: false,
+                },
+            )
+            .await?
+            .project)
+    }
+    /// `maestro init`: the project of that name if the store has one, else a new one (the
+    /// default only when the store has none). Never switches the default.
+    pub async fn init_project(&self, op: &OpContext, name: &str) -> Result<ProjectInit> {
+        self.store
+            .create_project(
+                op,
+                NewProject {
+                    name: Self::project_name(name)?,
+                    make_default: false,
+                    reuse_by_name: true,
+                },
+            )
+            .await
+    }
+    fn project_name(name: &str) -> Result<String> {
         check_title(name)
             .map_err(|_| Error::missing_field("name").with_suggestion("Give the project a name"))?;
-        self.store
-            .create_project(op, name.trim(), make_default)
-            .await
+        Ok(name.trim().to_string())
     }
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
         self.store.list_projects().await
     }
     pub async fn get_project(&self, id: &str) -> Result<Project> {
+        check_id("project id", id)?;
         self.store.get_project(id).await
     }
     /// The project `id` names, or the store's default project.
     pub async fn project(&self, id: Option<&str>) -> Result<Project> {
         self.store.resolve_project(id).await
     }
+    /// Makes `id` the store's default project.
+    pub async fn use_project(&self, op: &OpContext, id: &str) -> Result<Project> {
+        check_id("project id", id)?;
+        self.store.set_default_project(op, id).await
+    }
 
     // ---- tasks ----
 
     pub async fn create_task(&self, op: &OpContext, new: NewTask) -> Result<Task> {
-        check_title(&new.title)?;
-        check_text("description", new.description.as_deref().unwrap_or(""))?;
-        check_labels(&new.labels)?;
+        check_new_task(&new)?;
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.create_task(op, new).await
     }
-    /// Creates several tasks at once (one transaction on the embedded store); each is
+    /// Creates several tasks at once (one transaction on a database store); each is
     /// validated like [`Maestro::create_task`] before anything is written.
     pub async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
         for n in &new {
-            check_title(&n.title)?;
-            check_text("description", n.description.as_deref().unwrap_or(""))?;
-            check_labels(&n.labels)?;
+            check_new_task(n)?;
         }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.create_tasks(op, new).await
     }
-    pub async fn get_task(&self, id: &str) -> Result<TaskDetail> {
+    /// A task with its subtasks, dependencies and newest timeline entries, as `op`'s caller.
+    pub async fn get_task_as(&self, op: &OpContext, id: &str) -> Result<TaskDetail> {
+        check_id("task id", id)?;
+        self.upkeep(op, Upkeep::Read).await?;
         self.store.get_task(id).await
     }
-    pub async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
-        if filter.limit == Some(0) {
-            return Err(Error::invalid_argument("--limit must be at least 1"));
-        }
+    pub async fn get_task(&self, id: &str) -> Result<TaskDetail> {
+        self.get_task_as(&OpContext::default(), id).await
+    }
+    pub async fn list_tasks_as(&self, op: &OpContext, filter: TaskFilter) -> Result<Page<Task>> {
+        limits::page_size(filter.limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
+        limits::parse_cursor(filter.cursor.as_deref())?;
+        self.upkeep(op, Upkeep::Read).await?;
         self.store.list_tasks(filter).await
     }
+    pub async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
+        self.list_tasks_as(&OpContext::default(), filter).await
+    }
     pub async fn update_task(&self, op: &OpContext, id: &str, patch: TaskPatch) -> Result<Task> {
+        check_id("task id", id)?;
         if let Some(t) = &patch.title {
             check_title(t)?;
         }
@@ -182,6 +338,7 @@ impl Maestro {
             return Err(Error::invalid_argument("Nothing to update")
                 .with_suggestion("Pass at least one of --title, --desc, --priority, --status, --add-dep, --remove-dep"));
         }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.update_task(op, id, patch).await
     }
     pub async fn change_status(
@@ -190,11 +347,13 @@ impl Maestro {
         id: &str,
         change: StatusChange,
     ) -> Result<Task> {
+        check_id("task id", id)?;
         match &change.action {
             StatusAction::Block { reason } => check_message("reason", reason)?,
             StatusAction::Release { reason } => check_text("reason", reason)?,
             _ => {}
         }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.change_status(op, id, change).await
     }
     pub async fn start_task(&self, op: &OpContext, id: &str, force: bool) -> Result<Task> {
@@ -238,17 +397,50 @@ impl Maestro {
             .await
     }
     pub async fn delete_task(&self, op: &OpContext, id: &str) -> Result<Task> {
+        check_id("task id", id)?;
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.delete_task(op, id).await
+    }
+    /// The ready queue (at most `limit`, default 100).
+    pub async fn ready_tasks_as(
+        &self,
+        op: &OpContext,
+        project_id: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Task>> {
+        let limit = limits::page_size(limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
+        self.upkeep(op, Upkeep::Read).await?;
+        self.store.ready_tasks(project_id, limit).await
     }
     pub async fn ready_tasks(
         &self,
         project_id: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<Task>> {
-        self.store.ready_tasks(project_id, limit).await
+        self.ready_tasks_as(&OpContext::default(), project_id, limit)
+            .await
+    }
+    /// Claims a task (or the first ready one) for a session, atomically.
+    pub async fn claim(&self, op: &OpContext, claim: ClaimRequest) -> Result<Task> {
+        if let Some(id) = &claim.task_id {
+            check_id("task id", id)?;
+        }
+        if claim.session_id.is_none() && op.session_id.is_none() {
+            return Err(Error::no_session_context());
+        }
+        self.upkeep(op, Upkeep::Write).await?;
+        self.store.claim(op, claim).await
     }
     pub async fn claim_task(&self, op: &OpContext, id: &str, session_id: &str) -> Result<Task> {
-        self.store.claim_task(op, id, session_id).await
+        self.claim(
+            op,
+            ClaimRequest {
+                task_id: Some(id.to_string()),
+                session_id: Some(session_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await
     }
     pub async fn claim_next(
         &self,
@@ -256,7 +448,62 @@ impl Maestro {
         project_id: Option<&str>,
         session_id: &str,
     ) -> Result<Task> {
-        self.store.claim_next(op, project_id, session_id).await
+        self.claim(
+            op,
+            ClaimRequest {
+                project_id: project_id.map(str::to_string),
+                session_id: Some(session_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// The tasks a command without an explicit task id acts on: `explicit`, else
+    /// `context_ids` (`MAESTRO_TASK_IDS`), else the calling session's tasks in progress. A
+    /// calling session that is lost or has ended is told so first, whatever form the call
+    /// takes.
+    pub async fn context_tasks(
+        &self,
+        op: &OpContext,
+        explicit: Option<&str>,
+        context_ids: &[String],
+    ) -> Result<Vec<String>> {
+        let session = match op.session_id.as_deref() {
+            Some(id) => {
+                let s = self.get_session(id).await?;
+                crate::rules::session_status::gate(&s)?;
+                Some(s)
+            }
+            None => None,
+        };
+        if let Some(id) = explicit {
+            check_id("task id", id)?;
+            return Ok(vec![id.to_string()]);
+        }
+        if !context_ids.is_empty() {
+            return Ok(context_ids.to_vec());
+        }
+        let Some(s) = session else {
+            return Err(Error::no_task_context());
+        };
+        let mut active = Vec::new();
+        for id in &s.task_ids {
+            if let Ok(d) = self.store.get_task(id).await
+                && d.task.status == TaskStatus::InProgress
+                && d.task.session_ids.contains(&s.id)
+            {
+                active.push(d.task.id);
+            }
+        }
+        if active.is_empty() {
+            return Err(Error::no_task_context()
+                .with_details(json!({ "sessionId": s.id }))
+                .with_suggestion(
+                    "Session has no task in progress: claim one with 'maestro task claim --next', or pass a task id",
+                ));
+        }
+        Ok(active)
     }
 
     // ---- timeline ----
@@ -267,10 +514,12 @@ impl Maestro {
         task_id: &str,
         message: &str,
     ) -> Result<TimelineEntry> {
+        check_id("task id", task_id)?;
         check_message("message", message)?;
         let kind = TimelineKind::Progress {
             message: message.trim().to_string(),
         };
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.add_timeline(op, task_id, kind).await
     }
     pub async fn add_comment(
@@ -280,19 +529,25 @@ impl Maestro {
         author: &str,
         message: &str,
     ) -> Result<TimelineEntry> {
+        check_id("task id", task_id)?;
         check_message("message", message)?;
         let kind = TimelineKind::Comment {
             author: author.to_string(),
             message: message.trim().to_string(),
         };
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.add_timeline(op, task_id, kind).await
     }
+    /// A page of a task's whole timeline, oldest first.
     pub async fn timeline(
         &self,
         task_id: &str,
-        limit: Option<usize>,
-    ) -> Result<Vec<TimelineEntry>> {
-        self.store.timeline(task_id, limit).await
+        query: TimelineQuery,
+    ) -> Result<Page<TimelineEntry>> {
+        check_id("task id", task_id)?;
+        limits::page_size(query.limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
+        limits::parse_cursor(query.cursor.as_deref())?;
+        self.store.timeline(task_id, query).await
     }
 
     // ---- subtasks ----
@@ -304,13 +559,16 @@ impl Maestro {
         title: &str,
         description: Option<&str>,
     ) -> Result<Subtask> {
+        check_id("task id", task_id)?;
         check_title(title)?;
         check_text("description", description.unwrap_or(""))?;
+        self.upkeep(op, Upkeep::Write).await?;
         self.store
             .create_subtask(op, task_id, title, description)
             .await
     }
     pub async fn list_subtasks(&self, task_id: &str) -> Result<Vec<Subtask>> {
+        check_id("task id", task_id)?;
         self.store.list_subtasks(task_id).await
     }
     pub async fn update_subtask(
@@ -320,13 +578,17 @@ impl Maestro {
         subtask_id: &str,
         patch: SubtaskPatch,
     ) -> Result<Subtask> {
+        check_id("subtask id", subtask_id)?;
         if let Some(t) = &patch.title {
             check_title(t)?;
         }
         check_text("description", patch.description.as_deref().unwrap_or(""))?;
         if patch.order.is_some_and(|o| o < 1) {
-            return Err(Error::invalid_argument("--order starts at 1"));
+            return Err(Error::invalid_argument("--order starts at 1")
+                .with_details(json!({ "field": "order", "min": 1 }))
+                .with_suggestion("Pass --order 1 to move the subtask first"));
         }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store
             .update_subtask(op, task_id, subtask_id, patch)
             .await
@@ -341,9 +603,7 @@ impl Maestro {
             completed: Some(true),
             ..Default::default()
         };
-        self.store
-            .update_subtask(op, task_id, subtask_id, patch)
-            .await
+        self.update_subtask(op, task_id, subtask_id, patch).await
     }
     pub async fn delete_subtask(
         &self,
@@ -351,6 +611,8 @@ impl Maestro {
         task_id: Option<&str>,
         subtask_id: &str,
     ) -> Result<Subtask> {
+        check_id("subtask id", subtask_id)?;
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.delete_subtask(op, task_id, subtask_id).await
     }
 
@@ -358,6 +620,7 @@ impl Maestro {
 
     /// Registers a manually started agent; the session is `active` at once.
     pub async fn register_session(&self, op: &OpContext, new: NewSession) -> Result<Session> {
+        self.upkeep(op, Upkeep::Write).await?;
         self.store
             .create_session(
                 op,
@@ -368,21 +631,71 @@ impl Maestro {
             )
             .await
     }
-    /// Records a spawn request (`spawning`, with a `session:spawn_request` event) for a host.
+    /// Records a spawn request for a host: `spawning`, or `waiting` while the task's
+    /// dependencies are open. Refuses at once what the host could not launch: no task for a
+    /// worker, an unknown skill or agent profile, a working directory that does not exist;
+    /// and (in the store) a finished task or one that already has a live worker, unless
+    /// `force`.
     pub async fn spawn_session(&self, op: &OpContext, new: NewSession) -> Result<Session> {
         if new.task_ids.is_empty() && new.role != Some(Role::Orchestrator) {
             return Err(Error::missing_field("task").with_suggestion(
                 "Name the task the worker should do: maestro session spawn --task <id>",
             ));
         }
+        if let Some(skill) = &new.skill {
+            self.get_skill(skill)?;
+        }
+        if let (Some(agent), Some(profiles)) = (&new.agent, &self.profiles) {
+            let profile = profiles.get(agent)?;
+            if new.resume.is_some() && profile.resume.is_none() {
+                return Err(Error::invalid_argument(format!(
+                    "Agent profile '{agent}' cannot resume a conversation"
+                ))
+                .with_details(json!({ "profile": agent }))
+                .with_suggestion("Spawn without --resume, or with a profile that resumes (claude, codex, gemini)"));
+            }
+        }
+        if let Some(b) = &new.budget {
+            let bad_cost = b.max_cost_usd.is_some_and(|c| !(c.is_finite() && c > 0.0));
+            if bad_cost || b.max_tokens == Some(0) {
+                return Err(Error::invalid_argument("A budget must be positive")
+                    .with_details(json!({ "field": "budget", "value": b }))
+                    .with_suggestion(
+                        "Pass --max-cost with dollars above 0 and --max-tokens with 1 or more",
+                    ));
+            }
+        }
+        if !self.store.is_remote()
+            && let Some(cwd) = &new.cwd
+            && !Path::new(cwd).is_dir()
+        {
+            return Err(Error::invalid_argument(format!(
+                "The working directory {cwd} does not exist"
+            ))
+            .with_details(json!({ "field": "cwd", "value": cwd }))
+            .with_suggestion("Pass --cwd with an existing directory"));
+        }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store
             .create_session(op, NewSession { spawn: true, ..new })
             .await
     }
-    pub async fn list_sessions(&self, filter: SessionFilter) -> Result<Page<Session>> {
+    pub async fn list_sessions_as(
+        &self,
+        op: &OpContext,
+        filter: SessionFilter,
+    ) -> Result<Page<Session>> {
+        limits::page_size(filter.limit, limits::DEFAULT_LIMIT, limits::MAX_LIMIT)?;
+        limits::parse_cursor(filter.cursor.as_deref())?;
+        self.upkeep(op, Upkeep::Inspect).await?;
         self.store.list_sessions(filter).await
     }
+    pub async fn list_sessions(&self, filter: SessionFilter) -> Result<Page<Session>> {
+        self.list_sessions_as(&OpContext::default(), filter).await
+    }
     pub async fn get_session(&self, id: &str) -> Result<Session> {
+        check_id("session id", id)?;
+        self.upkeep(&OpContext::default(), Upkeep::Inspect).await?;
         self.store.get_session(id).await
     }
     pub async fn update_session(
@@ -391,10 +704,21 @@ impl Maestro {
         id: &str,
         patch: SessionPatch,
     ) -> Result<Session> {
+        check_id("session id", id)?;
+        if patch == SessionPatch::default() {
+            return Err(
+                Error::invalid_argument("Nothing to update").with_suggestion(
+                    "Send at least one of status, name, pid, host, exitCode, reason, taskIds",
+                ),
+            );
+        }
+        self.upkeep(op, Upkeep::Write).await?;
         self.store.update_session(op, id, patch).await
     }
-    pub async fn heartbeat(&self, id: &str) -> Result<Session> {
-        self.store.heartbeat(id).await
+    /// Refreshes a session's lease; a session that ended is told so.
+    pub async fn heartbeat(&self, op: &OpContext, id: &str) -> Result<Session> {
+        check_id("session id", id)?;
+        self.store.heartbeat(op, id).await
     }
     /// Ends a session with a terminal status (default `completed`).
     pub async fn end_session(
@@ -404,7 +728,7 @@ impl Maestro {
         status: Option<SessionStatus>,
     ) -> Result<Session> {
         let status = status.unwrap_or(SessionStatus::Completed);
-        if !status.is_terminal() {
+        if !status.is_terminal() || status == SessionStatus::Lost {
             return Err(Error::new(
                 crate::Code::InvalidStatus,
                 format!("'{status}' does not end a session"),
@@ -412,33 +736,47 @@ impl Maestro {
             .with_details(json!({ "value": status, "allowed": ["completed", "failed", "stopped"] }))
             .with_suggestion("Use one of: completed, failed, stopped"));
         }
-        self.store
-            .update_session(
-                op,
-                id,
-                SessionPatch {
-                    status: Some(status),
-                    ..Default::default()
-                },
-            )
-            .await
+        self.update_session(
+            op,
+            id,
+            SessionPatch {
+                status: Some(status),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     // ---- events and status ----
 
+    /// Events after `since`, oldest first (at most `limit`, 1 to 10,000).
     pub async fn events_since(
         &self,
         since: i64,
         limit: usize,
         projects: &[String],
     ) -> Result<Vec<Event>> {
+        if since < 0 {
+            return Err(Error::invalid_argument("since must be 0 or a seq")
+                .with_details(json!({ "field": "since", "value": since }))
+                .with_suggestion("Pass --since 0 for the whole log, or the last seq you saw"));
+        }
+        limits::page_size(Some(limit), limits::DEFAULT_EVENTS, limits::MAX_EVENTS)?;
         self.store.events_since(since, limit, projects).await
     }
     pub async fn latest_seq(&self) -> Result<i64> {
         self.store.latest_seq().await
     }
-    pub async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
+    pub async fn status_as(
+        &self,
+        op: &OpContext,
+        project_id: Option<&str>,
+    ) -> Result<StatusReport> {
+        self.upkeep(op, Upkeep::Inspect).await?;
         self.store.status(project_id).await
+    }
+    pub async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
+        self.status_as(&OpContext::default(), project_id).await
     }
     /// The first seq the event log still retains.
     pub async fn oldest_seq(&self) -> Result<i64> {
@@ -451,6 +789,15 @@ impl Maestro {
                 .with_suggestion("Keep at least one event so the latest seq is preserved"));
         }
         self.store.prune_events(keep).await
+    }
+    /// Deletes stored results of idempotent operations older than `retention`.
+    pub async fn prune_op_records(&self, retention: Duration) -> Result<u64> {
+        if retention.is_zero() {
+            return Err(Error::invalid_argument(
+                "The retention must be longer than zero",
+            ));
+        }
+        self.store.prune_op_records(retention).await
     }
 }
 

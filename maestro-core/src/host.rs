@@ -12,14 +12,17 @@
 //! The loop only uses the [`Maestro`] facade, so the same host runs on a local store (the
 //! CLI's `maestro host`), inside a server (`maestro serve --spawn`) or against a remote store.
 
+mod capture;
 pub mod plan;
 
-use crate::error::{Code, Error, Result};
-use crate::facade::Maestro;
+use crate::error::{Error, Result};
+use crate::facade::subscribe::SubscribeOptions;
+use crate::facade::{Maestro, Subscription, SubscriptionItem};
 use crate::model::*;
 use crate::store::*;
-use plan::{ExitOutcome, HostDirs, LaunchPlan, Profiles, StoreContext};
-use std::collections::{HashSet, VecDeque};
+use capture::LiveAgent;
+use plan::{ExitOutcome, Heartbeat, HostDirs, LaunchPlan, Profiles, StoreContext};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -57,6 +60,36 @@ pub enum HostEvent {
     LaunchFailed { session: Session, reason: String },
     /// Sessions declared lost (their tasks were released).
     Lost { sessions: Vec<Session> },
+    /// Something failed; the host goes on (after `retry_in`, when it retries).
+    Trouble {
+        message: String,
+        retry_in: Option<Duration>,
+    },
+}
+
+/// Waits between attempts after errors: 100 ms doubling to 5 s, reset by a success.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let d = Duration::from_millis(100) * 2u32.saturating_pow(self.failures.min(6));
+        self.failures += 1;
+        d.min(Duration::from_secs(5))
+    }
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// The next item of the subscription, or never when there is none (the select arm sleeps).
+async fn next_event(sub: &mut Option<Subscription>) -> Option<Result<SubscriptionItem>> {
+    match sub {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The settings of a host.
@@ -83,6 +116,10 @@ pub struct HostOptions {
     /// A folder put first on the agents' PATH (the folder of the running `maestro`), so
     /// agents call the same binary.
     pub path_prefix: Option<PathBuf>,
+    /// Prices of models (USD per million tokens) for agents that report no cost.
+    pub prices: crate::agent::PriceTable,
+    /// Limits for sessions spawned without their own (config `budget`).
+    pub default_budget: Budget,
 }
 
 impl HostOptions {
@@ -99,6 +136,8 @@ impl HostOptions {
             store,
             host_name: default_host_name(),
             path_prefix: None,
+            prices: Default::default(),
+            default_budget: Budget::default(),
         }
     }
 }
@@ -142,9 +181,10 @@ enum Watch {
 }
 
 impl Host {
+    /// A host over `m`, which keeps leases of `opts.lease`.
     pub fn new(m: Maestro, opts: HostOptions) -> Self {
         Self {
-            m,
+            m: m.with_lease(opts.lease),
             opts,
             report: Arc::new(|_| {}),
         }
@@ -157,41 +197,69 @@ impl Host {
     }
 
     /// Runs until `control` says [`HostControl::Stop`], or [`HostControl::Drain`] and no
-    /// agent is left.
+    /// agent is left. Errors on the way (the store busy or unreachable, a server restart)
+    /// are reported as [`HostEvent::Trouble`] and retried with backoff; the loop itself only
+    /// ends when told to.
     pub async fn run(&self, mut control: watch::Receiver<HostControl>) -> Result<HostSummary> {
         let op = OpContext::default();
         let mut summary = HostSummary::default();
         let mut queue: VecDeque<String> = VecDeque::new();
         let mut queued: HashSet<String> = HashSet::new();
-        let mut live: HashSet<String> = HashSet::new();
+        let mut live: HashMap<String, LiveAgent> = HashMap::new();
         let mut watchers: JoinSet<(String, ExitOutcome)> = JoinSet::new();
-        // Requests made before the host started, then the log from here on.
-        let mut seq = self.m.latest_seq().await?;
-        for id in self.waiting_requests().await? {
-            if queued.insert(id.clone()) {
-                queue.push_back(id);
-            }
-        }
-        let mut poll = tokio::time::interval(self.opts.poll);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Exits not recorded yet because the store failed: retried on every beat.
+        let mut unrecorded: Vec<(String, ExitOutcome)> = Vec::new();
+        let mut events: Option<Subscription> = None;
+        let mut backoff = Backoff::default();
         let beat = (self.opts.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
         let mut heartbeat = tokio::time::interval(beat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut capture = tokio::time::interval(self.opts.poll.max(Duration::from_millis(200)));
+        capture.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let state = *control.borrow();
             match state {
                 HostControl::Stop => break,
-                HostControl::Drain if live.is_empty() => break,
+                HostControl::Drain if live.is_empty() && unrecorded.is_empty() => break,
                 _ => {}
+            }
+            if events.is_none() && state == HostControl::Run {
+                // Requests made before we follow the log, then the log from there on.
+                match self.follow(&mut queue, &mut queued, &live).await {
+                    Ok(sub) => {
+                        events = Some(sub);
+                        backoff.reset();
+                    }
+                    Err(e) => {
+                        self.trouble(e, &mut backoff, &mut control).await;
+                        continue;
+                    }
+                }
             }
             if state == HostControl::Run {
                 while live.len() < self.opts.max_concurrent.max(1) {
                     let Some(id) = queue.pop_front() else { break };
-                    queued.remove(&id);
-                    let Some(session) = self.m.claim_spawn(&op, &id, &self.opts.host_name).await?
-                    else {
-                        continue; // another host took it, or it is no longer waiting
+                    let session = match self.m.claim_spawn(&op, &id, &self.opts.host_name).await {
+                        Ok(Some(s)) => s,
+                        Ok(None) => {
+                            queued.remove(&id);
+                            continue; // another host took it, or it is no longer waiting
+                        }
+                        Err(e) if e.retryable() => {
+                            queue.push_front(id);
+                            self.trouble(e, &mut backoff, &mut control).await;
+                            break;
+                        }
+                        Err(e) => {
+                            queued.remove(&id);
+                            (self.report)(&HostEvent::Trouble {
+                                message: format!("cannot take spawn request {id}: {}", e.message()),
+                                retry_in: None,
+                            });
+                            continue;
+                        }
                     };
+                    queued.remove(&id);
                     match self.launch(&session).await {
                         Ok((session, watch, plan)) => {
                             summary.launched += 1;
@@ -205,48 +273,127 @@ impl Host {
                             let id = session.id.clone();
                             let poll = self.opts.poll.max(Duration::from_millis(50));
                             watchers.spawn(async move { (id, wait(watch, poll).await) });
-                            live.insert(session.id.clone());
+                            let budget = crate::rules::budget::effective(
+                                session.budget,
+                                self.opts.default_budget,
+                            );
+                            live.insert(session.id.clone(), LiveAgent::new(pid, &plan, budget));
                         }
                         Err(reason) => {
                             summary.launch_failures += 1;
-                            let s = self.fail(&session.id, &reason).await?;
-                            (self.report)(&HostEvent::LaunchFailed { session: s, reason });
+                            match self.fail(&session.id, &reason).await {
+                                Ok(s) => {
+                                    (self.report)(&HostEvent::LaunchFailed { session: s, reason })
+                                }
+                                Err(e) => self.trouble(e, &mut backoff, &mut control).await,
+                            }
                         }
                     }
                 }
             }
             tokio::select! {
-                _ = poll.tick() => {
-                    let events = self.m.events_since(seq, 1000, &[]).await?;
-                    for e in events {
-                        seq = e.seq;
+                item = next_event(&mut events) => match item {
+                    Some(Ok(SubscriptionItem::Event(e))) => {
+                        backoff.reset();
                         if e.event_type == EventType::SessionSpawnRequest
                             && let Some(id) = e.data.get("id").and_then(|v| v.as_str())
-                            && !live.contains(id)
+                            && !live.contains_key(id)
                             && queued.insert(id.to_string())
                         {
                             queue.push_back(id.to_string());
                         }
                     }
+                    // Requests in the part of the log we missed are found by listing them
+                    // again, which following anew does.
+                    Some(Ok(SubscriptionItem::ResyncRequired { .. })) => events = None,
+                    Some(Err(e)) => {
+                        events = None;
+                        self.trouble(e, &mut backoff, &mut control).await;
+                    }
+                    None => events = None,
+                },
+                _ = capture.tick() => {
+                    for (id, agent) in live.iter_mut() {
+                        let (progress, over) = agent.pull();
+                        if let Some(p) = progress {
+                            let patch = SessionPatch {
+                                agent_session_id: p.agent_session_id,
+                                usage: Some(p.usage),
+                                ..Default::default()
+                            };
+                            if let Err(e) = self.m.update_session(&op, id, patch).await {
+                                (self.report)(&HostEvent::Trouble {
+                                    message: format!("cannot record the usage of {id}: {}", e.message()),
+                                    retry_in: None,
+                                });
+                            }
+                        }
+                        if let Some(why) = over {
+                            agent.stop(why);
+                        }
+                        agent.escalate();
+                    }
                 }
                 _ = heartbeat.tick() => {
-                    for id in &live {
-                        // A session that ended on its own (e.g. `session end`) refuses
-                        // nothing here; a lost one refuses, and its exit is recorded later.
-                        let _ = self.m.heartbeat(id).await;
+                    for (id, agent) in live.iter_mut() {
+                        // The host keeps the lease of plain processes while they live; agents
+                        // keep their own with their calls and hooks, so a hung one is lost
+                        // like any silent worker (and then stopped).
+                        if agent.heartbeat == Heartbeat::Process {
+                            let _ = self.m.heartbeat(&op, id).await;
+                        } else if let Ok(s) = self.m.get_session(id).await
+                            && s.status == SessionStatus::Lost
+                        {
+                            agent.stop("the session was declared lost".into());
+                        }
                     }
-                    let lost = self.m.reap_expired(&op, self.opts.lease).await?;
-                    if !lost.is_empty() {
-                        summary.lost += lost.len();
-                        (self.report)(&HostEvent::Lost { sessions: lost });
+                    for (id, outcome) in std::mem::take(&mut unrecorded) {
+                        match self.record_exit(&id, &outcome).await {
+                            Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                            Err(e) => {
+                                unrecorded.push((id, outcome));
+                                self.trouble(e, &mut backoff, &mut control).await;
+                            }
+                        }
+                    }
+                    match self.m.reap_expired(&op).await {
+                        Ok(lost) if !lost.is_empty() => {
+                            summary.lost += lost.len();
+                            (self.report)(&HostEvent::Lost { sessions: lost });
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.trouble(e, &mut backoff, &mut control).await,
                     }
                 }
                 Some(done) = watchers.join_next(), if !watchers.is_empty() => {
-                    let (id, outcome) = done.map_err(|e| Error::internal(format!("agent watcher failed: {e}")))?;
-                    live.remove(&id);
-                    let session = self.record_exit(&id, &outcome).await?;
+                    let (id, outcome) = match done {
+                        Ok(v) => v,
+                        Err(e) => {
+                            (self.report)(&HostEvent::Trouble {
+                                message: format!("an agent watcher failed: {e}"),
+                                retry_in: None,
+                            });
+                            continue;
+                        }
+                    };
+                    let run = live.remove(&id).map(|agent| {
+                        let stopped = agent.stopping.as_ref().map(|(_, why)| why.clone());
+                        (stopped, agent.finish(&self.opts.prices).map(Box::new))
+                    });
+                    let (stopped, record) = run.unwrap_or_default();
+                    let outcome = ExitOutcome {
+                        stopped,
+                        record,
+                        ..outcome
+                    };
                     if outcome.success { summary.completed += 1 } else { summary.failed += 1 }
-                    (self.report)(&HostEvent::Exited { session, outcome });
+                    match self.record_exit(&id, &outcome).await {
+                        Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                        Err(e) => {
+                            unrecorded.push((id, outcome));
+                            self.trouble(e, &mut backoff, &mut control).await;
+                        }
+                    }
                 }
                 changed = control.changed() => {
                     if changed.is_err() {
@@ -255,7 +402,50 @@ impl Host {
                 }
             }
         }
+        if let Some(sub) = events {
+            sub.close().await;
+        }
         Ok(summary)
+    }
+
+    /// Queues the spawn requests waiting now, and follows the log from before the listing.
+    async fn follow(
+        &self,
+        queue: &mut VecDeque<String>,
+        queued: &mut HashSet<String>,
+        live: &HashMap<String, LiveAgent>,
+    ) -> Result<Subscription> {
+        let since = self.m.latest_seq().await?;
+        for id in self.waiting_requests().await? {
+            if !live.contains_key(&id) && queued.insert(id.clone()) {
+                queue.push_back(id);
+            }
+        }
+        self.m
+            .subscribe(SubscribeOptions {
+                since: Some(since),
+                poll: Some(self.opts.poll),
+                ..Default::default()
+            })
+            .await
+    }
+
+    /// Reports an error and waits before the next attempt (or until the controller speaks).
+    async fn trouble(
+        &self,
+        e: Error,
+        backoff: &mut Backoff,
+        control: &mut watch::Receiver<HostControl>,
+    ) {
+        let wait = backoff.next();
+        (self.report)(&HostEvent::Trouble {
+            message: e.message().to_string(),
+            retry_in: Some(wait),
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = control.changed() => {}
+        }
     }
 
     /// Spawn requests waiting in every project.
@@ -307,16 +497,34 @@ impl Host {
         let dirs = HostDirs {
             home: self.opts.home.clone(),
         };
-        let plan = plan::plan(
+        let resume = match &session.resume_of {
+            Some(prev) => {
+                let prev =
+                    self.m.get_session(prev).await.map_err(|e| {
+                        format!("cannot read the session to resume: {}", e.message())
+                    })?;
+                Some(prev.agent_session_id.ok_or_else(|| {
+                    format!("session {} has no agent conversation to resume", prev.id)
+                })?)
+            }
+            None => None,
+        };
+        let inherited = std::env::var("PATH").ok();
+        let plan = plan::plan_launch(&plan::PlanInput {
             session,
-            &profile,
-            &prompt,
-            &dirs,
-            &self.opts.store,
-            self.opts.path_prefix.as_deref(),
-            std::env::var("PATH").ok().as_deref(),
-        );
-        write_file(&plan.prompt_file, prompt.as_bytes())?;
+            profile: &profile,
+            prompt: &prompt,
+            dirs: &dirs,
+            store: &self.opts.store,
+            path_prefix: self.opts.path_prefix.as_deref(),
+            inherited_path: inherited.as_deref(),
+            resume: resume.as_deref(),
+        })
+        .map_err(|e| e.message().to_string())?;
+        write_file(&plan.prompt_file, plan.prompt.as_bytes())?;
+        for (path, contents) in &plan.files {
+            write_file(path, contents.as_bytes())?;
+        }
         let watch = if self.opts.tmux {
             start_in_tmux(&plan, &self.opts.tmux_session, &session.name, &dirs).await?
         } else {
@@ -329,6 +537,7 @@ impl Host {
         let patch = SessionPatch {
             status: Some(SessionStatus::Active),
             pid: Some(pid),
+            agent: Some(profile.name.clone()),
             ..Default::default()
         };
         let session = self
@@ -350,21 +559,26 @@ impl Host {
             .await
     }
 
-    /// Records an agent's exit; a session that already ended (it ran `session end`, or was
-    /// declared lost) keeps its status and only gets the exit code.
+    /// Records an agent's exit, with what its output said of the run; a session that
+    /// already ended (it ran `session end`, or was declared lost) keeps its status and only
+    /// gets the exit code and the run. An agent the host stopped (its budget) is `stopped`.
     async fn record_exit(&self, id: &str, outcome: &ExitOutcome) -> Result<Session> {
         let current = self.m.get_session(id).await?;
         let mut patch = SessionPatch {
             exit_code: Some(outcome.exit_code),
             ..Default::default()
         };
+        if let Some(run) = &outcome.record {
+            patch.agent_session_id = run.agent_session_id.clone();
+            patch.usage = Some(run.usage.clone());
+            patch.result = run.result.clone();
+        }
         if !current.status.is_terminal() {
-            patch.status = Some(if outcome.success {
-                SessionStatus::Completed
-            } else {
-                SessionStatus::Failed
-            });
-            patch.reason = outcome.reason.clone();
+            (patch.status, patch.reason) = match &outcome.stopped {
+                Some(why) => (Some(SessionStatus::Stopped), Some(why.clone())),
+                None if outcome.success => (Some(SessionStatus::Completed), None),
+                None => (Some(SessionStatus::Failed), outcome.reason.clone()),
+            };
         }
         self.m
             .update_session(&OpContext::default(), id, patch)
@@ -537,6 +751,7 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
                 exit_code: -1,
                 success: false,
                 reason: Some(format!("cannot wait for the agent: {e}")),
+                ..Default::default()
             },
         },
         Watch::Pane { pid, exit_file } => {
@@ -553,55 +768,9 @@ async fn wait(watch: Watch, poll: Duration) -> ExitOutcome {
                     exit_code: -1,
                     success: false,
                     reason: Some("the tmux window closed before the agent exited".into()),
+                    ..Default::default()
                 },
             }
         }
-    }
-}
-
-/// The lease from `MAESTRO_LEASE_SECONDS` or config `leaseSeconds`, default 120 s.
-pub fn lease_setting(env: &crate::config::Env, config: &crate::config::Config) -> Result<Duration> {
-    let Some(text) =
-        crate::config::setting(None, env, "MAESTRO_LEASE_SECONDS", config, "leaseSeconds")
-    else {
-        return Ok(crate::DEFAULT_LEASE);
-    };
-    match text.trim().parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-        _ => Err(Error::new(
-            Code::InvalidArgument,
-            format!("'{text}' is not a valid lease (seconds)"),
-        )
-        .with_details(serde_json::json!({ "field": "leaseSeconds", "value": text }))
-        .with_suggestion("Use a positive number of seconds, e.g. MAESTRO_LEASE_SECONDS=120")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, ConfigFile, Env};
-
-    #[test]
-    fn the_lease_comes_from_env_then_config() {
-        let empty = Config {
-            project: None,
-            user: ConfigFile {
-                path: "/x".into(),
-                values: Default::default(),
-            },
-        };
-        let env = Env::from_parts([], "/");
-        assert_eq!(lease_setting(&env, &empty).unwrap(), crate::DEFAULT_LEASE);
-        let mut cfg = empty.clone();
-        cfg.user.set("leaseSeconds", serde_json::json!(30)).unwrap();
-        assert_eq!(lease_setting(&env, &cfg).unwrap(), Duration::from_secs(30));
-        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "1.5".into())], "/");
-        assert_eq!(
-            lease_setting(&env, &cfg).unwrap(),
-            Duration::from_millis(1500)
-        );
-        let env = Env::from_parts([("MAESTRO_LEASE_SECONDS".into(), "0".into())], "/");
-        assert!(lease_setting(&env, &cfg).is_err());
     }
 }

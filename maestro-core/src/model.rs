@@ -13,12 +13,33 @@ use std::str::FromStr;
 /// A point in time, UTC.
 pub type Timestamp = DateTime<Utc>;
 
+/// The timestamp of `ms` milliseconds since the Unix epoch.
+pub fn ts(ms: i64) -> Timestamp {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Milliseconds since the Unix epoch of `t`.
+pub fn ms(t: &Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident, $code:expr, $what:literal { $($variant:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
+
+        /// Read leniently, like the command line: any case, `-` for `_`; a bad value fails
+        /// with the same error (code, allowed values, suggestion) wherever it came from.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse()
+                    .map_err(|e: Error| serde::de::Error::custom(e.to_serde_message()))
+            }
+        }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -45,7 +66,7 @@ macro_rules! string_enum {
 }
 
 string_enum!(
-    /// Task status; see [`crate::status`] for the allowed transitions.
+    /// Task status; see [`crate::rules::task_status`] for the allowed transitions.
     TaskStatus, Code::InvalidStatus, "task status" {
         Pending => "pending",
         InProgress => "in_progress",
@@ -65,8 +86,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// Status of a session (one running agent).
+    /// Status of a session (one running agent); see [`crate::rules::session_status`].
     SessionStatus, Code::InvalidStatus, "session status" {
+        Waiting => "waiting",
         Spawning => "spawning",
         Starting => "starting",
         Active => "active",
@@ -107,6 +129,16 @@ impl SessionStatus {
                 | SessionStatus::Lost
         )
     }
+
+    /// Whether a process is (or is about to be) running for the session: its lease counts.
+    pub fn is_live(self) -> bool {
+        matches!(self, SessionStatus::Starting | SessionStatus::Active)
+    }
+
+    /// Whether the session is a request no host has launched yet.
+    pub fn is_request(self) -> bool {
+        matches!(self, SessionStatus::Waiting | SessionStatus::Spawning)
+    }
 }
 
 /// A project: the unit most commands act on.
@@ -116,6 +148,10 @@ pub struct Project {
     pub id: String,
     pub name: String,
     pub created_at: Timestamp,
+    /// Whether this is the store's default project (the one commands act on when none is
+    /// named).
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// A task.
@@ -136,8 +172,13 @@ pub struct Task {
     pub metadata: Map<String, Value>,
     /// +1 on every change.
     pub version: i64,
-    /// Fencing token: +1 on every claim or release.
+    /// Fencing token: +1 whenever the task gets owners after having none, and whenever an
+    /// owner's claim is released or taken over. A session's write is checked against the
+    /// epoch of its claim.
     pub claim_epoch: i64,
+    /// Why the task is blocked (the latest reason), while it is.
+    #[serde(default)]
+    pub blocked_reason: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
@@ -165,7 +206,12 @@ pub struct TaskDetail {
     pub dependency_details: Vec<DependencyRef>,
     /// Tasks that depend on this one.
     pub dependents: Vec<DependencyRef>,
+    /// The newest entries of the timeline (at most [`crate::rules::limits::DETAIL_TIMELINE`]),
+    /// oldest first; `maestro task timeline` pages the whole history.
     pub timeline: Vec<TimelineEntry>,
+    /// How many entries the whole timeline has.
+    #[serde(default)]
+    pub timeline_total: i64,
 }
 
 /// A subtask: an ordered checklist item of a task.
@@ -192,17 +238,90 @@ pub struct Subtask {
 )]
 pub enum TimelineKind {
     Created,
-    StatusChanged { from: TaskStatus, to: TaskStatus },
-    Progress { message: String },
-    SubtaskCreated { subtask_id: String },
-    SubtaskCompleted { subtask_id: String },
-    Blocked { reason: String },
-    Assigned { session_id: String },
-    Released { session_id: String, reason: String },
-    Comment { author: String, message: String },
+    StatusChanged {
+        from: TaskStatus,
+        to: TaskStatus,
+    },
+    Progress {
+        message: String,
+    },
+    SubtaskCreated {
+        subtask_id: String,
+    },
+    SubtaskCompleted {
+        subtask_id: String,
+    },
+    Blocked {
+        reason: String,
+    },
+    Assigned {
+        session_id: String,
+    },
+    Released {
+        session_id: String,
+        reason: String,
+    },
+    Comment {
+        author: String,
+        message: String,
+    },
+    /// The actor wrote with `--force` to a task other sessions own.
+    Override {
+        action: String,
+        session_ids: Vec<String>,
+    },
+    /// An agent's run ended: how (`success` or the error kind), its final message, what it
+    /// used.
+    AgentResult {
+        session_id: String,
+        outcome: String,
+        message: Option<String>,
+        usage: crate::agent::Usage,
+    },
 }
 
 impl TimelineKind {
+    /// What happened, in a few words: the human form every front end shows.
+    pub fn summary(&self) -> String {
+        match self {
+            TimelineKind::Created => "created".into(),
+            TimelineKind::StatusChanged { from, to } => format!("{from} → {to}"),
+            TimelineKind::Progress { message } => message.clone(),
+            TimelineKind::SubtaskCreated { subtask_id } => format!("subtask {subtask_id} added"),
+            TimelineKind::SubtaskCompleted { subtask_id } => {
+                format!("subtask {subtask_id} done")
+            }
+            TimelineKind::Blocked { reason } => format!("blocked: {reason}"),
+            TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
+            TimelineKind::Released { session_id, reason } => {
+                format!("released from {session_id}: {reason}")
+            }
+            TimelineKind::Comment { author, message } => format!("{author}: {message}"),
+            TimelineKind::Override {
+                action,
+                session_ids,
+            } => format!("{action} forced over {}", session_ids.join(", ")),
+            TimelineKind::AgentResult {
+                session_id,
+                outcome,
+                message,
+                usage,
+            } => {
+                let mut text = format!("agent run of {session_id}: {outcome}");
+                if let Some(t) = usage.total_tokens() {
+                    text.push_str(&format!(", {t} tokens"));
+                }
+                if let Some(c) = usage.cost_usd {
+                    text.push_str(&format!(", ${c:.4}"));
+                }
+                if let Some(m) = message.as_deref().filter(|m| !m.trim().is_empty()) {
+                    text.push_str(&format!(" — {}", m.trim()));
+                }
+                text
+            }
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             TimelineKind::Created => "created",
@@ -214,6 +333,8 @@ impl TimelineKind {
             TimelineKind::Assigned { .. } => "assigned",
             TimelineKind::Released { .. } => "released",
             TimelineKind::Comment { .. } => "comment",
+            TimelineKind::Override { .. } => "override",
+            TimelineKind::AgentResult { .. } => "agent_result",
         }
     }
 }
@@ -258,6 +379,39 @@ pub struct Session {
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub last_seen: Timestamp,
+    /// The agent CLI's own session id (what `--resume` continues), read from its output.
+    #[serde(default)]
+    pub agent_session_id: Option<String>,
+    /// Tokens, cost and turns of the agent's run, as the host read them from its output.
+    #[serde(default)]
+    pub usage: Option<crate::agent::Usage>,
+    /// How the agent's run ended.
+    #[serde(default)]
+    pub result: Option<crate::agent::RunResult>,
+    /// The spawn's limits; the host stops an agent past them.
+    #[serde(default)]
+    pub budget: Option<Budget>,
+    /// The session whose agent conversation this one continues (`session spawn --resume`).
+    #[serde(default)]
+    pub resume_of: Option<String>,
+}
+
+/// What an agent's run may spend before its host stops it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// US dollars, as the agent reports them or the price table computes them.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// Input plus output tokens.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+impl Budget {
+    pub fn is_empty(&self) -> bool {
+        self.max_cost_usd.is_none() && self.max_tokens.is_none()
+    }
 }
 
 /// Event types of the durable event log.
@@ -361,6 +515,21 @@ pub struct StatusReport {
     pub project_id: String,
     pub tasks: TaskCounts,
     pub sessions: SessionCounts,
+    /// What the project's agent runs used, summed over its sessions.
+    #[serde(default)]
+    pub usage: UsageTotals,
+}
+
+/// Tokens and cost summed over sessions (sessions that reported none count zero).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageTotals {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cost_usd: f64,
+    /// Sessions whose run reported a usage.
+    pub sessions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +553,19 @@ pub struct SessionCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enums_deserialize_like_they_parse_and_keep_their_error() {
+        let p: Priority = serde_json::from_str("\"HIGH\"").unwrap();
+        assert_eq!(p, Priority::High);
+        let s: TaskStatus = serde_json::from_str("\"in-progress\"").unwrap();
+        assert_eq!(s, TaskStatus::InProgress);
+        let e = serde_json::from_str::<Priority>("\"urgent\"").unwrap_err();
+        let back = Error::from_serde_message(&e.to_string()).expect("the error travels");
+        assert_eq!(back.code(), Code::InvalidPriority);
+        assert_eq!(back.details()["allowed"], json!(["high", "medium", "low"]));
+        assert!(Error::from_serde_message("plain serde text").is_none());
+    }
 
     #[test]
     fn enums_parse_leniently_and_fail_with_allowed_values() {

@@ -28,11 +28,11 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A shell-safe single-quoted argument.
-fn quote(s: &str) -> String {
+/// An argument as the shell reads it back: as it is when plain, else single-quoted.
+pub fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:,".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,=@+{}".contains(c))
     {
         s.to_string()
     } else {
@@ -42,19 +42,12 @@ fn quote(s: &str) -> String {
 
 fn timeline_line(e: &TimelineEntry) -> String {
     let what = match &e.kind {
-        TimelineKind::Created => "created".to_string(),
-        TimelineKind::StatusChanged { from, to } => format!("status {from} → {to}"),
-        TimelineKind::Progress { message } => format!("progress: {}", one_line(message)),
-        TimelineKind::SubtaskCreated { subtask_id } => format!("subtask {subtask_id} added"),
-        TimelineKind::SubtaskCompleted { subtask_id } => format!("subtask {subtask_id} done"),
-        TimelineKind::Blocked { reason } => format!("blocked: {}", one_line(reason)),
-        TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
-        TimelineKind::Released { session_id, reason } => {
-            format!("released from {session_id}: {}", one_line(reason))
-        }
+        TimelineKind::StatusChanged { .. } => format!("status {}", e.kind.summary()),
+        TimelineKind::Progress { .. } => format!("progress: {}", one_line(&e.kind.summary())),
         TimelineKind::Comment { author, message } => {
             format!("comment by {author}: {}", one_line(message))
         }
+        other => one_line(&other.summary()),
     };
     let who = e
         .session_id
@@ -203,6 +196,49 @@ pub fn worker_prompt(skills: &[&Skill], task: &TaskDetail, session_id: Option<&s
     out
 }
 
+/// What an agent is told about the shell commands its host's profile lets it run
+/// (`prefixes` from [`crate::host::plan::AllowedCommands::prefixes`]; `None` for
+/// everything). `sandboxed` agents (Codex) run every command in a sandbox that writes only
+/// to their working directory, so for them the list is the rule they must keep.
+pub fn commands_section(prefixes: Option<&[String]>, sandboxed: bool) -> String {
+    let mut out = String::from("\n## Commands you may run\n\n");
+    match prefixes {
+        None => {
+            let _ = writeln!(
+                out,
+                "You may run any shell command. You work in an isolated tree: keep every change inside your working directory."
+            );
+        }
+        Some(list) => {
+            let others: Vec<String> = list
+                .iter()
+                .filter(|p| p.as_str() != "maestro")
+                .map(|p| format!("`{p} …`"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Shell commands you may run: `maestro …`{}. Edit files with your own file tools, inside your working directory.",
+                if others.is_empty() {
+                    " and nothing else".to_string()
+                } else {
+                    format!(", {}", others.join(", "))
+                }
+            );
+            let _ = writeln!(
+                out,
+                "Any other command is refused: do not try another way. If the task needs one, block it with the command you need: `maestro task block <task-id> --reason \"needs to run <command>\"`."
+            );
+        }
+    }
+    if sandboxed {
+        let _ = writeln!(
+            out,
+            "Your commands run in a sandbox that can write only to your working directory and the Maestro store."
+        );
+    }
+    out
+}
+
 /// The initial prompt of an orchestrator: its skills, the project and every task.
 pub fn orchestrator_prompt(
     skills: &[&Skill],
@@ -308,6 +344,7 @@ mod tests {
             metadata: Map::new(),
             version: 3,
             claim_epoch: 0,
+            blocked_reason: None,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
             started_at: None,
@@ -336,6 +373,7 @@ mod tests {
                 status: TaskStatus::Completed,
             }],
             dependents: vec![],
+            timeline_total: 20,
             timeline: (0..20)
                 .map(|i| TimelineEntry {
                     id: i,
@@ -409,6 +447,25 @@ mod tests {
     }
 
     #[test]
+    fn the_commands_section_says_what_the_profile_allows() {
+        let list = vec![
+            "maestro".to_string(),
+            "git".to_string(),
+            "cargo test".to_string(),
+        ];
+        let s = commands_section(Some(&list), false);
+        assert!(s.contains("Shell commands you may run: `maestro …`, `git …`, `cargo test …`."));
+        assert!(s.contains("maestro task block <task-id>"));
+        assert!(!s.contains("sandbox"));
+        let s = commands_section(Some(&list[..1]), true);
+        assert!(s.contains("`maestro …` and nothing else."), "{s}");
+        assert!(s.contains("sandbox"));
+        let s = commands_section(None, false);
+        assert!(s.contains("any shell command"));
+        assert!(!s.contains("refused"));
+    }
+
+    #[test]
     fn an_orchestrator_prompt_lists_the_project() {
         let set = SkillSet::bundled();
         let skills = set.resolve(&[ORCHESTRATOR_SKILL]).unwrap();
@@ -416,10 +473,12 @@ mod tests {
             id: "p-1".into(),
             name: "shop".into(),
             created_at: ts("2026-01-01T00:00:00Z"),
+            default: true,
         };
         let by_status =
             json!({"pending": 1, "in_progress": 1, "blocked": 0, "completed": 0, "cancelled": 0});
         let status = StatusReport {
+            usage: Default::default(),
             project_id: "p-1".into(),
             tasks: TaskCounts {
                 total: 2,

@@ -59,7 +59,9 @@
 //! See [`ServerFrame`] and [`ClientFrame`]. After `hello`, a client sends `subscribe` with
 //! the last seq it has seen; the server replays every later event in order, then streams
 //! live events. `op` frames run a mutation ([`Op`]) and are answered by `ack`, idempotently
-//! by op id.
+//! by op id. A frame the server cannot decode is answered by `ack` with the error when it
+//! carries an `id`, else by an `error` frame; either way the connection stays open, so a
+//! newer client's frames do not cost an older server its connections.
 
 use crate::error::{Error, Result};
 use crate::model::{Event, EventType, Timestamp};
@@ -72,6 +74,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The header carrying the acting session on REST mutations.
 pub const SESSION_HEADER: &str = "x-maestro-session";
+/// The header naming the client instance of a caller without a session: idempotency keys
+/// (and WebSocket op ids) are scoped to it.
+pub const CLIENT_HEADER: &str = "x-maestro-client";
 /// The idempotency header of REST mutations.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -95,6 +100,11 @@ pub enum ServerFrame {
     },
     ResyncRequired {
         oldest: i64,
+    },
+    /// A client frame the server could not act on (an unknown `type`, say, from a newer
+    /// client) and that had no op id to `ack`: the error object. The connection stays open.
+    Error {
+        error: Value,
     },
     /// An event: `{"type": "task:updated", "seq": 42, "ts": …, "projectId": …, "data": …}`.
     #[serde(untagged)]
@@ -277,7 +287,13 @@ mod tests {
         assert_eq!(v["seq"], 42);
         assert_eq!(v["projectId"], "p-1");
         assert_eq!(v["data"]["id"], "t-1");
-        for f in [hello, ServerFrame::Pong, resync, ev] {
+        let error = ServerFrame::Error {
+            error: Error::invalid_argument("unknown frame type 'dance'").to_json(),
+        };
+        let v: Value = serde_json::from_str(&error.encode()).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["error"], "invalid_argument");
+        for f in [hello, ServerFrame::Pong, resync, error, ev] {
             assert_eq!(ServerFrame::decode(&f.encode()).unwrap(), f);
         }
     }

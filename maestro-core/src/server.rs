@@ -16,6 +16,7 @@
 
 mod api;
 mod conn;
+mod dashboard;
 mod embed;
 mod hub;
 mod metrics;
@@ -45,8 +46,9 @@ pub const DEFAULT_RETAIN_EVENTS: usize = 100_000;
 pub struct ServerOptions {
     /// The facade to serve; every request goes through it.
     pub maestro: Maestro,
-    /// When set, `/api`, `/ws` and `/metrics` need `Authorization: Bearer <token>` (or
-    /// `?token=` on `/ws`). `/health` stays open.
+    /// When set, `/api`, `/ws` and `/metrics` need `Authorization: Bearer <token>` (on
+    /// `/ws` also `Sec-WebSocket-Protocol: maestro, bearer.<base64url(token)>`, as browsers
+    /// send it, or `?token=`). `/health` and the dashboard's files stay open.
     pub token: Option<String>,
     /// How often the event log is polled for writes made by other processes.
     pub poll_interval: Duration,
@@ -61,8 +63,12 @@ pub struct ServerOptions {
     pub write_timeout: Duration,
     /// Events kept in the log; older ones are pruned. `0` never prunes.
     pub retain_events: usize,
-    /// How often the event log is pruned to `retain_events`.
+    /// How often the event log is pruned to `retain_events` (and idempotency records to
+    /// `op_retention`).
     pub prune_interval: Duration,
+    /// How long the results of idempotent requests (`Idempotency-Key`, WebSocket op ids)
+    /// are kept for retries.
+    pub op_retention: Duration,
     /// Largest accepted request body and WebSocket message; larger bodies get 413.
     pub max_body_bytes: usize,
     /// On shutdown, how long to wait for in-flight requests to finish and for WebSocket
@@ -72,12 +78,21 @@ pub struct ServerOptions {
     /// for them (after it opens, or after the previous response), or it is closed: idle
     /// keep-alive connections and clients that send their headers too slowly.
     pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this long of the handler starting to read
+    /// it, or the request gets 408 and its connection is closed: a client that stalls
+    /// mid-body cannot hold a connection for good.
+    pub body_read_timeout: Duration,
+    /// Most connections served at once (HTTP and WebSocket). At the cap the server stops
+    /// accepting, and new connections wait in the listen backlog until one closes, so it
+    /// never runs out of file descriptors for its store. Default: [`default_max_connections`].
+    pub max_connections: usize,
 }
 
 impl ServerOptions {
     /// Defaults: no token, 100 ms polling, 20 s pings, 60 s idle timeout, 1,024 buffered
     /// events per client, 10 s write timeout, 100,000 retained events, 1 MiB bodies, 30 s
-    /// to send a request's headers.
+    /// to send a request's headers, 30 s to send its body, and as many connections as the
+    /// descriptor limit leaves room for ([`default_max_connections`]).
     pub fn new(maestro: Maestro) -> Self {
         Self {
             maestro,
@@ -89,9 +104,12 @@ impl ServerOptions {
             write_timeout: Duration::from_secs(10),
             retain_events: DEFAULT_RETAIN_EVENTS,
             prune_interval: Duration::from_secs(60),
+            op_retention: crate::rules::idempotency::DEFAULT_RETENTION,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: default_max_connections(),
         }
     }
 
@@ -108,11 +126,19 @@ impl ServerOptions {
         positive("idle_timeout", self.idle_timeout)?;
         positive("write_timeout", self.write_timeout)?;
         positive("prune_interval", self.prune_interval)?;
+        positive("op_retention", self.op_retention)?;
         positive("header_read_timeout", self.header_read_timeout)?;
-        if self.client_buffer == 0 || self.max_body_bytes == 0 {
+        positive("body_read_timeout", self.body_read_timeout)?;
+        if self.client_buffer == 0 || self.max_body_bytes == 0 || self.max_connections == 0 {
             return Err(Error::invalid_argument(
-                "client_buffer and max_body_bytes must be at least 1",
+                "client_buffer, max_body_bytes and max_connections must be at least 1",
             ));
+        }
+        if self.max_connections > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(Error::invalid_argument(format!(
+                "max_connections must be at most {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
         }
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(Error::invalid_argument("The token is empty")
@@ -120,6 +146,20 @@ impl ServerOptions {
         }
         Ok(())
     }
+}
+
+/// The default connection cap: the process's open-file limit (`ulimit -n`) less a reserve
+/// for everything else that needs a descriptor (the store's files, agents' pipes and logs):
+/// an eighth of the limit, at least 64. 1,024 without a readable limit.
+pub fn default_max_connections() -> usize {
+    connections_for_fd_limit(conn::open_file_limit())
+}
+
+fn connections_for_fd_limit(limit: Option<u64>) -> usize {
+    // Past a million the reserve no longer matters and the count stays a sane usize.
+    let limit = limit.unwrap_or(1024 + 128).min(1 << 20) as usize;
+    let reserve = (limit / 8).max(64);
+    limit.saturating_sub(reserve).max(16)
 }
 
 /// Refuses to serve a non-loopback address without a token.
@@ -149,6 +189,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Flips to `true` when the server shuts down.
     pub stop: watch::Sender<bool>,
+    /// One permit per open connection, `opts.max_connections` in all.
+    pub connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for AppState {
@@ -162,6 +204,7 @@ impl std::ops::Deref for AppState {
 fn router(state: AppState) -> Router {
     rest::routes()
         .route("/ws", axum::routing::get(ws::upgrade))
+        .merge(dashboard::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -181,6 +224,7 @@ pub async fn launch_with_listener(
     // Live delivery starts after the current end of the log; older events are replayed.
     let latest = maestro.latest_seq().await?;
     let (stop, _) = watch::channel(false);
+    let connections = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
     let state = AppState(Arc::new(Shared {
         hub: hub::Hub::new(latest, opts.client_buffer),
         metrics: metrics::Metrics::default(),
@@ -188,6 +232,7 @@ pub async fn launch_with_listener(
         opts,
         started: Instant::now(),
         stop,
+        connections,
     }));
     let tailer = tokio::spawn(hub::run_tailer(state.clone(), latest));
     let addr = listener
@@ -272,5 +317,27 @@ mod tests {
         assert!(e.suggestion().unwrap().contains("--token"));
         assert!(check_bind_allowed(any, Some("  ")).is_err());
         assert!(check_bind_allowed(any, Some("t")).is_ok());
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_the_rest() {
+        assert_eq!(connections_for_fd_limit(Some(256)), 192);
+        assert_eq!(connections_for_fd_limit(Some(1024)), 896);
+        assert_eq!(connections_for_fd_limit(Some(65_536)), 57_344);
+        assert_eq!(connections_for_fd_limit(Some(20)), 16);
+        assert_eq!(connections_for_fd_limit(None), 1008);
+        assert_eq!(
+            connections_for_fd_limit(Some(u64::MAX)),
+            (1 << 20) - (1 << 17)
+        );
+        assert!(default_max_connections() >= 16);
+        let mut opts = ServerOptions::new(Maestro::in_memory().unwrap());
+        assert!(opts.validate().is_ok());
+        for bad in [0, usize::MAX] {
+            opts.max_connections = bad;
+            let e = opts.validate().unwrap_err();
+            assert_eq!(e.code(), crate::Code::InvalidArgument);
+            assert!(e.message().contains("max_connections"), "{}", e.message());
+        }
     }
 }

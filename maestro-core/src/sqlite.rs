@@ -1,22 +1,23 @@
 //! The embedded store: SQLite in WAL mode, safe for many processes at once.
 //!
-//! Every operation is one transaction; mutations take `BEGIN IMMEDIATE` so concurrent
-//! writers (threads or processes) serialize instead of losing updates, and they append their
-//! events to the durable event log in the same transaction.
+//! A [`Backend`] of the engine: its row primitives are in `rows.rs`, and every operation of
+//! [`crate::engine`] runs in one transaction here; mutations take `BEGIN IMMEDIATE` so
+//! concurrent writers (threads or processes) serialize instead of losing updates, and they
+//! append their events to the durable event log in the same transaction.
 
+mod map;
 mod migrate;
-mod ops;
 mod rows;
 
 pub use migrate::{LATEST_VERSION, MIGRATIONS};
 
+use crate::clock::Clock;
+use crate::engine::{Backend, ReadOp, Rows, WriteOp};
 use crate::error::{Error, Result};
-use crate::model::*;
 use crate::store::*;
-use async_trait::async_trait;
+use rows::SqliteRows;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use serde::{Serialize, de::DeserializeOwned};
+use rusqlite::{Connection, OpenFlags};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,8 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// Connections kept for concurrent readers in this process.
     pub max_connections: usize,
+    /// The clock rows are stamped with and leases are judged by.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for SqliteOptions {
@@ -54,6 +57,7 @@ impl Default for SqliteOptions {
         Self {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             max_connections: 4,
+            clock: crate::clock::system(),
         }
     }
 }
@@ -108,11 +112,16 @@ impl SqliteStore {
 
     /// A private in-memory store (one connection), for tests and experiments.
     pub fn open_in_memory() -> Result<Self> {
+        Self::open_in_memory_with(SqliteOptions::default())
+    }
+
+    /// A private in-memory store with `opts` (a test clock, say); always one connection.
+    pub fn open_in_memory_with(opts: SqliteOptions) -> Result<Self> {
         Self::with_first_connection(
             None,
             SqliteOptions {
                 max_connections: 1,
-                ..Default::default()
+                ..opts
             },
         )
     }
@@ -198,97 +207,83 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
-    pub(crate) fn read_sync<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        read_in(self.checkout()?.get(), f)
+    pub(crate) fn read_sync<T>(
+        &self,
+        f: impl FnOnce(&mut SqliteRows<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let now = self.inner.opts.clock.now_ms();
+        read_in(self.checkout()?.get(), now, f)
     }
 
-    /// Runs mutation `f` in one `BEGIN IMMEDIATE` transaction. With an op id, a repeated
-    /// call returns the first call's result without applying again.
-    pub(crate) fn write_sync<T, F>(&self, op: &OpContext, f: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
-    {
+    /// Runs mutation `w` in one `BEGIN IMMEDIATE` transaction, after the writers of this
+    /// process that came first.
+    fn write_sync<W: WriteOp>(&self, op: &OpContext, w: &W) -> Result<W::Output> {
         let out = {
             let _writer = self.inner.writer();
             let mut conn = self.checkout()?;
-            let tx = conn
-                .get()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            self.write_in(tx, op, f)
+            conn.get().execute_batch("BEGIN IMMEDIATE")?;
+            self.write_in(conn.get(), op, w)
         };
         self.checkpoint_if_due();
         out
     }
 
-    /// Runs mutation `f` in place when nothing would make it wait: no other writer of this
+    /// Runs mutation `w` in place when nothing would make it wait: no other writer of this
     /// process holds the write lock, a pooled connection is idle and `BEGIN IMMEDIATE`
     /// gets SQLite's write lock at once (busy timeout zero for that statement only, so a
     /// writer in another process sends this call to [`Self::write_sync`], which waits).
-    /// Gives `f` back when it did not run. The caller then runs
-    /// [`Self::checkpoint_if_due`].
-    fn try_write_in_place<T, F>(&self, op: &OpContext, f: F) -> std::result::Result<Result<T>, F>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
-    {
+    /// `None` when it did not run. The caller then runs [`Self::checkpoint_if_due`].
+    fn try_write_in_place<W: WriteOp>(&self, op: &OpContext, w: &W) -> Option<Result<W::Output>> {
         let _writer = match self.inner.write_lock.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        let Some(mut conn) = self.try_checkout_idle() else {
-            return Err(f);
-        };
+        let mut conn = self.try_checkout_idle()?;
         let timeout = self.inner.opts.busy_timeout;
         if let Err(e) = conn.get().busy_timeout(Duration::ZERO) {
-            return Ok(Err(e.into()));
+            return Some(Err(e.into()));
         }
-        let e = match conn
-            .get()
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
-            Ok(tx) => {
-                return match tx.busy_timeout(timeout) {
-                    Ok(()) => Ok(self.write_in(tx, op, f)),
-                    Err(e) => Ok(Err(e.into())),
-                };
+        let begun = conn.get().execute_batch("BEGIN IMMEDIATE");
+        if let Err(restore) = conn.get().busy_timeout(timeout) {
+            // Never hand back a connection without its busy timeout.
+            if begun.is_ok() {
+                let _ = conn.get().execute_batch("ROLLBACK");
             }
-            Err(e) => e,
-        };
-        match conn.get().busy_timeout(timeout) {
-            Ok(()) if is_busy(&e) => Err(f),
-            Ok(()) => Ok(Err(e.into())),
-            Err(restore) => {
-                // Never hand back a connection without its busy timeout.
-                conn.discard();
-                Ok(Err(restore.into()))
-            }
+            conn.discard();
+            return Some(Err(restore.into()));
+        }
+        match begun {
+            Ok(()) => Some(self.write_in(conn.get(), op, w)),
+            Err(e) if is_busy(&e) => None,
+            Err(e) => Some(Err(e.into())),
         }
     }
 
-    /// The body of a mutation, in the `BEGIN IMMEDIATE` transaction `tx`.
-    fn write_in<T, F>(&self, tx: Transaction<'_>, op: &OpContext, f: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T>,
-    {
-        if let Some(op_id) = &op.op_id
-            && let Some(prev) = ops::recorded_op(&tx, op_id)?
-        {
-            return Ok(serde_json::from_str(&prev)?);
-        }
-        let now = ops::now_ms();
-        if let Some(session) = &op.session_id {
-            ops::touch_session(&tx, session, now)?;
-        }
-        let out = f(&tx, now)?;
-        if let Some(op_id) = &op.op_id {
-            ops::record_op(&tx, op_id, &serde_json::to_string(&out)?, now)?;
-        }
-        let latest = ops::latest_seq(&tx)?;
+    /// The body of a mutation, in the `BEGIN IMMEDIATE` transaction open on `conn`:
+    /// committed when the operation succeeds, rolled back otherwise.
+    fn write_in<W: WriteOp>(
+        &self,
+        conn: &mut Connection,
+        op: &OpContext,
+        w: &W,
+    ) -> Result<W::Output> {
+        let now = self.inner.opts.clock.now_ms();
+        let mut rows = SqliteRows { conn, now };
+        let done = run_now(crate::engine::write(&mut rows, op, w))
+            .and_then(|out| Ok((out, run_now(rows.latest_seq())?)));
+        let (out, latest) = match done {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = rows.conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
         WAL_FRAMES.set(0);
-        tx.commit()?;
+        if let Err(e) = rows.conn.execute_batch("COMMIT") {
+            let _ = rows.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
         self.inner.commits.send_if_modified(|seq| {
             let changed = *seq != latest;
             *seq = latest;
@@ -348,46 +343,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
-    {
-        let store = self.clone();
-        blocking(move || store.read_sync(f)).await
-    }
-
-    /// A short, bounded read (one task's detail, a single row, at most a page of events):
-    /// run in place on the calling thread when a pooled connection is idle, which spares
-    /// the two thread hand-offs of [`blocking`] that cost more than the query itself. It
-    /// never waits there: in WAL mode a reader does not wait for writers, and in the rare
-    /// cases where SQLite still answers busy (another process holds the database
-    /// exclusively, or is recovering its WAL) the attempt stops at once, with a busy timeout
-    /// of zero, and the read is retried with [`Self::read`], where waiting is harmless. With
-    /// no idle connection it goes there directly. So the first poll of the returned future
-    /// either completes the read or hands it off without blocking.
-    async fn read_short<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Clone + Send + 'static,
-    {
-        if let Some(conn) = self.try_checkout_idle() {
-            match self.read_now(conn, f.clone()) {
-                Err(e) if e.is_busy() => {}
-                done => return done,
-            }
-        }
-        self.read(f).await
-    }
-
     /// [`read_in`] with SQLite's busy handler off for the duration.
-    fn read_now<T>(
-        &self,
-        mut conn: PooledConn<'_>,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    fn read_now<Q: ReadOp>(&self, mut conn: PooledConn<'_>, q: &Q) -> Result<Q::Output> {
         conn.get().busy_timeout(Duration::ZERO)?;
-        let out = read_in(conn.get(), f);
+        let now = self.inner.opts.clock.now_ms();
+        let out = read_in(conn.get(), now, |rows| run_now(q.run(rows)));
         if let Err(e) = conn.get().busy_timeout(self.inner.opts.busy_timeout) {
             // Never hand back a connection without its busy timeout.
             conn.discard();
@@ -395,42 +355,38 @@ impl SqliteStore {
         }
         out
     }
-
-    async fn write<T, F>(&self, op: &OpContext, f: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
-    {
-        // In place when it cannot wait (see try_write_in_place): a write costs less than the
-        // two thread hand-offs of the blocking pool.
-        let f = match self.try_write_in_place(op, f) {
-            Ok(out) => {
-                self.checkpoint_if_due();
-                return out;
-            }
-            Err(f) => f,
-        };
-        self.write_blocking(op, f).await
-    }
-
-    /// A mutation of unbounded size (a batch, a prune), always on the blocking pool.
-    async fn write_blocking<T, F>(&self, op: &OpContext, f: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        F: FnOnce(&Transaction<'_>, i64) -> Result<T> + Send + 'static,
-    {
-        let store = self.clone();
-        let op = op.clone();
-        blocking(move || store.write_sync(&op, f)).await
-    }
 }
 
 /// Runs `f` in a read transaction (a consistent snapshot) on `conn`.
-fn read_in<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-    let out = f(&tx)?;
-    tx.finish()?;
+fn read_in<T>(
+    conn: &mut Connection,
+    now: i64,
+    f: impl FnOnce(&mut SqliteRows<'_>) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let mut rows = SqliteRows { conn, now };
+    let out = f(&mut rows);
+    let end = rows
+        .conn
+        .execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    let out = out?;
+    end?;
     Ok(out)
+}
+
+/// Drives an operation over SQLite rows to its end. Every row primitive of the SQLite store
+/// completes at once, so the operation never waits on anything: its first poll finishes it.
+fn run_now<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => Err(Error::internal(
+            "a SQLite operation waited on something that never completes",
+        )),
+    }
 }
 
 /// Runs blocking SQLite work off the async runtime (inline when there is no runtime).
@@ -575,8 +531,7 @@ fn retry_busy<T>(
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
+impl Backend for SqliteStore {
     fn location(&self) -> String {
         match &self.inner.path {
             Some(p) => p.display().to_string(),
@@ -584,275 +539,47 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn create_project(
-        &self,
-        op: &OpContext,
-        name: &str,
-        make_default: bool,
-    ) -> Result<Project> {
-        let name = name.to_string();
-        self.write(op, move |tx, now| {
-            ops::create_project(tx, &name, make_default, now)
-        })
-        .await
-    }
-    async fn list_projects(&self) -> Result<Vec<Project>> {
-        self.read(ops::list_projects).await
-    }
-    async fn get_project(&self, id: &str) -> Result<Project> {
-        let id = id.to_string();
-        self.read_short(move |tx| ops::get_project(tx, &id)).await
-    }
-    async fn resolve_project(&self, project_id: Option<&str>) -> Result<Project> {
-        let id = project_id.map(str::to_string);
-        self.read_short(move |tx| ops::resolve_project(tx, id.as_deref()))
-            .await
-    }
-
-    async fn create_task(&self, op: &OpContext, new: NewTask) -> Result<Task> {
-        let op2 = op.clone();
-        self.write(op, move |tx, now| ops::create_task(tx, &op2, &new, now))
-            .await
-    }
-    async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
-        let op2 = op.clone();
-        self.write_blocking(op, move |tx, now| {
-            new.iter()
-                .map(|n| ops::create_task(tx, &op2, n, now))
-                .collect()
-        })
-        .await
-    }
-    async fn get_task(&self, id: &str) -> Result<TaskDetail> {
-        let id = id.to_string();
-        self.read_short(move |tx| ops::get_task_detail(tx, &id))
-            .await
-    }
-    async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>> {
-        self.read(move |tx| ops::list_tasks(tx, &filter)).await
-    }
-    async fn update_task(&self, op: &OpContext, id: &str, patch: TaskPatch) -> Result<Task> {
-        let (op2, id) = (op.clone(), id.to_string());
-        self.write(op, move |tx, now| {
-            ops::update_task(tx, &op2, &id, &patch, now)
-        })
-        .await
-    }
-    async fn change_status(&self, op: &OpContext, id: &str, change: StatusChange) -> Result<Task> {
-        let (op2, id) = (op.clone(), id.to_string());
-        self.write(op, move |tx, now| {
-            ops::change_status(tx, &op2, &id, &change, now)
-        })
-        .await
-    }
-    async fn delete_task(&self, op: &OpContext, id: &str) -> Result<Task> {
-        let id = id.to_string();
-        self.write(op, move |tx, now| ops::delete_task(tx, &id, now))
-            .await
-    }
-    async fn ready_tasks(
-        &self,
-        project_id: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Vec<Task>> {
-        let id = project_id.map(str::to_string);
-        self.read(move |tx| {
-            let project = ops::resolve_project(tx, id.as_deref())?;
-            ops::ready_tasks(
-                tx,
-                &project.id,
-                limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT),
-            )
-        })
-        .await
-    }
-    async fn claim_task(&self, op: &OpContext, id: &str, session_id: &str) -> Result<Task> {
-        let (op2, id, session) = (op.clone(), id.to_string(), session_id.to_string());
-        self.write(op, move |tx, now| {
-            ops::claim_task(tx, &op2, Some(&id), None, &session, now)
-        })
-        .await
-    }
-    async fn claim_next(
-        &self,
-        op: &OpContext,
-        project_id: Option<&str>,
-        session_id: &str,
-    ) -> Result<Task> {
-        let (op2, project, session) = (
-            op.clone(),
-            project_id.map(str::to_string),
-            session_id.to_string(),
-        );
-        self.write(op, move |tx, now| {
-            ops::claim_task(tx, &op2, None, Some(project.as_deref()), &session, now)
-        })
-        .await
-    }
-
-    async fn add_timeline(
-        &self,
-        op: &OpContext,
-        task_id: &str,
-        kind: TimelineKind,
-    ) -> Result<TimelineEntry> {
-        let (op2, id) = (op.clone(), task_id.to_string());
-        self.write(op, move |tx, now| {
-            ops::add_timeline(tx, &op2, &id, kind, now)
-        })
-        .await
-    }
-    async fn timeline(&self, task_id: &str, limit: Option<usize>) -> Result<Vec<TimelineEntry>> {
-        let id = task_id.to_string();
-        self.read(move |tx| {
-            let id = ops::resolve_task(tx, &id)?;
-            ops::timeline(tx, &id, limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT))
-        })
-        .await
-    }
-
-    async fn create_subtask(
-        &self,
-        op: &OpContext,
-        task_id: &str,
-        title: &str,
-        description: Option<&str>,
-    ) -> Result<Subtask> {
-        let (op2, id, title, desc) = (
-            op.clone(),
-            task_id.to_string(),
-            title.to_string(),
-            description.map(str::to_string),
-        );
-        self.write(op, move |tx, now| {
-            ops::create_subtask(tx, &op2, &id, &title, desc.as_deref(), now)
-        })
-        .await
-    }
-    async fn list_subtasks(&self, task_id: &str) -> Result<Vec<Subtask>> {
-        let id = task_id.to_string();
-        self.read(move |tx| {
-            let id = ops::resolve_task(tx, &id)?;
-            ops::subtasks_of(tx, &id)
-        })
-        .await
-    }
-    async fn update_subtask(
-        &self,
-        op: &OpContext,
-        task_id: Option<&str>,
-        subtask_id: &str,
-        patch: SubtaskPatch,
-    ) -> Result<Subtask> {
-        let (op2, task, id) = (
-            op.clone(),
-            task_id.map(str::to_string),
-            subtask_id.to_string(),
-        );
-        self.write(op, move |tx, now| {
-            ops::update_subtask(tx, &op2, task.as_deref(), &id, &patch, now)
-        })
-        .await
-    }
-    async fn delete_subtask(
-        &self,
-        op: &OpContext,
-        task_id: Option<&str>,
-        subtask_id: &str,
-    ) -> Result<Subtask> {
-        let (task, id) = (task_id.map(str::to_string), subtask_id.to_string());
-        self.write(op, move |tx, now| {
-            ops::delete_subtask(tx, task.as_deref(), &id, now)
-        })
-        .await
-    }
-
-    async fn create_session(&self, op: &OpContext, new: NewSession) -> Result<Session> {
-        let op2 = op.clone();
-        self.write(op, move |tx, now| ops::create_session(tx, &op2, &new, now))
-            .await
-    }
-    async fn list_sessions(&self, filter: SessionFilter) -> Result<Page<Session>> {
-        self.read(move |tx| ops::list_sessions(tx, &filter)).await
-    }
-    async fn get_session(&self, id: &str) -> Result<Session> {
-        let id = id.to_string();
-        self.read_short(move |tx| {
-            let id = ops::resolve_session(tx, &id)?;
-            ops::load_session(tx, &id)
-        })
-        .await
-    }
-    async fn update_session(
-        &self,
-        op: &OpContext,
-        id: &str,
-        patch: SessionPatch,
-    ) -> Result<Session> {
-        let id = id.to_string();
-        self.write(op, move |tx, now| ops::update_session(tx, &id, &patch, now))
-            .await
-    }
-    async fn heartbeat(&self, id: &str) -> Result<Session> {
-        let id = id.to_string();
-        self.write(&OpContext::default(), move |tx, now| {
-            ops::heartbeat(tx, &id, now)
-        })
-        .await
-    }
-
-    async fn events_since(
-        &self,
-        since: i64,
-        limit: usize,
-        projects: &[String],
-    ) -> Result<Vec<Event>> {
-        let projects_is_empty = projects.is_empty();
-        let projects = projects.to_vec();
-        let read = move |tx: &Transaction<'_>| ops::events_since(tx, since, limit, &projects);
-        // Unfiltered, at most a thousand rows of one range: the live tail's read.
-        if limit <= MAX_LIMIT && projects_is_empty {
-            self.read_short(read).await
-        } else {
-            self.read(read).await
+    /// A short read runs in place on the calling thread when a pooled connection is idle,
+    /// which spares the two thread hand-offs of `blocking` that cost more than the query
+    /// itself. It never waits there: in WAL mode a reader does not wait for writers, and in
+    /// the rare cases where SQLite still answers busy (another process holds the database
+    /// exclusively, or is recovering its WAL) the attempt stops at once, with a busy timeout
+    /// of zero, and the read goes to the blocking pool, where waiting is harmless. So the
+    /// first poll either completes the read or hands it off without blocking.
+    async fn read<Q: ReadOp>(&self, q: Q) -> Result<Q::Output> {
+        if q.is_short()
+            && let Some(conn) = self.try_checkout_idle()
+        {
+            match self.read_now(conn, &q) {
+                Err(e) if e.is_busy() => {}
+                done => return done,
+            }
         }
-    }
-    async fn latest_seq(&self) -> Result<i64> {
-        self.read_short(ops::latest_seq).await
-    }
-    async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
-        let id = project_id.map(str::to_string);
-        self.read(move |tx| ops::status(tx, id.as_deref())).await
+        let store = self.clone();
+        blocking(move || store.read_sync(|rows| run_now(q.run(rows)))).await
     }
 
-    async fn claim_spawn(&self, op: &OpContext, id: &str, host: &str) -> Result<Option<Session>> {
-        let (id, host) = (id.to_string(), host.to_string());
-        self.write(op, move |tx, now| ops::claim_spawn(tx, &id, &host, now))
-            .await
-    }
-    async fn reap_expired(&self, op: &OpContext, lease: Duration) -> Result<Vec<Session>> {
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        // The common case, nothing expired, takes no write lock.
-        let any = self
-            .read(move |tx| ops::any_expired(tx, lease_ms, ops::now_ms()))
-            .await?;
-        if !any {
-            return Ok(Vec::new());
+    /// In place when it cannot wait (see `try_write_in_place`): a write costs less than the
+    /// two thread hand-offs of the blocking pool. Mutations of unbounded size (batches,
+    /// prunes, reaps) always go to the blocking pool.
+    async fn write<W: WriteOp>(&self, op: &OpContext, w: W) -> Result<W::Output> {
+        if !W::LONG
+            && let Some(out) = self.try_write_in_place(op, &w)
+        {
+            self.checkpoint_if_due();
+            return out;
         }
-        self.write(op, move |tx, now| ops::reap_expired(tx, lease_ms, now))
-            .await
+        let store = self.clone();
+        let op = op.clone();
+        blocking(move || store.write_sync(&op, &w)).await
     }
-    async fn oldest_seq(&self) -> Result<i64> {
-        self.read_short(ops::oldest_seq).await
-    }
-    async fn prune_events(&self, keep: usize) -> Result<u64> {
-        self.write_blocking(&OpContext::default(), move |tx, _| {
-            ops::prune_events(tx, keep)
-        })
-        .await
-    }
+
     fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
         Some(self.watch_commits())
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.inner.opts.clock.clone()
     }
 }
 
@@ -874,7 +601,16 @@ mod checkpoint_tests {
         let db = dir.path().join("m.db");
         let store = SqliteStore::open(&db).unwrap();
         let op = OpContext::default();
-        store.create_project(&op, "p", true).await.unwrap();
+        store
+            .create_project(
+                &op,
+                NewProject {
+                    name: "p".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let store = store.clone();
@@ -902,7 +638,11 @@ mod checkpoint_tests {
         assert!(size > 0, "the store runs in WAL mode");
         assert!(size <= cap, "WAL of {size} bytes, over {cap}");
         let tasks: i64 = store
-            .read_sync(|tx| Ok(tx.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?))
+            .read_sync(|rows| {
+                Ok(rows
+                    .conn
+                    .query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?)
+            })
             .unwrap();
         assert_eq!(tasks, 2800);
     }
@@ -921,7 +661,15 @@ mod retention_tests {
             let s = SqliteStore::open_in_memory().unwrap();
             let op = OpContext::default();
             assert_eq!(s.oldest_seq().await.unwrap(), 1);
-            s.create_project(&op, "p", true).await.unwrap();
+            s.create_project(
+                &op,
+                NewProject {
+                    name: "p".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
             for i in 0..9 {
                 let t = NewTask {
                     title: format!("t{i}"),
@@ -956,7 +704,7 @@ mod retention_tests {
                 s.events_since(latest, 100, &[]).await.unwrap()[0].seq,
                 latest + 1
             );
-            assert!(s.commit_notifications().is_some());
+            assert!(Backend::commit_notifications(&s).is_some());
             assert_eq!(*s.watch_commits().borrow(), after);
         });
     }
@@ -985,14 +733,45 @@ mod statement_tests {
         f.poll(&mut Context::from_waker(Waker::noop()))
     }
 
+    /// A short read that answers busy on its first attempt, on the calling thread, and
+    /// fails with `then` (or reads the latest seq) afterwards, counting its attempts.
+    struct Probe {
+        attempts: Arc<AtomicUsize>,
+        caller: std::thread::ThreadId,
+        busy_first: bool,
+    }
+
+    impl ReadOp for Probe {
+        type Output = i64;
+        fn is_short(&self) -> bool {
+            true
+        }
+        async fn run<R: Rows>(&self, rows: &mut R) -> Result<i64> {
+            let first = self.attempts.fetch_add(1, Ordering::SeqCst) == 0;
+            if !self.busy_first {
+                return Err(Error::task_not_found("t-nope"));
+            }
+            if first {
+                assert_eq!(std::thread::current().id(), self.caller);
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    None,
+                )
+                .into());
+            }
+            assert_ne!(std::thread::current().id(), self.caller);
+            rows.latest_seq().await
+        }
+    }
+
     /// A cached statement whose `LIMIT ?` is bound again must run without being re-parsed.
     #[test]
     fn rebinding_a_limit_does_not_reprepare_the_statement() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(dir.path().join("m.db")).unwrap();
-        s.read_sync(|tx| {
+        s.read_sync(|rows| {
             for limit in [200_i64, 10, 200, 1] {
-                let mut stmt = tx.prepare_cached(
+                let mut stmt = rows.conn.prepare_cached(
                     "SELECT id FROM timeline WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2",
                 )?;
                 stmt.query_map(params!["T-1", limit], |r| r.get::<_, i64>(0))?
@@ -1004,31 +783,26 @@ mod statement_tests {
         .unwrap();
     }
 
-    /// A short read that SQLite answers busy in place is handed off (the first poll
-    /// returns pending instead of retrying on the calling thread) and completes on the
-    /// blocking pool.
+    /// A short read that SQLite answers busy in place is handed off instead of retried on
+    /// the calling thread, and completes on the blocking pool (the probe checks the thread
+    /// of each attempt).
     #[test]
     fn a_busy_short_read_is_handed_off_rather_than_retried_in_place() {
         let (_dir, s, rt) = store_and_runtime();
         let _in_runtime = rt.enter();
-        let caller = std::thread::current().id();
         let attempts = Arc::new(AtomicUsize::new(0));
-        let seen = attempts.clone();
-        let mut read = Box::pin(s.read_short(move |tx| {
-            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                assert_eq!(std::thread::current().id(), caller);
-                return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                    None,
-                )
-                .into());
-            }
-            assert_ne!(std::thread::current().id(), caller);
-            ops::latest_seq(tx)
-        }));
-        let first = first_poll(read.as_mut());
-        assert!(matches!(first, Poll::Pending), "{first:?}");
-        assert_eq!(rt.block_on(read).unwrap(), 0);
+        let probe = Probe {
+            attempts: attempts.clone(),
+            caller: std::thread::current().id(),
+            busy_first: true,
+        };
+        let mut read = Box::pin(Backend::read(&s, probe));
+        // The hand-off may already have finished by the time the first poll looks.
+        let seq = match first_poll(read.as_mut()) {
+            Poll::Ready(out) => out.unwrap(),
+            Poll::Pending => rt.block_on(read).unwrap(),
+        };
+        assert_eq!(seq, 0);
         assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
 
@@ -1038,11 +812,12 @@ mod statement_tests {
         let (_dir, s, rt) = store_and_runtime();
         let _in_runtime = rt.enter();
         let attempts = Arc::new(AtomicUsize::new(0));
-        let seen = attempts.clone();
-        let mut read = Box::pin(s.read_short(move |tx| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            ops::get_task_detail(tx, "T-nope")
-        }));
+        let probe = Probe {
+            attempts: attempts.clone(),
+            caller: std::thread::current().id(),
+            busy_first: false,
+        };
+        let mut read = Box::pin(Backend::read(&s, probe));
         match first_poll(read.as_mut()) {
             Poll::Ready(Err(e)) => assert_eq!(e.code(), crate::error::Code::TaskNotFound),
             other => panic!("{other:?}"),

@@ -1,9 +1,10 @@
 //! The storage contract: an async, operation-level trait.
 //!
 //! Each mutation is one atomic operation (validation, state change, timeline entries and
-//! event-log entries commit together or not at all). The embedded SQLite store implements it
-//! locally; the HTTP client implements it against `maestro serve`, which in turn runs the
-//! same operations on its own store.
+//! event-log entries commit together or not at all). Every database backend implements it
+//! through [`crate::engine`] (the rules run once, over the backend's row primitives); the
+//! HTTP client implements it against `maestro serve`, which in turn runs the same operations
+//! on its own store.
 
 use crate::error::Result;
 use crate::model::*;
@@ -15,23 +16,90 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpContext {
-    /// The acting session (recorded in timelines; its lease is refreshed).
+    /// The acting session (recorded in timelines; its lease is refreshed; a session that
+    /// ended is refused).
     pub session_id: Option<String>,
     /// An idempotency key: a repeated mutation with the same key returns the first result.
     pub op_id: Option<String>,
+    /// Who the caller is when it has no session (a client instance): idempotency keys are
+    /// scoped to the session, else to this.
+    pub client_id: Option<String>,
 }
 
 impl OpContext {
     pub fn session(session_id: Option<String>) -> Self {
         Self {
             session_id,
-            op_id: None,
+            ..Default::default()
         }
     }
     pub fn with_op_id(mut self, op_id: impl Into<String>) -> Self {
         self.op_id = Some(op_id.into());
         self
     }
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+    /// The same caller, without the idempotency key (for calls made on its behalf).
+    pub fn without_op_id(mut self) -> Self {
+        self.op_id = None;
+        self
+    }
+    /// The identity idempotency keys are scoped to.
+    pub fn caller(&self) -> Option<&str> {
+        self.session_id.as_deref().or(self.client_id.as_deref())
+    }
+}
+
+/// How to reach the server a remote store talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// A project to create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NewProject {
+    pub name: String,
+    /// Make it the store's default project (a store's first project always is).
+    pub make_default: bool,
+    /// Return the project of that name when one exists instead of creating a second one
+    /// (what `maestro init` does).
+    pub reuse_by_name: bool,
+}
+
+/// A created (or reused) project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectInit {
+    pub project: Project,
+    /// `false` when a project of that name existed and was returned.
+    pub created: bool,
+}
+
+/// A claim: of one task, or of the first of the ready queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClaimRequest {
+    /// The task; `None` claims the first task of the ready queue of `project_id`.
+    pub task_id: Option<String>,
+    pub project_id: Option<String>,
+    /// The session that gets the task (default: the caller's).
+    pub session_id: Option<String>,
+    /// Take the task over from its owners (they are released, and fenced off).
+    pub force: bool,
+}
+
+/// A page of a task's timeline, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TimelineQuery {
+    pub limit: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// A task to create.
@@ -138,9 +206,7 @@ pub struct TaskFilter {
     pub cursor: Option<String>,
 }
 
-/// The default and maximum page sizes.
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 1000;
+pub use crate::rules::limits::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Changes to a subtask.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,8 +231,15 @@ pub struct NewSession {
     pub cwd: Option<String>,
     pub pid: Option<i64>,
     pub host: Option<String>,
-    /// `true` for a spawn request: status `spawning` and a `session:spawn_request` event.
+    /// `true` for a spawn request: status `spawning` (or `waiting` while the task's
+    /// dependencies are open) and a `session:spawn_request` event.
     pub spawn: bool,
+    /// Spawn even for a finished task, or one that already has a live worker session.
+    pub force: bool,
+    /// Limits of the agent's run (the host stops it past them).
+    pub budget: Option<Budget>,
+    /// Continue the agent conversation of this earlier session (its profile must resume).
+    pub resume: Option<String>,
 }
 
 /// Changes to a session.
@@ -175,11 +248,18 @@ pub struct NewSession {
 pub struct SessionPatch {
     pub status: Option<SessionStatus>,
     pub name: Option<String>,
+    /// The agent profile the session was launched with (set by the host that launched it).
+    pub agent: Option<String>,
     pub pid: Option<i64>,
     pub host: Option<String>,
     pub exit_code: Option<i64>,
     pub reason: Option<String>,
     pub task_ids: Option<Vec<String>>,
+    /// What a host read from the agent's output.
+    pub agent_session_id: Option<String>,
+    pub usage: Option<crate::agent::Usage>,
+    /// Set once, when the run ends: it adds an `agent_result` entry to the session's task.
+    pub result: Option<crate::agent::RunResult>,
 }
 
 /// Filters for listing sessions.
@@ -195,63 +275,50 @@ pub struct SessionFilter {
 }
 
 /// The storage contract. Ids may be given as unique prefixes; `project_id: None` means the
-/// store's default project.
+/// store's default project. Arguments are validated by the [`crate::Maestro`] facade before
+/// they get here.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Where the data lives (a file path or a server URL), for `whoami`.
     fn location(&self) -> String;
+    /// The server this store is a client of (which keeps leases itself), if any.
+    fn server(&self) -> Option<ServerInfo> {
+        None
+    }
+    /// Whether the store is a client of a server.
+    fn is_remote(&self) -> bool {
+        self.server().is_some()
+    }
+    /// The clock the store stamps rows with.
+    fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
+        crate::clock::system()
+    }
 
     // ---- projects ----
-    async fn create_project(
-        &self,
-        op: &OpContext,
-        name: &str,
-        make_default: bool,
-    ) -> Result<Project>;
+    async fn create_project(&self, op: &OpContext, new: NewProject) -> Result<ProjectInit>;
     async fn list_projects(&self) -> Result<Vec<Project>>;
     async fn get_project(&self, id: &str) -> Result<Project>;
     /// The project that `project_id` names, or the default project.
     async fn resolve_project(&self, project_id: Option<&str>) -> Result<Project>;
+    /// Makes `id` the store's default project.
+    async fn set_default_project(&self, op: &OpContext, id: &str) -> Result<Project>;
 
     // ---- tasks ----
     async fn create_task(&self, op: &OpContext, new: NewTask) -> Result<Task>;
-    /// Creates several tasks, in order; a store may do it in one transaction (all or
-    /// nothing), which is much faster for a whole plan. Dependencies may name tasks
-    /// created earlier in the same call only by id, so they must already exist.
-    ///
-    /// The default creates them one by one, with op ids `<op_id>/<index>`.
-    async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
-        let mut out = Vec::with_capacity(new.len());
-        for (i, n) in new.into_iter().enumerate() {
-            let op_i = OpContext {
-                session_id: op.session_id.clone(),
-                op_id: op.op_id.as_ref().map(|id| format!("{id}/{i}")),
-            };
-            out.push(self.create_task(&op_i, n).await?);
-        }
-        Ok(out)
-    }
+    /// Creates several tasks, in order, in one transaction (all or nothing). Dependencies
+    /// may name tasks created earlier in the same call only by id.
+    async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>>;
     async fn get_task(&self, id: &str) -> Result<TaskDetail>;
     async fn list_tasks(&self, filter: TaskFilter) -> Result<Page<Task>>;
     async fn update_task(&self, op: &OpContext, id: &str, patch: TaskPatch) -> Result<Task>;
     async fn change_status(&self, op: &OpContext, id: &str, change: StatusChange) -> Result<Task>;
-    /// Deletes a task (subtasks and timeline with it) and removes it from dependency lists.
+    /// Deletes a task (subtasks and timeline with it) and removes it from dependency lists;
+    /// its spawn requests are stopped.
     async fn delete_task(&self, op: &OpContext, id: &str) -> Result<Task>;
     /// The ready queue: pending tasks whose dependencies are completed, by priority then age.
-    async fn ready_tasks(
-        &self,
-        project_id: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Vec<Task>>;
-    /// Assigns a ready task to `session_id` and starts it, atomically.
-    async fn claim_task(&self, op: &OpContext, id: &str, session_id: &str) -> Result<Task>;
-    /// Claims the first task of the ready queue; `nothing_ready` when the queue is empty.
-    async fn claim_next(
-        &self,
-        op: &OpContext,
-        project_id: Option<&str>,
-        session_id: &str,
-    ) -> Result<Task>;
+    async fn ready_tasks(&self, project_id: Option<&str>, limit: usize) -> Result<Vec<Task>>;
+    /// Assigns a task (or the first ready one) to a session and starts it, atomically.
+    async fn claim(&self, op: &OpContext, claim: ClaimRequest) -> Result<Task>;
 
     // ---- timeline ----
     /// Appends a `progress` or `comment` entry.
@@ -261,8 +328,8 @@ pub trait Store: Send + Sync + 'static {
         task_id: &str,
         kind: TimelineKind,
     ) -> Result<TimelineEntry>;
-    /// The newest `limit` entries, oldest first.
-    async fn timeline(&self, task_id: &str, limit: Option<usize>) -> Result<Vec<TimelineEntry>>;
+    /// A page of the whole timeline, oldest first.
+    async fn timeline(&self, task_id: &str, query: TimelineQuery) -> Result<Page<TimelineEntry>>;
 
     // ---- subtasks ----
     async fn create_subtask(
@@ -298,8 +365,22 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         patch: SessionPatch,
     ) -> Result<Session>;
-    /// Refreshes `last_seen`.
-    async fn heartbeat(&self, id: &str) -> Result<Session>;
+    /// Refreshes `last_seen` of a session that has not ended.
+    async fn heartbeat(&self, op: &OpContext, id: &str) -> Result<Session>;
+    /// Moves a spawn request from `spawning` to `starting` on behalf of `host`, atomically:
+    /// of several hosts racing for one request exactly one gets `Some`; the others (and any
+    /// call on a session that is no longer `spawning`) get `None`.
+    async fn claim_spawn(&self, op: &OpContext, id: &str, host: &str) -> Result<Option<Session>>;
+    /// Whether a started session is silent past `lease` (a cheap, indexed read).
+    async fn any_expired(&self, lease: std::time::Duration) -> Result<bool>;
+    /// Declares `lost` every started session silent for longer than `lease` (never the
+    /// caller's own, which is refreshed first), releases its tasks back to the queue (with a
+    /// `released` timeline entry) and returns the sessions declared lost.
+    async fn reap_expired(
+        &self,
+        op: &OpContext,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Session>>;
 
     // ---- events and status ----
     /// Events with `seq > since`, oldest first, optionally only of the given projects.
@@ -311,45 +392,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Event>>;
     /// The latest `seq` (0 when the log is empty).
     async fn latest_seq(&self) -> Result<i64>;
-    async fn status(&self, project_id: Option<&str>) -> Result<StatusReport>;
-
-    // ---- spawning and leases ----
-    /// Moves a spawn request from `spawning` to `starting` on behalf of `host`, atomically:
-    /// of several hosts racing for one request exactly one gets `Some`; the others (and any
-    /// call on a session that is no longer `spawning`) get `None`.
-    async fn claim_spawn(&self, _op: &OpContext, id: &str, _host: &str) -> Result<Option<Session>> {
-        Err(crate::Error::new(
-            crate::Code::ServerError,
-            format!("This store cannot claim spawn request '{id}'"),
-        )
-        .with_suggestion(
-            "Run the host on the database itself, or let the server launch agents (maestro serve --spawn)",
-        ))
-    }
-    /// Declares `lost` every started session silent for longer than `lease`, releases its
-    /// in-progress tasks back to `pending` (with a `released` timeline entry) and returns the
-    /// sessions declared lost. A store that delegates to a server leaves this to the server,
-    /// which reaps on its own schedule.
-    async fn reap_expired(
-        &self,
-        _op: &OpContext,
-        _lease: std::time::Duration,
-    ) -> Result<Vec<Session>> {
-        Ok(Vec::new())
-    }
-
-    // ---- event-log retention and change notifications ----
     /// The first `seq` the event log still retains (`latest_seq() + 1` when it is empty):
-    /// a replay after `since` is complete only if `since + 1 >= oldest_seq()`. A store that
-    /// never prunes retains everything, from seq 1.
-    async fn oldest_seq(&self) -> Result<i64> {
-        Ok(1)
-    }
+    /// a replay after `since` is complete only if `since + 1 >= oldest_seq()`.
+    async fn oldest_seq(&self) -> Result<i64>;
+    async fn status(&self, project_id: Option<&str>) -> Result<StatusReport>;
     /// Deletes all but the newest `keep` events (the newest one is always kept) and returns
-    /// how many were deleted. A store without retention keeps everything.
-    async fn prune_events(&self, _keep: usize) -> Result<u64> {
-        Ok(0)
-    }
+    /// how many were deleted.
+    async fn prune_events(&self, keep: usize) -> Result<u64>;
+    /// Deletes stored results of idempotent operations older than `retention`.
+    async fn prune_op_records(&self, retention: std::time::Duration) -> Result<u64>;
     /// A watch of the latest seq committed through this store by this process, when the
     /// store can notify; writes by other processes are found by polling [`Store::latest_seq`].
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {

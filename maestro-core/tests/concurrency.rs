@@ -207,8 +207,18 @@ fn concurrent_writers_on_one_task_lose_no_update() {
     rt().block_on(async {
         let t = m.get_task(&task.id).await.unwrap().task;
         assert_eq!(t.version, task.version + 800, "every change counted");
-        let timeline = m.timeline(&task.id, Some(1000)).await.unwrap();
+        let timeline = m
+            .timeline(
+                &task.id,
+                TimelineQuery {
+                    limit: Some(1000),
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
         let messages: HashSet<String> = timeline
+            .items
             .iter()
             .filter_map(|e| match &e.kind {
                 TimelineKind::Progress { message } => Some(message.clone()),

@@ -7,11 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn profile(name: &str, argv: &[&str]) -> AgentProfile {
-    AgentProfile {
-        name: name.into(),
-        command: argv.iter().map(|s| s.to_string()).collect(),
-        env: Default::default(),
-    }
+    AgentProfile::process(name, argv.iter().map(|s| s.to_string()).collect())
 }
 
 #[test]
@@ -60,6 +56,7 @@ fn the_host_launches_records_exits_and_reports_failures() {
                     NewSession {
                         task_ids: vec![task],
                         agent: Some(agent),
+                        force: true,
                         ..Default::default()
                     },
                 )

@@ -14,6 +14,7 @@ const TABLES: &[&str] = &[
     "projects",
     "sessions",
     "subtasks",
+    "task_claims",
     "task_deps",
     "tasks",
     "timeline",
@@ -366,4 +367,53 @@ fn eight_threads_opening_a_fresh_file_at_once_all_succeed() {
         });
         assert_eq!(projects.len(), 8);
     }
+}
+
+/// Version 4 moves the fence from the timeline to claims: owners keep their claims, a
+/// session released before the upgrade stays fenced off, and a blocked task gets its reason.
+#[test]
+fn a_version_3_database_keeps_its_owners_fences_and_block_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO projects (id, name, created_at) VALUES ('p-00000001', 'old', 1000);
+             INSERT INTO meta (key, value) VALUES ('default_project', 'p-00000001');
+             INSERT INTO sessions (id, project_id, name, role, status, created_at, last_seen, seq)
+                VALUES ('s-owner001', 'p-00000001', 'o', 'worker', 'active', 1000, 9000000000000, 1),
+                       ('s-gone0001', 'p-00000001', 'g', 'worker', 'active', 1000, 9000000000000, 2);
+             INSERT INTO tasks (id, project_id, title, status, priority, priority_rank, session_ids,
+                    claim_epoch, created_at, updated_at, seq)
+                VALUES ('t-held0001', 'p-00000001', 'held', 'in_progress', 'medium', 1, '["s-owner001"]',
+                        3, 2000, 2000, 1),
+                       ('t-stop0001', 'p-00000001', 'stopped', 'blocked', 'medium', 1, '[]',
+                        2, 2000, 2000, 2);
+             INSERT INTO timeline (task_id, data, session_id, ts) VALUES
+                ('t-held0001', '{"type":"released","sessionId":"s-gone0001","reason":"session lost"}', NULL, 2500),
+                ('t-stop0001', '{"type":"blocked","reason":"first"}', NULL, 2600),
+                ('t-stop0001', '{"type":"blocked","reason":"needs a key"}', NULL, 2700);"#,
+        )
+        .unwrap();
+    }
+    let m = Maestro::open(&path).unwrap();
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    rt().block_on(async {
+        let owner = OpContext::session(Some("s-owner001".into()));
+        m.add_progress(&owner, "t-held0001", "still mine")
+            .await
+            .unwrap();
+        let gone = OpContext::session(Some("s-gone0001".into()));
+        let e = m
+            .add_progress(&gone, "t-held0001", "late")
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ClaimReleased);
+        let t = m.get_task("t-stop0001").await.unwrap().task;
+        assert_eq!(t.blocked_reason.as_deref(), Some("needs a key"));
+    });
 }

@@ -175,10 +175,31 @@ async fn a_task_lifecycle_runs_over_http() {
     let kinds: Vec<&str> = detail.timeline.iter().map(|e| e.kind.type_name()).collect();
     assert!(kinds.contains(&"progress"), "{kinds:?}");
     assert!(kinds.contains(&"subtask_completed"), "{kinds:?}");
+    let first = m
+        .timeline(
+            &a.id,
+            TimelineQuery {
+                limit: Some(2),
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 2, "the limit is passed");
+    let rest = m
+        .timeline(
+            &a.id,
+            TimelineQuery {
+                limit: Some(1000),
+                cursor: first.next_cursor.clone(),
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        m.timeline(&a.id, Some(2)).await.unwrap().len(),
-        2,
-        "the limit is passed"
+        rest.items.first().map(|e| e.id),
+        Some(first.items[1].id + 1),
+        "the cursor continues after the last entry"
     );
 
     let status = m.status(None).await.unwrap();
@@ -223,7 +244,9 @@ async fn a_task_lifecycle_runs_over_http() {
         .await
         .unwrap();
     assert_eq!(sessions.items.len(), 1);
-    m.heartbeat(&worker.id).await.unwrap();
+    m.heartbeat(&OpContext::default(), &worker.id)
+        .await
+        .unwrap();
     let ended = m
         .end_session(&me, &worker.id, Some(SessionStatus::Completed))
         .await
@@ -291,9 +314,12 @@ async fn server_errors_round_trip_with_code_and_suggestion() {
     assert_eq!(e.kind(), Kind::InvalidInput);
     assert_eq!(e.exit_code(), 2);
 
-    // Over HTTP a subtask needs its task.
-    let e = m.complete_subtask(&op, None, "st-1").await.unwrap_err();
-    assert_eq!(e.code(), Code::MissingRequiredField);
+    // A subtask can be addressed by its own id, as on the embedded store.
+    let e = m
+        .complete_subtask(&op, None, "st-nothere")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::SubtaskNotFound);
 
     let health = store.health().await.unwrap();
     assert_eq!(health["status"], "ok");

@@ -77,7 +77,7 @@ async fn every_route_answers_and_fails_with_the_right_status() {
         )
         .await,
         400,
-        "invalid_argument",
+        "invalid_priority",
     );
 
     let (st, page) = call(h.get(s.url("/api/tasks"))).await;
@@ -98,7 +98,7 @@ async fn every_route_answers_and_fails_with_the_right_status() {
         call(h.get(s.url(&format!("/api/tasks?projectId={pid}&status=pending")))).await;
     assert_eq!(in_project["items"].as_array().unwrap().len(), 3);
     let bad = call(h.get(s.url("/api/tasks?status=bogus"))).await;
-    assert_error(&bad, 400, "invalid_argument");
+    assert_error(&bad, 400, "invalid_status");
     assert!(bad.1["suggestion"].is_string());
     assert_error(
         &call(h.get(s.url("/api/tasks?limit=0"))).await,
@@ -262,15 +262,26 @@ async fn every_route_answers_and_fails_with_the_right_status() {
         400,
         "missing_required_field",
     );
-    let (st, tl) = call(h.get(s.url(&format!("/api/tasks/{a_id}/timeline?limit=2")))).await;
+    // The whole timeline, paged oldest first with a cursor.
+    let (st, all) = call(h.get(s.url(&format!("/api/tasks/{a_id}/timeline")))).await;
     assert_eq!(st, 200);
-    let types: Vec<&str> = tl
+    let all: Vec<&str> = all["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["type"].as_str().unwrap())
         .collect();
-    assert_eq!(types, vec!["progress", "comment"]);
+    assert_eq!(&all[all.len() - 2..], ["progress", "comment"]);
+    let (st, first) = call(h.get(s.url(&format!("/api/tasks/{a_id}/timeline?limit=2")))).await;
+    assert_eq!(st, 200);
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, rest) = call(h.get(s.url(&format!(
+        "/api/tasks/{a_id}/timeline?limit=1000&cursor={cursor}"
+    ))))
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), all.len() - 2);
+    assert!(rest["nextCursor"].is_null());
 
     // subtasks
     let (st, sub) = call(
@@ -480,13 +491,76 @@ async fn idempotency_key_makes_a_retry_return_the_first_result() {
     let (_, n2) = call(progress()).await;
     assert_eq!(n1["id"], n2["id"]);
     let (_, tl) = call(h.get(s.url(&format!("/api/tasks/{id}/timeline")))).await;
-    let progress_entries = tl
+    let progress_entries = tl["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["type"] == "progress")
         .count();
     assert_eq!(progress_entries, 1);
+
+    // Enum values are read as the CLI reads them, and a bad one keeps its own code.
+    let (st, high) = call(
+        h.post(s.url("/api/tasks"))
+            .json(&json!({"title": "loud", "priority": "HIGH"})),
+    )
+    .await;
+    assert_eq!((st, &high["priority"]), (201, &json!("high")));
+    assert_error(
+        &call(
+            h.post(s.url("/api/tasks"))
+                .json(&json!({"title": "x", "priority": "urgent"})),
+        )
+        .await,
+        400,
+        "invalid_priority",
+    );
+    assert_error(
+        &call(h.get(s.url("/api/tasks?status=done"))).await,
+        400,
+        "invalid_status",
+    );
+
+    // A key reused for another request is refused (422), never answered with the first
+    // request's result, and never a 500.
+    let (_, b) = call(h.post(s.url("/api/tasks")).json(&json!({"title": "B"}))).await;
+    let b_id = b["id"].as_str().unwrap();
+    let reuse = [
+        h.post(s.url("/api/tasks"))
+            .header("Idempotency-Key", "create-once-1")
+            .json(&json!({"title": "second"})),
+        h.post(s.url(&format!("/api/tasks/{b_id}/cancel")))
+            .header("Idempotency-Key", "create-once-1")
+            .json(&json!({})),
+        h.delete(s.url(&format!("/api/tasks/{b_id}")))
+            .header("Idempotency-Key", "create-once-1"),
+        h.post(s.url("/api/sessions"))
+            .header("Idempotency-Key", "create-once-1")
+            .json(&json!({"name": "w"})),
+    ];
+    for req in reuse {
+        assert_error(&call(req).await, 422, "idempotency_key_reused");
+    }
+    let (_, b_now) = call(h.get(s.url(&format!("/api/tasks/{b_id}")))).await;
+    assert_eq!(b_now["status"], "pending", "the reused key applied nothing");
+    let (_, page) = call(h.get(s.url("/api/tasks"))).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["title"] != "second")
+    );
+    // Keys are scoped to the caller: another client's identical key is its own request.
+    let (st, theirs) = call(
+        h.post(s.url("/api/tasks"))
+            .header("Idempotency-Key", "create-once-1")
+            .header("X-Maestro-Client", "someone-else")
+            .json(&json!({"title": "second"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    assert_eq!(theirs["title"], "second");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -631,19 +705,6 @@ async fn health_is_503_when_the_database_fails() {
     assert_eq!(health["status"], "unavailable");
     assert_eq!(health["db"], "error");
     assert_eq!(health["error"]["error"], "storage_error");
-}
-
-/// Reads until the server closes the connection (EOF or reset); returns what arrived.
-async fn until_closed(c: &mut tokio::net::TcpStream) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match c.read(&mut buf).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

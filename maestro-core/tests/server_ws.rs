@@ -159,6 +159,90 @@ async fn ping_is_answered_with_pong_and_the_server_pings_idle_clients() {
     assert!(closed, "the silent client was not dropped");
 }
 
+/// Op ids are scoped to their caller: two clients that pick the same id each get their own
+/// result; one client reconnecting under its identity gets its first result again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_ids_belong_to_their_client() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = TestServer::start().await;
+    s.project("demo").await;
+    let create = |title: &str| ClientFrame::Op {
+        id: "op-1".into(),
+        op: Op::TaskCreate(new_task(title)),
+    };
+    let mut titles = Vec::new();
+    for title in ["from a", "from b"] {
+        let mut ws = s.ws().await;
+        hello(&mut ws).await;
+        send(&mut ws, &create(title)).await;
+        let ack = next_frame(&mut ws).await;
+        let ServerFrame::Ack { ok: true, data, .. } = &ack else {
+            panic!("expected an ack, got {ack:?}");
+        };
+        titles.push(
+            data.as_ref().unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(titles, ["from a", "from b"], "each client its own result");
+    // A client naming itself keeps its op ids across connections; the same id for another
+    // request is refused rather than answered with the first result.
+    let named = || {
+        let mut req = s.ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("x-maestro-client", "c-steady".parse().unwrap());
+        req
+    };
+    let mut acks = Vec::new();
+    for _ in 0..2 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(named()).await.unwrap();
+        hello(&mut ws).await;
+        send(&mut ws, &create("steady")).await;
+        acks.push(next_frame(&mut ws).await);
+    }
+    assert_eq!(acks[0], acks[1], "the first result after a reconnection");
+    let (mut ws, _) = tokio_tungstenite::connect_async(named()).await.unwrap();
+    hello(&mut ws).await;
+    send(&mut ws, &create("something else")).await;
+    let err = next_frame(&mut ws).await.ack_error().unwrap();
+    assert_eq!(err.code(), maestro_core::Code::IdempotencyKeyReused);
+    let page = s.maestro.list_tasks(Default::default()).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+}
+
+/// Stored results are pruned after the retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_records_are_pruned_after_their_retention() {
+    let s = TestServer::start().await;
+    s.project("demo").await;
+    let op = OpContext::default().with_op_id("keep-me");
+    let first = s.maestro.create_task(&op, new_task("once")).await.unwrap();
+    assert_eq!(
+        s.maestro.create_task(&op, new_task("once")).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        s.maestro
+            .prune_op_records(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "younger than the retention"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        s.maestro
+            .prune_op_records(Duration::from_millis(10))
+            .await
+            .unwrap(),
+        1
+    );
+    let again = s.maestro.create_task(&op, new_task("once")).await.unwrap();
+    assert_ne!(again.id, first.id, "the key is free again once pruned");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_are_acked_and_idempotent_by_op_id() {
     let s = TestServer::start().await;
@@ -269,13 +353,29 @@ async fn ops_are_acked_and_idempotent_by_op_id() {
     assert_eq!(t.task.status, maestro_core::TaskStatus::Completed);
     assert_eq!(t.subtasks.len(), 1);
 
-    // A frame that is not the protocol and has no id closes the socket (1008).
-    ws.send(Message::text(r#"{"type":"dance"}"#)).await.unwrap();
-    match next_msg(&mut ws).await {
-        Got::Closed(Some(c)) => assert_eq!(c.code, CloseCode::Policy),
-        Got::Closed(None) => panic!("closed without a close frame"),
-        Got::Frame(f) => panic!("unexpected {f:?}"),
+    // A frame of a type this server does not know (a newer client's, say) and without an id
+    // is answered with an error frame, and the connection goes on.
+    for text in [
+        r#"{"type":"dance","steps":3}"#,
+        "not json",
+        r#"{"type":"ping","x":"#,
+    ] {
+        ws.send(Message::text(text)).await.unwrap();
+        match next_frame(&mut ws).await {
+            ServerFrame::Error { error } => {
+                assert_eq!(error["error"], "invalid_argument", "{text}: {error}");
+                assert!(
+                    error["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("malformed frame")
+                );
+            }
+            other => panic!("{text}: unexpected {other:?}"),
+        }
     }
+    send(&mut ws, &ClientFrame::Ping).await;
+    assert_eq!(next_frame(&mut ws).await, ServerFrame::Pong);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,7 @@ fn racing_hosts_claim_each_spawn_request_exactly_once() {
         for _ in 0..20 {
             let new = NewSession {
                 task_ids: vec![t.id.clone()],
+                force: true,
                 ..Default::default()
             };
             requests.push(m.spawn_session(&op, new).await.unwrap().id);
@@ -77,9 +78,18 @@ fn racing_hosts_claim_each_spawn_request_exactly_once() {
 fn reaping_is_shared_by_every_store_on_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("m.db");
+    let clock = maestro_core::clock::ManualClock::starting_now();
+    let lease = Duration::from_secs(20);
+    let open = || {
+        let opts = maestro_core::sqlite::SqliteOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        };
+        Maestro::new(Arc::new(SqliteStore::open_with(&db, opts).unwrap())).with_lease(lease)
+    };
     rt().block_on(async {
-        let a = Maestro::open(&db).unwrap();
-        let b = Maestro::open(&db).unwrap();
+        let a = open();
+        let b = open();
         let op = OpContext::default();
         a.create_project(&op, "p", true).await.unwrap();
         let t = a.create_task(&op, new_task("T")).await.unwrap();
@@ -90,12 +100,9 @@ fn reaping_is_shared_by_every_store_on_the_file() {
         a.claim_task(&OpContext::session(Some(w.id.clone())), &t.id, &w.id)
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        clock.advance(Duration::from_secs(40));
         // Two reapers at once: the session is declared lost once.
-        let (ra, rb) = tokio::join!(
-            a.reap_expired(&op, Duration::from_millis(20)),
-            b.reap_expired(&op, Duration::from_millis(20))
-        );
+        let (ra, rb) = tokio::join!(a.reap_expired(&op), b.reap_expired(&op));
         assert_eq!(ra.unwrap().len() + rb.unwrap().len(), 1);
         let d = b.get_task(&t.id).await.unwrap();
         assert_eq!(d.task.status, TaskStatus::Pending);
@@ -112,7 +119,11 @@ fn reaping_is_shared_by_every_store_on_the_file() {
             .count();
         assert_eq!(lost_events, 1);
         assert!(
-            a.reap_expired(&op, Duration::ZERO).await.is_err(),
+            a.clone()
+                .with_lease(Duration::ZERO)
+                .reap_expired(&op)
+                .await
+                .is_err(),
             "a zero lease is refused"
         );
     });

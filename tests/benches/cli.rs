@@ -70,7 +70,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probing
     }
-    let sb = Sandbox::new();
+    // The release binary (`MAESTRO_BIN` to measure another one, e.g. an older build).
+    let bin = std::env::var_os("MAESTRO_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/maestro")
+        });
+    let sb = Sandbox::with_bin(bin);
     sb.init();
     // 1,000 tasks, built quickly through one process per 100 creates would be slow: use the
     // same binary in a loop; this is setup, not measured.
@@ -83,7 +89,7 @@ fn main() {
     );
     println!(
         "maestro CLI, store of 1,000 tasks, {RUNS} runs each ({})",
-        maestro_tests::maestro_bin().display()
+        sb.bin().display()
     );
     bench(
         &sb,

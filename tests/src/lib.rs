@@ -1,67 +1,23 @@
 //! Helpers for end-to-end tests: run the real `maestro` binary in an isolated sandbox.
 //!
-//! The binary is the one cargo built next to the test executable (`target/<profile>/maestro`);
-//! `./scripts/test` builds it before running the tests.
+//! The end-to-end tests in `tests/tests/` are test targets of the `maestro-cli` package, so
+//! cargo builds the binary for them and hands its path over in `CARGO_BIN_EXE_maestro`
+//! ([`sandbox!`]).
+
+pub mod agents;
+pub mod endpoint;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-/// Path of the `maestro` binary of this build.
-pub fn maestro_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("MAESTRO_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/maestro
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile dir");
-    let bin = dir.join("maestro");
-    assert!(
-        bin.exists(),
-        "{} does not exist: build it first with `cargo build -p maestro-cli` (./scripts/test does)",
-        bin.display()
-    );
-    static FRESH: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    FRESH.get_or_init(|| assert_fresh(&bin));
-    bin
-}
-
-/// Fails loudly when the binary is older than the sources it is built from, so a test never
-/// passes or fails against a stale build.
-fn assert_fresh(bin: &Path) {
-    fn newest(dir: &Path, best: &mut std::time::SystemTime) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                newest(&path, best);
-            } else if let Ok(m) = entry.metadata().and_then(|m| m.modified()) {
-                *best = (*best).max(m);
-            }
-        }
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let mut src = std::time::SystemTime::UNIX_EPOCH;
-    for dir in [
-        "maestro-cli/src",
-        "maestro-core/src",
-        "maestro-core/migrations",
-        "skills",
-    ] {
-        newest(&root.join(dir), &mut src);
-    }
-    let built = std::fs::metadata(bin)
-        .and_then(|m| m.modified())
-        .expect("binary mtime");
-    assert!(
-        built >= src,
-        "{} is older than its sources: rebuild it with `cargo build -p maestro-cli` (./scripts/test does)",
-        bin.display()
-    );
+/// A [`Sandbox`] running the `maestro` binary cargo built for the calling test crate
+/// (`CARGO_BIN_EXE_maestro`), so `cargo test` builds it and never runs a stale one.
+#[macro_export]
+macro_rules! sandbox {
+    () => {
+        $crate::Sandbox::with_bin(env!("CARGO_BIN_EXE_maestro"))
+    };
 }
 
 /// A result of one `maestro` run.
@@ -95,19 +51,27 @@ impl Run {
 /// An isolated home, working directory and environment for `maestro` runs.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// Processes started with [`Sandbox::spawn`], killed when the sandbox goes (so a failed
+    /// test leaves no host or server running).
+    spawned: std::cell::RefCell<Vec<u32>>,
+    bin: PathBuf,
     env: Vec<(String, String)>,
     cwd: PathBuf,
 }
 
-impl Default for Sandbox {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Sandbox {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A sandbox running the binary at `bin` (see [`sandbox!`]).
+    pub fn with_bin(bin: impl Into<PathBuf>) -> Self {
+        Self::with_dir(bin.into(), tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A sandbox running `bin` in a new directory under `parent`.
+    pub fn with_bin_in(bin: impl Into<PathBuf>, parent: &Path) -> Self {
+        Self::with_dir(bin.into(), tempfile::tempdir_in(parent).expect("tempdir"))
+    }
+
+    fn with_dir(bin: PathBuf, dir: tempfile::TempDir) -> Self {
+        assert!(bin.exists(), "{} does not exist", bin.display());
         let home = dir.path().join("home");
         let cwd = dir.path().join("work");
         std::fs::create_dir_all(&home).unwrap();
@@ -120,7 +84,18 @@ impl Sandbox {
             ),
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
-        Self { dir, env, cwd }
+        Self {
+            dir,
+            spawned: Default::default(),
+            bin,
+            env,
+            cwd,
+        }
+    }
+
+    /// The `maestro` binary this sandbox runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
     }
 
     pub fn path(&self) -> &Path {
@@ -137,6 +112,15 @@ impl Sandbox {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// A variable of this sandbox's environment.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn remove_env(&mut self, key: &str) {
         self.env.retain(|(k, _)| k != key);
     }
@@ -148,7 +132,7 @@ impl Sandbox {
 
     /// A `maestro` command with this sandbox's environment (nothing inherited but PATH).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(maestro_bin());
+        let mut c = Command::new(&self.bin);
         c.args(args)
             .env_clear()
             .envs(self.env.iter().cloned())
@@ -211,7 +195,7 @@ impl Sandbox {
             .env_clear()
             .envs(self.env.iter().cloned())
             .current_dir(&self.cwd);
-        c.env("MAESTRO_BIN", maestro_bin());
+        c.env("MAESTRO_BIN", &self.bin);
         c.envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         c.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -224,7 +208,9 @@ impl Sandbox {
         let mut c = self.command(args);
         c.envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        c.spawn().expect("spawn maestro")
+        let child = c.spawn().expect("spawn maestro");
+        self.spawned.borrow_mut().push(child.id());
+        child
     }
 
     /// `maestro init` in the sandbox's working directory; returns the project id.
@@ -239,6 +225,35 @@ impl Sandbox {
         args.extend_from_slice(extra);
         self.ok(&args)["id"].as_str().unwrap().to_string()
     }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for pid in self.spawned.borrow().iter() {
+            // Only our own children: a pid still in /proc whose parent is this process.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent == Some(std::process::id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Polls `check` every 100 ms, at most `tries` times; whether it ever held.
+pub fn until(tries: usize, mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..tries {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }
 
 /// Collects the output of a finished child.
@@ -261,7 +276,13 @@ pub struct Server {
 impl Server {
     /// Starts `maestro serve --addr <addr> --json` with `--db db` and waits for its URL.
     pub fn start(sb: &Sandbox, db: &Path, addr: &str, extra: &[&str]) -> Server {
-        use std::io::BufRead;
+        let mut c = sb.command(&Self::args(db, addr, extra));
+        c.env("RUST_LOG", "warn").stderr(Stdio::null());
+        Self::start_command(c)
+    }
+
+    /// The arguments of `maestro --db db serve --addr addr --json extra…`.
+    pub fn args<'a>(db: &'a Path, addr: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--db",
             db.to_str().unwrap(),
@@ -271,10 +292,14 @@ impl Server {
             "--json",
         ];
         args.extend_from_slice(extra);
-        let mut c = sb.command(&args);
-        c.env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        args
+    }
+
+    /// Starts `c` (a `maestro … serve --json`, possibly behind a wrapper such as
+    /// `prlimit`) with its stdout piped, and waits for the URL it prints.
+    pub fn start_command(mut c: Command) -> Server {
+        use std::io::BufRead;
+        c.stdout(Stdio::piped());
         let mut child = c.spawn().expect("spawn maestro serve");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.as_mut().unwrap())

@@ -1,10 +1,10 @@
 //! Store resolution and configuration precedence (SPEC §4).
 
-use maestro_tests::Sandbox;
+use maestro_tests::sandbox;
 
 #[test]
 fn the_nearest_project_store_is_found_from_subfolders() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     let project = sb.init();
     let root = sb.cwd().to_path_buf();
     sb.set_cwd(root.join("src/deep/inside"));
@@ -26,7 +26,7 @@ fn the_nearest_project_store_is_found_from_subfolders() {
 
 #[test]
 fn the_user_store_lives_in_maestro_home() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     let home = sb.path().join("mhome");
     sb.set_env("MAESTRO_HOME", home.to_str().unwrap());
     // Outside any project, with MAESTRO_DB naming nothing, commands use $MAESTRO_HOME/maestro.db.
@@ -42,7 +42,7 @@ fn the_user_store_lives_in_maestro_home() {
 
 #[test]
 fn config_set_get_list_and_precedence() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     // Inside a project, set writes .maestro/config.json.
     let set = sb.ok(&[

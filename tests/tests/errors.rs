@@ -1,10 +1,10 @@
 //! Errors an agent can act on: codes, exit codes, suggestions, validation before I/O.
 
-use maestro_tests::Sandbox;
+use maestro_tests::sandbox;
 
 #[test]
 fn bad_status_or_priority_fails_before_touching_the_store() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let db = sb.path().join("never.db");
     let db = db.to_str().unwrap();
     let e = sb.fails(
@@ -39,7 +39,7 @@ fn bad_status_or_priority_fails_before_touching_the_store() {
 
 #[test]
 fn unknown_ids_exit_3_with_a_command_to_run() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let e = sb.fails(&["task", "get", "t-zzzzzzzz"], "task_not_found", 3);
     assert!(
@@ -79,7 +79,7 @@ fn unknown_ids_exit_3_with_a_command_to_run() {
 
 #[test]
 fn disallowed_transitions_name_the_allowed_targets() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let a = sb.task("A", &[]);
     let e = sb.fails(&["task", "complete", &a], "invalid_transition", 4);
@@ -103,7 +103,7 @@ fn disallowed_transitions_name_the_allowed_targets() {
 
 #[test]
 fn usage_errors_are_json_in_json_mode() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let r = sb.run(&["task", "create", "--json"]);
     assert_eq!(r.code, 2);
     let v = r.json();
@@ -120,7 +120,7 @@ fn usage_errors_are_json_in_json_mode() {
 
 #[test]
 fn missing_store_and_context_errors_guide_the_agent() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let e = sb.fails(&["task", "list"], "no_project_context", 2);
     assert!(e["suggestion"].as_str().unwrap().contains("maestro init"));
     sb.init();
@@ -168,7 +168,7 @@ fn missing_store_and_context_errors_guide_the_agent() {
 
 #[test]
 fn json_mode_prints_only_the_envelope() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let r = sb.run(&["init", "--json"]);
     assert_eq!(r.code, 0);
     assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
@@ -184,7 +184,7 @@ fn json_mode_prints_only_the_envelope() {
 
 #[test]
 fn human_mode_confirms_and_shows_empty_states() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let r = sb.run(&["task", "list"]);
     assert_eq!(r.code, 0);
@@ -208,7 +208,7 @@ fn human_mode_confirms_and_shows_empty_states() {
 
 #[test]
 fn hyphenated_prototype_commands_still_work() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let t = sb.ok(&["task-create", "Legacy"])["id"]
         .as_str()
@@ -233,7 +233,7 @@ fn hyphenated_prototype_commands_still_work() {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let top = sb.run(&["--help"]);
     assert_eq!(top.code, 0);
     assert!(top.stdout.contains("Common workflows"));
@@ -288,7 +288,7 @@ fn every_command_has_help_with_examples() {
 
 #[test]
 fn completions_are_generated() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let r = sb.run(&["completions", "bash"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("maestro") && r.stdout.contains("complete"));

@@ -1,12 +1,11 @@
 //! Sessions spawned by an orchestrator and launched by `maestro host`, end to end: real
 //! binary, real processes, shell agents that use only maestro commands.
 
-use maestro_tests::{Run, Sandbox, Server, id, wait};
+use maestro_tests::{Run, Sandbox, Server, id, sandbox, until, wait};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::Duration;
 
 /// A worker that does its task with CLI calls only; `HANG=1` makes it stop half way.
 const WORKER: &str = r#"#!/bin/sh
@@ -86,17 +85,6 @@ fn stop(host: Child) -> Run {
     wait(host)
 }
 
-/// Polls `check` every 100 ms, at most `tries` times.
-fn until(tries: usize, mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..tries {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -106,7 +94,7 @@ fn json_lines(stdout: &str) -> Vec<Value> {
 
 #[test]
 fn an_orchestrator_runs_a_team_of_workers_to_completion() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     setup(&mut sb);
     let host = sb.spawn(&["host", "--max-concurrent", "3", "--json"], &[]);
     let out = sb.shell(ORCHESTRATOR, &[]).output().unwrap();
@@ -238,7 +226,7 @@ fn an_orchestrator_runs_a_team_of_workers_to_completion() {
 
 #[test]
 fn unknown_profiles_and_missing_programs_fail_with_a_reason() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     setup(&mut sb);
     sb.ok(&[
         "config",
@@ -247,9 +235,21 @@ fn unknown_profiles_and_missing_programs_fail_with_a_reason() {
         "[\"/nonexistent/ghost-agent\"]",
     ]);
     let t = sb.task("T", &[]);
+    // A profile nobody defined is refused at once, before any host sees the request.
+    let e = sb.fails(
+        &["session", "spawn", "--task", &t, "--agent", "nope"],
+        "invalid_argument",
+        2,
+    );
+    assert!(e["suggestion"].as_str().unwrap().contains("ghost"), "{e}");
+    // One defined when the request was made but gone when the host launches it fails there.
+    sb.ok(&["config", "set", "agents.later.command", "[\"true\"]"]);
+    let unknown = id(&sb.ok(&["session", "spawn", "--task", &t, "--agent", "later"]));
+    sb.ok(&["config", "unset", "agents.later"]);
+    let ghost = id(&sb.ok(&[
+        "session", "spawn", "--task", &t, "--agent", "ghost", "--force",
+    ]));
     let host = sb.spawn(&["host"], &[]);
-    let unknown = id(&sb.ok(&["session", "spawn", "--task", &t, "--agent", "nope"]));
-    let ghost = id(&sb.ok(&["session", "spawn", "--task", &t, "--agent", "ghost"]));
     let ended = until(100, || {
         [&unknown, &ghost]
             .iter()
@@ -263,14 +263,14 @@ fn unknown_profiles_and_missing_programs_fail_with_a_reason() {
             .unwrap()
             .to_string()
     };
-    assert!(reason(&unknown).contains("Unknown agent profile 'nope'"));
+    assert!(reason(&unknown).contains("Unknown agent profile 'later'"));
     assert!(reason(&ghost).contains("command not found"));
     assert_eq!(sb.ok(&["task", "get", &t])["status"], "pending");
 }
 
 #[test]
 fn a_killed_worker_is_lost_after_its_lease_and_another_finishes_its_task() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     setup(&mut sb);
     sb.set_env("MAESTRO_LEASE_SECONDS", "1");
     let t = sb.task("Fragile work", &[]);
@@ -329,22 +329,29 @@ fn a_killed_worker_is_lost_after_its_lease_and_another_finishes_its_task() {
     assert_eq!(d["status"], "completed");
     assert_eq!(d["sessionIds"], serde_json::json!([second]));
 
-    // The dead session's late writes are refused: it cannot overwrite its successor.
+    // The dead session's late writes are refused, whatever their form: it cannot overwrite
+    // its successor, and it is told to stop.
     let env = [("MAESTRO_SESSION_ID", dead.as_str())];
-    sb.fails_with(&env, &["task", "complete", &t], "version_conflict", 4);
-    sb.fails_with(
-        &env,
+    for args in [
+        &["task", "complete", &t][..],
         &["update", "late", "--task", &t],
-        "version_conflict",
-        4,
-    );
-    sb.fails_with(&env, &["task", "reopen", &t], "version_conflict", 4);
+        &["update", "late"],
+        &["task", "complete"],
+        &["task", "reopen", &t],
+        &["session", "heartbeat"],
+    ] {
+        let e = sb.fails_with(&env, args, "session_lost", 4);
+        assert!(
+            e["suggestion"].as_str().unwrap().contains("Stop working"),
+            "{e}"
+        );
+    }
     assert_eq!(sb.ok(&["task", "get", &t])["status"], "completed");
 }
 
 #[test]
 fn two_hosts_on_one_database_launch_each_request_once() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     setup(&mut sb);
     let launches = sb.path().join("launches.txt");
     let launches_env = launches.display().to_string();
@@ -392,7 +399,7 @@ fn two_hosts_on_one_database_launch_each_request_once() {
 
 #[test]
 fn skills_install_to_a_directory_and_keep_edits() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let dir = sb.path().join("skills");
     let d = dir.display().to_string();
     let report = sb.ok(&["skill", "install", "--dir", &d]);
@@ -457,7 +464,7 @@ fn skills_install_to_a_directory_and_keep_edits() {
 
 #[test]
 fn skill_prompt_renders_a_workers_context() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let a = sb.task("Lexer", &[]);
     let b = sb.task("Parser", &["--depends-on", &a, "--desc", "Nested blocks"]);
@@ -481,7 +488,7 @@ fn skill_prompt_renders_a_workers_context() {
 
 #[test]
 fn the_demo_runs_every_task_to_completion() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let data = sb.ok(&["demo", "--step-ms", "20"]);
     let tasks = data["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 6);
@@ -501,7 +508,7 @@ fn the_demo_runs_every_task_to_completion() {
 
 #[test]
 fn a_host_in_remote_mode_launches_agents_that_talk_to_the_server() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
@@ -548,7 +555,7 @@ fn with_tmux_each_agent_runs_in_a_window_and_its_output_is_logged() {
         eprintln!("tmux is not installed: nothing to test");
         return;
     }
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     setup(&mut sb);
     // A private tmux server for this test.
     let sockets = sb.path().join("tmux");
@@ -581,7 +588,7 @@ fn with_tmux_each_agent_runs_in_a_window_and_its_output_is_logged() {
 
 #[test]
 fn serve_with_spawn_launches_agents_and_reaps_lost_sessions() {
-    let mut sb = Sandbox::new();
+    let mut sb = sandbox!();
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
     sb.set_env("MAESTRO_LEASE_SECONDS", "1");

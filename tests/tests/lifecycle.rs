@@ -1,6 +1,6 @@
 //! The foundation lifecycle, run as an agent would: only `maestro … --json` calls.
 
-use maestro_tests::{Sandbox, id};
+use maestro_tests::{id, sandbox};
 use serde_json::Value;
 
 fn titles(v: &Value) -> Vec<String> {
@@ -13,7 +13,7 @@ fn titles(v: &Value) -> Vec<String> {
 
 #[test]
 fn agent_lifecycle_with_json_only() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let project = sb.init();
     assert!(project.starts_with("p-"));
 
@@ -142,7 +142,7 @@ fn agent_lifecycle_with_json_only() {
 
 #[test]
 fn context_task_ids_default_the_id() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let a = sb.task("A", &[]);
     let b = sb.task("B", &[]);
@@ -167,7 +167,7 @@ fn context_task_ids_default_the_id() {
 
 #[test]
 fn unique_prefixes_work_everywhere() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let a = sb.task("A", &[]);
     let short = &a[2..7];
@@ -179,7 +179,7 @@ fn unique_prefixes_work_everywhere() {
 
 #[test]
 fn pagination_walks_every_task_once() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let mut created = Vec::new();
     for i in 0..7 {
@@ -205,7 +205,7 @@ fn pagination_walks_every_task_once() {
 
 #[test]
 fn sessions_spawn_heartbeat_and_end() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let t = sb.task("Work", &[]);
     let orch = id(&sb.ok(&[
@@ -262,7 +262,7 @@ fn sessions_spawn_heartbeat_and_end() {
 
 #[test]
 fn events_are_gap_free_and_ordered() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     sb.init();
     let a = sb.task("A", &[]);
     sb.ok(&["task", "start", &a]);

@@ -1,13 +1,13 @@
 //! Remote mode: the CLI against a real `maestro serve` process.
 
-use maestro_tests::{Sandbox, Server, free_port, http, id};
+use maestro_tests::{Server, free_port, http, id, sandbox};
 use std::time::{Duration, Instant};
 
 #[test]
 fn the_lifecycle_script_passes_unchanged_in_remote_mode() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
-    let bin_dir = maestro_tests::maestro_bin().parent().unwrap().to_path_buf();
+    let bin_dir = sb.bin().parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -41,7 +41,7 @@ fn the_lifecycle_script_passes_unchanged_in_remote_mode() {
 
 #[test]
 fn every_command_works_over_the_server_with_the_same_errors() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
     let url = server.url.as_str();
     let r = |args: &[&str]| {
@@ -116,7 +116,7 @@ fn every_command_works_over_the_server_with_the_same_errors() {
 
 #[test]
 fn a_call_made_while_the_server_is_down_succeeds_through_retries() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let db = sb.path().join("server.db");
     sb.ok(&["--db", db.to_str().unwrap(), "init", "--name", "late"]);
     let port = free_port();
@@ -145,7 +145,7 @@ fn a_call_made_while_the_server_is_down_succeeds_through_retries() {
 
 #[test]
 fn an_unreachable_server_exits_5_with_a_suggestion() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let url = format!("http://127.0.0.1:{}", free_port());
     let env = [("MAESTRO_RETRIES", "1"), ("MAESTRO_RETRY_DELAY", "50")];
     let e = sb.fails_with(
@@ -160,7 +160,7 @@ fn an_unreachable_server_exits_5_with_a_suggestion() {
 
 #[test]
 fn tokens_guard_api_and_ws_but_not_health() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let db = sb.path().join("server.db");
     sb.ok(&["--db", db.to_str().unwrap(), "init"]);
     let server = Server::start(&sb, &db, "127.0.0.1:0", &["--token", "s3cret"]);
@@ -193,11 +193,20 @@ fn tokens_guard_api_and_ws_but_not_health() {
     let mut with_token = ws.to_vec();
     with_token.push(("Authorization", "Bearer s3cret"));
     assert_eq!(http(&server.addr, "GET", "/ws", &with_token, b"").0, 101);
+    // Browsers carry it as a subprotocol: "bearer." + base64url("s3cret").
+    let with_protocol = |p: &'static str| {
+        let mut h = ws.to_vec();
+        h.push(("Sec-WebSocket-Protocol", p));
+        http(&server.addr, "GET", "/ws", &h, b"").0
+    };
+    assert_eq!(with_protocol("maestro, bearer.czNjcmV0"), 101);
+    assert_eq!(with_protocol("maestro, bearer.d3Jvbmc"), 401);
+    assert_eq!(with_protocol("maestro"), 401);
 }
 
 #[test]
 fn binding_everywhere_without_a_token_is_refused() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let r = sb.run(&[
         "--db",
         sb.path().join("x.db").to_str().unwrap(),
@@ -214,7 +223,7 @@ fn binding_everywhere_without_a_token_is_refused() {
 
 #[test]
 fn bodies_over_one_mebibyte_get_413() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let db = sb.path().join("server.db");
     sb.ok(&["--db", db.to_str().unwrap(), "init"]);
     let server = Server::start(&sb, &db, "127.0.0.1:0", &[]);
@@ -235,7 +244,7 @@ fn bodies_over_one_mebibyte_get_413() {
 
 #[test]
 fn sigterm_stops_the_server_gracefully() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
     let status = server.terminate();
     assert!(status.success(), "{status:?}");

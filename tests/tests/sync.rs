@@ -3,12 +3,12 @@
 use maestro_core::Maestro;
 use maestro_core::remote::{SyncClient, SyncEvent, SyncOptions};
 use maestro_core::retry::RetryPolicy;
-use maestro_tests::{Sandbox, Server, free_port};
+use maestro_tests::{Server, free_port, sandbox};
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_subscriber_gets_every_event_once_across_a_server_sigkill_and_restart() {
-    let sb = Sandbox::new();
+    let sb = sandbox!();
     let db = sb.path().join("server.db");
     let db_arg = db.to_str().unwrap().to_string();
     sb.ok(&["--db", &db_arg, "init", "--name", "sync"]);

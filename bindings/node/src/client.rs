@@ -8,10 +8,8 @@
 
 use crate::error::{OrNapi, js};
 use crate::options::*;
-use crate::subscription::{Source, Subscription};
-use maestro_core::remote::SyncClient;
-use maestro_core::remote::SyncOptions;
-use maestro_core::{Error, Maestro, OpContext};
+use crate::subscription::Subscription;
+use maestro_core::{ClaimRequest, Error, Maestro, OpContext};
 use napi::Env;
 use napi::bindgen_prelude::{Either, PromiseRaw, ToNapiValue, within_runtime_if_available};
 use napi_derive::napi;
@@ -53,35 +51,19 @@ where
     }
 }
 
-/// Where the client's data lives.
-#[derive(Clone)]
-pub enum Backend {
-    /// A SQLite file opened in this process.
-    Local,
-    /// A `maestro serve` server.
-    Remote { url: String, token: Option<String> },
-}
-
 /// A Maestro client over a local store (`open`) or a server (`connect`).
 #[napi(js_name = "NativeClient")]
 pub struct Client {
     maestro: Maestro,
-    backend: Backend,
     session_id: Mutex<Option<String>>,
     project_id: Mutex<Option<String>>,
 }
 
 impl Client {
     /// A client acting as `session_id` on `project_id` (both already resolved by the caller).
-    pub fn new(
-        maestro: Maestro,
-        backend: Backend,
-        session_id: Option<String>,
-        project_id: Option<String>,
-    ) -> Self {
+    pub fn new(maestro: Maestro, session_id: Option<String>, project_id: Option<String>) -> Self {
         Self {
             maestro,
-            backend,
             session_id: Mutex::new(session_id),
             project_id: Mutex::new(project_id),
         }
@@ -112,6 +94,17 @@ impl Client {
             .ok_or_else(Error::no_session_context)
             .or_napi()
     }
+
+    /// Claims for `session_id` (default: the client's session), acting as that session.
+    async fn claim(&self, session_id: Option<String>, claim: ClaimRequest) -> napi::Result<String> {
+        let session = self.session_or(session_id)?;
+        let op = OpContext::session(Some(session.clone()));
+        let claim = ClaimRequest {
+            session_id: Some(session),
+            ..claim
+        };
+        js(self.maestro.claim(&op, claim).await)
+    }
 }
 
 #[napi]
@@ -119,9 +112,10 @@ impl Client {
     /// `local` (a SQLite file) or `remote` (a server).
     #[napi(getter, ts_return_type = "'local' | 'remote'")]
     pub fn mode(&self) -> &'static str {
-        match self.backend {
-            Backend::Local => "local",
-            Backend::Remote { .. } => "remote",
+        if self.maestro.store().is_remote() {
+            "remote"
+        } else {
+            "local"
         }
     }
 
@@ -168,6 +162,20 @@ impl Client {
             .await)
     }
 
+    /// `maestro init`: the project called `name` if the store has one, else a new one (the
+    /// default project only when the store had none); never switches the default project.
+    #[napi(ts_return_type = "Promise<Json<ProjectInit>>")]
+    pub async fn init_project(&self, name: String) -> napi::Result<String> {
+        js(self.maestro.init_project(&self.op(), &name).await)
+    }
+
+    /// Makes the project `id` (or a unique prefix) names the store's default project.
+    #[napi(ts_return_type = "Promise<Json<Project>>")]
+    pub async fn use_project(&self, id: String) -> napi::Result<String> {
+        js(self.maestro.use_project(&self.op(), &id).await)
+    }
+
+    /// Every project, oldest first; `default` marks the store's default project.
     #[napi(ts_return_type = "Promise<Json<Project[]>>")]
     pub async fn list_projects(&self) -> napi::Result<String> {
         js(self.maestro.list_projects().await)
@@ -198,18 +206,19 @@ impl Client {
         js(self.maestro.create_task(&self.op(), new).await)
     }
 
-    /// The task with its subtasks, dependency details, dependents and timeline.
+    /// The task with its subtasks, dependency details, dependents and newest 50 timeline
+    /// entries (`timelineTotal` counts them all; `timeline()` pages the whole history).
     #[napi(ts_return_type = "Json<TaskDetail> | Promise<Json<TaskDetail>>")]
     pub fn get_task<'env>(&self, env: &'env Env, id: String) -> napi::Result<Now<'env, String>> {
-        let m = self.maestro.clone();
-        now_or_later(env, async move { js(m.get_task(&id).await) })
+        let (m, op) = (self.maestro.clone(), self.op());
+        now_or_later(env, async move { js(m.get_task_as(&op, &id).await) })
     }
 
     /// A page of tasks: `{ items, nextCursor }`.
     #[napi(ts_return_type = "Promise<Json<Page<Task>>>")]
     pub async fn list_tasks(&self, options: Option<ListTasksOptions>) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
-        js(self.maestro.list_tasks(filter).await)
+        js(self.maestro.list_tasks_as(&self.op(), filter).await)
     }
 
     #[napi(ts_return_type = "Promise<Json<Task>>")]
@@ -269,25 +278,38 @@ impl Client {
         let o = options.unwrap_or_default();
         let project = o.project_id.or_else(|| self.project());
         let limit = o.limit.map(|n| n as usize);
-        js(self.maestro.ready_tasks(project.as_deref(), limit).await)
+        js(self
+            .maestro
+            .ready_tasks_as(&self.op(), project.as_deref(), limit)
+            .await)
     }
 
-    /// Assigns a ready task to a session (default: the client's) and starts it, atomically.
+    /// Assigns a pending task to a session (default: the client's) and starts it,
+    /// atomically. A task other sessions hold rejects with `task_claimed`, unless `force`
+    /// takes it over (its owners then get `claim_released`).
     #[napi(ts_return_type = "Promise<Json<Task>>")]
-    pub async fn claim_task(&self, id: String, session_id: Option<String>) -> napi::Result<String> {
-        let session = self.session_or(session_id)?;
-        js(self.maestro.claim_task(&self.op(), &id, &session).await)
+    pub async fn claim_task(
+        &self,
+        id: String,
+        session_id: Option<String>,
+        options: Option<ForceOptions>,
+    ) -> napi::Result<String> {
+        let claim = ClaimRequest {
+            task_id: Some(id),
+            force: options.and_then(|o| o.force).unwrap_or(false),
+            ..Default::default()
+        };
+        self.claim(session_id, claim).await
     }
 
     /// Claims the first ready task; rejects with `nothing_ready` when the queue is empty.
     #[napi(ts_return_type = "Promise<Json<Task>>")]
     pub async fn claim_next(&self, session_id: Option<String>) -> napi::Result<String> {
-        let session = self.session_or(session_id)?;
-        let project = self.project();
-        js(self
-            .maestro
-            .claim_next(&self.op(), project.as_deref(), &session)
-            .await)
+        let claim = ClaimRequest {
+            project_id: self.project(),
+            ..Default::default()
+        };
+        self.claim(session_id, claim).await
     }
 
     // ---- timeline ----
@@ -317,15 +339,16 @@ impl Client {
             .await)
     }
 
-    /// The task's timeline, oldest first.
-    #[napi(ts_return_type = "Promise<Json<TimelineEntry[]>>")]
+    /// A page of the task's whole timeline, oldest first: `{ items, nextCursor }` (pass
+    /// `nextCursor` as `cursor` for the next page).
+    #[napi(ts_return_type = "Promise<Json<Page<TimelineEntry>>>")]
     pub async fn timeline(
         &self,
         task_id: String,
         options: Option<TimelineOptions>,
     ) -> napi::Result<String> {
-        let limit = options.and_then(|o| o.limit).map(|n| n as usize);
-        js(self.maestro.timeline(&task_id, limit).await)
+        let query = options.unwrap_or_default().into_query()?;
+        js(self.maestro.timeline(&task_id, query).await)
     }
 
     // ---- subtasks ----
@@ -358,7 +381,12 @@ impl Client {
     ) -> napi::Result<String> {
         js(self
             .maestro
-            .update_subtask(&self.op(), Some(&task_id), &subtask_id, changes.into())
+            .update_subtask(
+                &self.op(),
+                Some(&task_id),
+                &subtask_id,
+                changes.into_patch()?,
+            )
             .await)
     }
 
@@ -407,7 +435,7 @@ impl Client {
         options: Option<ListSessionsOptions>,
     ) -> napi::Result<String> {
         let filter = options.unwrap_or_default().into_filter(self.project())?;
-        js(self.maestro.list_sessions(filter).await)
+        js(self.maestro.list_sessions_as(&self.op(), filter).await)
     }
 
     /// The session `id` names (default: the client's session).
@@ -421,7 +449,10 @@ impl Client {
         now_or_later(env, async move { js(m.get_session(&id).await) })
     }
 
-    /// Asks a host to launch an agent on the task; resolves with the `spawning` session.
+    /// Asks a host to launch an agent on the task; resolves with the session, `spawning` (or
+    /// `waiting` while the task's dependencies are open). A finished task, or one that
+    /// already has a live worker, is refused unless `force`; an unknown skill or agent
+    /// profile, or a missing `cwd`, at once.
     #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn spawn_session(
         &self,
@@ -434,11 +465,12 @@ impl Client {
         js(self.maestro.spawn_session(&self.op(), new).await)
     }
 
-    /// Refreshes the session's lease (default: the client's session).
+    /// Refreshes the session's lease (default: the client's session); rejects with
+    /// `session_lost` or `session_ended` when the session can no longer act.
     #[napi(ts_return_type = "Promise<Json<Session>>")]
     pub async fn heartbeat(&self, id: Option<String>) -> napi::Result<String> {
         let id = self.session_or(id)?;
-        js(self.maestro.heartbeat(&id).await)
+        js(self.maestro.heartbeat(&self.op(), &id).await)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or `stopped`.
@@ -501,7 +533,7 @@ impl Client {
         let project = options
             .and_then(|o| o.project_id)
             .or_else(|| self.project());
-        js(self.maestro.status(project.as_deref()).await)
+        js(self.maestro.status_as(&self.op(), project.as_deref()).await)
     }
 
     /// Events of the log after `since`, oldest first.
@@ -530,30 +562,21 @@ impl Client {
         now_or_later(env, async move { m.latest_seq().await.or_napi() })
     }
 
-    /// Starts an event subscription; `index.js` wraps it as an async iterator.
+    /// Starts an event subscription (from now on unless `since` is given); `index.js` wraps
+    /// it as an async iterator.
     #[napi(ts_return_type = "Promise<NativeSubscription>")]
     pub async fn subscribe(&self, options: Option<SubscribeOptions>) -> napi::Result<Subscription> {
         let o = options.unwrap_or_default();
-        let projects: Vec<String> = o.project.into_iter().collect();
-        let since = match o.since {
-            Some(s) => s,
-            None => self.maestro.latest_seq().await.or_napi()?,
+        let opts = maestro_core::facade::subscribe::SubscribeOptions {
+            since: o.since,
+            projects: o.project.into_iter().collect(),
+            session_id: self.session(),
+            poll: o
+                .poll_interval_ms
+                .map(|ms| Duration::from_millis(u64::from(ms.max(1)))),
         };
-        let source = match &self.backend {
-            Backend::Local => Source::Local {
-                maestro: self.maestro.clone(),
-                commits: self.maestro.store().commit_notifications(),
-                poll: Duration::from_millis(u64::from(o.poll_interval_ms.unwrap_or(100).max(1))),
-            },
-            Backend::Remote { url, token } => {
-                let opts = SyncOptions::new(url.clone())
-                    .token(token.clone())
-                    .session_id(self.session())
-                    .since(Some(since))
-                    .projects(projects.clone());
-                Source::Remote(SyncClient::connect(opts).await.or_napi()?)
-            }
-        };
-        Ok(Subscription::new(source, since, projects))
+        Ok(Subscription::new(
+            self.maestro.subscribe(opts).await.or_napi()?,
+        ))
     }
 }

@@ -1,23 +1,43 @@
-//! Option objects accepted from JavaScript and their conversion to the core's inputs.
+//! Option objects accepted from JavaScript, and their conversion to the core's inputs.
 //!
-//! Enum values arrive as strings and are parsed by the core, so a wrong value fails with the
-//! core's error (`invalid_priority`, `invalid_status`, …) and its list of allowed values.
+//! Each options object has the camelCase field names of the core input it becomes (`NewTask`,
+//! `TaskPatch`, `TaskFilter`, …), so serde converts it ([`to_core`]). Enum values arrive as
+//! strings and are read by the core's parsers first ([`parsed`]), so a wrong value fails with
+//! the core's error (`invalid_priority`, `invalid_status`, …) and its list of allowed values,
+//! and `'in-progress'` or `'HIGH'` are accepted as the CLI accepts them.
 
-use crate::error::OrNapi;
+use crate::error::{OrNapi, to_napi};
 use maestro_core::{
-    NewSession, NewTask, Priority, Role, SessionFilter, SessionStatus, SubtaskPatch, TaskFilter,
-    TaskPatch, TaskStatus,
+    Error, NewSession, NewTask, Priority, Role, SessionFilter, SessionStatus, SubtaskPatch,
+    TaskFilter, TaskPatch, TaskStatus, TimelineQuery,
 };
 use napi_derive::napi;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::str::FromStr;
 
-fn parse<T: FromStr<Err = maestro_core::Error>>(s: Option<String>) -> napi::Result<Option<T>> {
-    s.map(|s| s.parse::<T>()).transpose().or_napi()
+/// The core input with the same fields as `options` (absent and `null` fields take the core's
+/// defaults).
+fn to_core<T: DeserializeOwned>(options: impl Serialize) -> napi::Result<T> {
+    let mut value = serde_json::to_value(options).map_err(|e| to_napi(e.into()))?;
+    if let Value::Object(fields) = &mut value {
+        fields.retain(|_, v| !v.is_null());
+    }
+    serde_json::from_value(value)
+        .map_err(|e| to_napi(Error::invalid_argument(format!("Invalid options: {e}"))))
 }
 
-fn limit(n: Option<u32>) -> Option<usize> {
-    n.map(|n| n as usize)
+/// An enum value in the core's spelling, read by the core's parser.
+fn parsed<T: FromStr<Err = Error> + Serialize>(
+    value: Option<String>,
+) -> napi::Result<Option<String>> {
+    let Some(text) = value else { return Ok(None) };
+    let v = text.parse::<T>().or_napi()?;
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => Ok(Some(s)),
+        _ => Ok(Some(text)),
+    }
 }
 
 /// Options of `open` and `connect`.
@@ -28,7 +48,8 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// The acting session (default `MAESTRO_SESSION_ID`).
     pub session_id: Option<String>,
-    /// The project acted on (default `MAESTRO_PROJECT_ID`, else the store's default project).
+    /// The project acted on (default `MAESTRO_PROJECT_ID`, then config `projectId`, else the
+    /// store's default project).
     pub project_id: Option<String>,
 }
 
@@ -42,7 +63,8 @@ pub struct CreateProjectOptions {
 
 /// Options of `createTask`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateTaskOptions {
     pub description: Option<String>,
     /// `high`, `medium` (default) or `low`.
@@ -57,22 +79,24 @@ pub struct CreateTaskOptions {
 }
 
 impl CreateTaskOptions {
-    pub fn into_new_task(self, title: String, project: Option<String>) -> napi::Result<NewTask> {
+    pub fn into_new_task(
+        mut self,
+        title: String,
+        project: Option<String>,
+    ) -> napi::Result<NewTask> {
+        self.priority = parsed::<Priority>(self.priority)?;
+        self.project_id = self.project_id.or(project);
         Ok(NewTask {
-            project_id: self.project_id.or(project),
             title,
-            description: self.description,
-            priority: parse::<Priority>(self.priority)?,
-            depends_on: self.depends_on.unwrap_or_default(),
-            labels: self.labels.unwrap_or_default(),
-            metadata: self.metadata,
+            ..to_core(self)?
         })
     }
 }
 
 /// Filters of `listTasks`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ListTasksOptions {
     #[napi(ts_type = "TaskStatus")]
     pub status: Option<String>,
@@ -91,23 +115,18 @@ pub struct ListTasksOptions {
 }
 
 impl ListTasksOptions {
-    pub fn into_filter(self, project: Option<String>) -> napi::Result<TaskFilter> {
-        Ok(TaskFilter {
-            project_id: self.project_id.or(project),
-            status: parse::<TaskStatus>(self.status)?,
-            priority: parse::<Priority>(self.priority)?,
-            label: self.label,
-            ready: self.ready.unwrap_or(false),
-            session_id: self.session_id,
-            limit: limit(self.limit),
-            cursor: self.cursor,
-        })
+    pub fn into_filter(mut self, project: Option<String>) -> napi::Result<TaskFilter> {
+        self.status = parsed::<TaskStatus>(self.status)?;
+        self.priority = parsed::<Priority>(self.priority)?;
+        self.project_id = self.project_id.or(project);
+        to_core(self)
     }
 }
 
 /// Changes of `updateTask`; absent fields stay as they are.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateTaskOptions {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -124,32 +143,26 @@ pub struct UpdateTaskOptions {
     pub metadata: Option<Map<String, Value>>,
     /// Fail with `version_conflict` unless the task is at this version.
     pub expected_version: Option<i64>,
-    /// Skip the dependency and force-only transition checks.
+    /// Skip the dependency and force-only transition checks, and write to a task other
+    /// sessions own (recorded as an `override` timeline entry).
     pub force: Option<bool>,
 }
 
 impl UpdateTaskOptions {
-    pub fn into_patch(self) -> napi::Result<TaskPatch> {
-        Ok(TaskPatch {
-            title: self.title,
-            description: self.description,
-            priority: parse::<Priority>(self.priority)?,
-            status: parse::<TaskStatus>(self.status)?,
-            add_dependencies: self.add_dependencies.unwrap_or_default(),
-            remove_dependencies: self.remove_dependencies.unwrap_or_default(),
-            labels: self.labels,
-            metadata: self.metadata,
-            expected_version: self.expected_version,
-            force: self.force.unwrap_or(false),
-        })
+    pub fn into_patch(mut self) -> napi::Result<TaskPatch> {
+        self.status = parsed::<TaskStatus>(self.status)?;
+        self.priority = parsed::<Priority>(self.priority)?;
+        to_core(self)
     }
 }
 
-/// Options of `startTask` and `completeTask`.
+/// Options of `startTask`, `completeTask` and `claimTask`.
 #[napi(object)]
 #[derive(Default)]
 pub struct ForceOptions {
-    /// Start despite unfinished dependencies, or complete a blocked task.
+    /// Override the checks: start despite unfinished dependencies, complete a blocked task,
+    /// act on a task other sessions own (recorded as an `override` timeline entry); for
+    /// `claimTask`, take the task over from its owners (they get `claim_released`).
     pub force: Option<bool>,
 }
 
@@ -163,10 +176,18 @@ pub struct ReadyOptions {
 
 /// Options of `timeline`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
 pub struct TimelineOptions {
-    /// The newest entries to return (oldest first).
+    /// Page size (default 100, at most 1000).
     pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl TimelineOptions {
+    pub fn into_query(self) -> napi::Result<TimelineQuery> {
+        to_core(self)
+    }
 }
 
 /// Options of `addComment`.
@@ -186,7 +207,7 @@ pub struct CreateSubtaskOptions {
 
 /// Changes of `updateSubtask`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
 pub struct UpdateSubtaskOptions {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -195,20 +216,16 @@ pub struct UpdateSubtaskOptions {
     pub order: Option<i64>,
 }
 
-impl From<UpdateSubtaskOptions> for SubtaskPatch {
-    fn from(o: UpdateSubtaskOptions) -> Self {
-        SubtaskPatch {
-            title: o.title,
-            description: o.description,
-            completed: o.completed,
-            order: o.order,
-        }
+impl UpdateSubtaskOptions {
+    pub fn into_patch(self) -> napi::Result<SubtaskPatch> {
+        to_core(self)
     }
 }
 
 /// Options of `registerSession`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegisterSessionOptions {
     pub name: Option<String>,
     /// `worker` (default) or `orchestrator`.
@@ -224,19 +241,10 @@ pub struct RegisterSessionOptions {
 }
 
 impl RegisterSessionOptions {
-    pub fn into_new_session(self, project: Option<String>) -> napi::Result<NewSession> {
-        Ok(NewSession {
-            project_id: self.project_id.or(project),
-            name: self.name,
-            role: parse::<Role>(self.role)?,
-            skill: self.skill,
-            agent: self.agent,
-            task_ids: self.task_ids.unwrap_or_default(),
-            cwd: self.cwd,
-            pid: self.pid,
-            host: self.host,
-            spawn: false,
-        })
+    pub fn into_new_session(mut self, project: Option<String>) -> napi::Result<NewSession> {
+        self.role = parsed::<Role>(self.role)?;
+        self.project_id = self.project_id.or(project);
+        to_core(self)
     }
 }
 
@@ -251,7 +259,8 @@ pub struct SkillPromptOptions {
 
 /// Options of `spawnSession`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SpawnSessionOptions {
     /// Agent profile the host launches (`claude`, `codex`, a configured name …).
     pub agent: Option<String>,
@@ -261,32 +270,29 @@ pub struct SpawnSessionOptions {
     pub role: Option<String>,
     pub cwd: Option<String>,
     pub project_id: Option<String>,
+    /// Spawn even for a finished task, or one that already has a live worker session.
+    pub force: Option<bool>,
 }
 
 impl SpawnSessionOptions {
     pub fn into_new_session(
-        self,
+        mut self,
         task_id: String,
         project: Option<String>,
     ) -> napi::Result<NewSession> {
+        self.role = parsed::<Role>(self.role)?;
+        self.project_id = self.project_id.or(project);
         Ok(NewSession {
-            project_id: self.project_id.or(project),
-            name: self.name,
-            role: parse::<Role>(self.role)?,
-            skill: self.skill,
-            agent: self.agent,
             task_ids: vec![task_id],
-            cwd: self.cwd,
-            pid: None,
-            host: None,
-            spawn: true,
+            ..to_core(self)?
         })
     }
 }
 
 /// Filters of `listSessions`.
 #[napi(object)]
-#[derive(Default)]
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ListSessionsOptions {
     /// Only sessions that have not ended.
     pub active: Option<bool>,
@@ -298,20 +304,16 @@ pub struct ListSessionsOptions {
 }
 
 impl ListSessionsOptions {
-    pub fn into_filter(self, project: Option<String>) -> napi::Result<SessionFilter> {
-        Ok(SessionFilter {
-            project_id: self.project_id.or(project),
-            active: self.active.unwrap_or(false),
-            status: parse::<SessionStatus>(self.status)?,
-            limit: limit(self.limit),
-            cursor: self.cursor,
-        })
+    pub fn into_filter(mut self, project: Option<String>) -> napi::Result<SessionFilter> {
+        self.status = parsed::<SessionStatus>(self.status)?;
+        self.project_id = self.project_id.or(project);
+        to_core(self)
     }
 }
 
 /// Parses an optional session status (`endSession`).
 pub fn session_status(s: Option<String>) -> napi::Result<Option<SessionStatus>> {
-    parse::<SessionStatus>(s)
+    s.map(|s| s.parse::<SessionStatus>()).transpose().or_napi()
 }
 
 /// Options of `status`.
@@ -337,7 +339,8 @@ pub struct EventsOptions {
 #[napi(object)]
 #[derive(Default)]
 pub struct SubscribeOptions {
-    /// Replay events after this seq first (default: only events from now on).
+    /// Replay the events after this seq first (`0`: the whole log). Default: now, only
+    /// events from now on.
     pub since: Option<i64>,
     /// Only events of this project.
     pub project: Option<String>,

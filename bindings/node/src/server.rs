@@ -3,12 +3,9 @@
 
 use crate::error::OrNapi;
 use maestro_core::Maestro;
-use maestro_core::config::Env;
-use maestro_core::server::{
-    BackgroundServer, ServerOptions, bind, check_bind_allowed, resolve_addr,
-};
+use maestro_core::config::ServerFlags;
+use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use napi_derive::napi;
-use std::path::Path;
 
 /// Options of `serve`.
 #[napi(object)]
@@ -29,31 +26,29 @@ pub struct Server {
     db: String,
 }
 
-/// Starts a Maestro server on a local store (resolved like `open`) in this process.
+/// Starts a Maestro server on a local store (resolved like `open`, and kept with the same
+/// settings: sessions silent past the lease are declared lost, and their tasks released,
+/// before the next request that shows or changes tasks or sessions) in this process.
 #[napi(ts_return_type = "Promise<Server>")]
 pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi::Result<Server> {
     let o = options.unwrap_or_default();
     let host = o.host.unwrap_or_else(|| "127.0.0.1".to_string());
     let port = o.port.unwrap_or(0);
-    let (maestro, db, addr, token) = crate::blocking(move || {
-        let env = Env::current();
-        let token = o
-            .token
-            .filter(|t| !t.trim().is_empty())
-            .or_else(|| env.var("MAESTRO_TOKEN").map(str::to_string));
+    let s = crate::settings(path, None, Default::default());
+    let (opts, db, addr) = crate::blocking(move || {
         let addr = resolve_addr(&host, port)?;
-        check_bind_allowed(addr, token.as_deref())?;
-        let db = env.db_path(
-            path.as_deref()
-                .filter(|p| !p.trim().is_empty())
-                .map(Path::new),
-        );
-        Ok((Maestro::open(&db)?, db, addr, token))
+        let db = s.db_path();
+        let m = s.local(Maestro::open(&db)?)?;
+        let flags = ServerFlags {
+            token: o.token,
+            ..Default::default()
+        };
+        let opts = s.server_options(m, flags)?;
+        check_bind_allowed(addr, opts.token.as_deref())?;
+        Ok((opts, db, addr))
     })
     .await?;
-    let listener = bind(addr, token.as_deref()).await.or_napi()?;
-    let mut opts = ServerOptions::new(maestro);
-    opts.token = token;
+    let listener = bind(addr, opts.token.as_deref()).await.or_napi()?;
     let inner =
         BackgroundServer::spawn(&tokio::runtime::Handle::current(), opts, listener).or_napi()?;
     Ok(Server {

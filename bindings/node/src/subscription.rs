@@ -1,69 +1,58 @@
-//! Event subscriptions: a native `next()` Promise that `index.js` exposes as an async
-//! iterator.
-//!
-//! - Local store: the subscription tails the durable event log. It reads the events after
-//!   the last seq it delivered; when there are none it waits for a commit of this process or
-//!   the poll interval (events written by other processes), whichever comes first.
-//! - Server: the core's [`SyncClient`] (WebSocket, reconnection, exactly-once in order).
+//! Event subscriptions: the core's [`Maestro::subscribe`](maestro_core::Maestro::subscribe)
+//! (a tail of a local store's event log, or the sync client of a server) behind a native
+//! `next()` Promise that `index.js` exposes as an async iterator.
 
-use crate::error::{OrNapi, to_napi};
-use maestro_core::remote::{ConnectionState, SyncClient, SyncEvent};
-use maestro_core::{Error, Event, Maestro};
+use crate::error::to_napi;
+use maestro_core::facade::subscribe::{self, SubscriptionItem};
+use maestro_core::remote::ConnectionState;
 use napi_derive::napi;
 use serde_json::json;
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 
-/// Events read from the log per query.
-const BATCH: usize = 256;
+/// How often a pending `next()` of a server subscription refreshes `state`.
+const STATE_REFRESH: Duration = Duration::from_millis(100);
 
-/// Where a subscription reads its events.
-pub enum Source {
-    Local {
-        maestro: Maestro,
-        /// The latest seq committed by this process, when the store notifies.
-        commits: Option<watch::Receiver<i64>>,
-        poll: Duration,
-    },
-    Remote(SyncClient),
-    /// Closed: the source was dropped (a remote connection is closed with it).
-    Closed,
+/// `ConnectionState` as stored for the `state` getter.
+fn state_code(s: ConnectionState) -> u8 {
+    match s {
+        ConnectionState::Connected => 0,
+        ConnectionState::Reconnecting => 1,
+        ConnectionState::Disconnected => 2,
+    }
 }
 
-struct State {
-    source: Source,
-    last_seq: i64,
-    projects: Vec<String>,
-    buffer: VecDeque<Event>,
+fn state_name(code: u8) -> &'static str {
+    match code {
+        0 => ConnectionState::Connected.as_str(),
+        1 => ConnectionState::Reconnecting.as_str(),
+        _ => ConnectionState::Disconnected.as_str(),
+    }
 }
 
 /// A live event subscription; `next()` resolves with the next event in seq order, or `null`
 /// once closed.
 #[napi(js_name = "NativeSubscription")]
 pub struct Subscription {
-    state: Arc<Mutex<State>>,
+    /// `None` once closed or ended.
+    inner: Arc<Mutex<Option<subscribe::Subscription>>>,
     closed: watch::Sender<bool>,
-    connection: Option<watch::Receiver<ConnectionState>>,
+    /// The connection state of a server subscription as last seen (`None` for a local one).
+    remote: Option<Arc<AtomicU8>>,
 }
 
 impl Subscription {
-    pub fn new(source: Source, since: i64, projects: Vec<String>) -> Self {
+    pub fn new(sub: subscribe::Subscription) -> Self {
         let (closed, _) = watch::channel(false);
-        let connection = match &source {
-            Source::Remote(client) => Some(client.watch_state()),
-            _ => None,
-        };
+        let remote = sub
+            .connection_state()
+            .map(|s| Arc::new(AtomicU8::new(state_code(s))));
         Self {
-            state: Arc::new(Mutex::new(State {
-                source,
-                last_seq: since,
-                projects,
-                buffer: VecDeque::new(),
-            })),
+            inner: Arc::new(Mutex::new(Some(sub))),
             closed,
-            connection,
+            remote,
         }
     }
 }
@@ -73,106 +62,57 @@ async fn wait_closed(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|closed| *closed).await;
 }
 
-async fn changed(commits: &mut Option<watch::Receiver<i64>>) {
-    match commits {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
-}
-
-fn to_js(event: &impl serde::Serialize) -> napi::Result<Option<String>> {
-    serde_json::to_string(event)
+fn to_js(value: &impl serde::Serialize) -> napi::Result<Option<String>> {
+    serde_json::to_string(value)
         .map(Some)
         .map_err(|e| to_napi(e.into()))
 }
 
 #[napi]
 impl Subscription {
-    /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. A
-    /// server that no longer retains the missed events yields
+    /// The next event (`{type, seq, ts, projectId, data}`), or `null` after `close()`. When
+    /// the log no longer holds the missed events (they were pruned) it yields
     /// `{type: 'resync_required', lastSeq, oldest}`: reload what you mirror, then go on.
     #[napi(ts_return_type = "Promise<Json<MaestroEvent | ResyncRequired> | null>")]
     pub async fn next(&self) -> napi::Result<Option<String>> {
         let closed = self.closed.subscribe();
-        if *closed.borrow() {
-            return Ok(None);
-        }
         let mut guard = tokio::select! {
-            g = self.state.lock() => g,
+            g = self.inner.lock() => g,
             _ = wait_closed(closed.clone()) => return Ok(None),
         };
-        let state = &mut *guard;
         loop {
             if *closed.borrow() {
-                state.source = Source::Closed;
+                *guard = None;
                 return Ok(None);
             }
-            if let Some(event) = state.buffer.pop_front() {
-                return to_js(&event);
-            }
-            match &mut state.source {
-                Source::Closed => return Ok(None),
-                Source::Local {
-                    maestro,
-                    commits,
-                    poll,
-                } => {
-                    if let Some(rx) = commits.as_mut() {
-                        rx.mark_unchanged();
-                    }
-                    let events = maestro
-                        .events_since(state.last_seq, BATCH, &state.projects)
-                        .await
-                        .or_napi()?;
-                    if let Some(last) = events.last() {
-                        state.last_seq = last.seq;
-                        state.buffer.extend(events);
-                        continue;
-                    }
-                    tokio::select! {
-                        _ = changed(commits) => {}
-                        _ = tokio::time::sleep(*poll) => {}
-                        _ = wait_closed(closed.clone()) => {}
-                    }
+            let Some(sub) = guard.as_mut() else {
+                return Ok(None);
+            };
+            // The core's `next()` loses nothing when it is dropped before it resolves, so it
+            // can give way to `close()` and, on a server, to a refresh of `state`.
+            let item = tokio::select! {
+                item = sub.next() => item,
+                _ = wait_closed(closed.clone()) => continue,
+                _ = tokio::time::sleep(STATE_REFRESH), if self.remote.is_some() => {
+                    self.note_state(sub);
+                    continue;
                 }
-                Source::Remote(client) => {
-                    let next = tokio::select! {
-                        next = client.next_event() => next,
-                        _ = wait_closed(closed.clone()) => continue,
-                    };
-                    match next {
-                        Some(SyncEvent::Event(event)) => {
-                            state.last_seq = event.seq;
-                            return to_js(&event);
-                        }
-                        Some(SyncEvent::ResyncRequired { last_seq, oldest }) => {
-                            state.last_seq = oldest - 1;
-                            return to_js(&json!({
-                                "type": "resync_required",
-                                "lastSeq": last_seq,
-                                "oldest": oldest,
-                            }));
-                        }
-                        None => {
-                            // The client gave up (refused, or the reconnect limit was hit).
-                            let error = client.last_error();
-                            state.source = Source::Closed;
-                            return match error {
-                                Some(e) => Err(to_napi(e)),
-                                None if *closed.borrow() => Ok(None),
-                                None => Err(to_napi(Error::new(
-                                    maestro_core::Code::NetworkError,
-                                    "The event stream closed",
-                                ))),
-                            };
-                        }
-                    }
+            };
+            self.note_state(sub);
+            return match item {
+                Some(Ok(SubscriptionItem::Event(event))) => to_js(&event),
+                Some(Ok(SubscriptionItem::ResyncRequired { last_seq, oldest })) => to_js(&json!({
+                    "type": "resync_required",
+                    "lastSeq": last_seq,
+                    "oldest": oldest,
+                })),
+                Some(Err(e)) => Err(to_napi(e)),
+                // A server stream that ended for good.
+                None => {
+                    *guard = None;
+                    Ok(None)
                 }
-            }
+            };
         }
     }
 
@@ -186,8 +126,8 @@ impl Subscription {
         if *self.closed.borrow() {
             return ConnectionState::Disconnected.as_str();
         }
-        match &self.connection {
-            Some(rx) => rx.borrow().as_str(),
+        match &self.remote {
+            Some(state) => state_name(state.load(Ordering::Relaxed)),
             None => ConnectionState::Connected.as_str(),
         }
     }
@@ -197,8 +137,18 @@ impl Subscription {
     #[napi]
     pub fn close(&self) {
         self.closed.send_replace(true);
-        if let Ok(mut state) = self.state.try_lock() {
-            state.source = Source::Closed;
+        // Dropped, a server subscription stops its connection; a pending `next()` drops it
+        // itself when it sees `closed`.
+        if let Ok(mut inner) = self.inner.try_lock() {
+            inner.take();
+        }
+    }
+}
+
+impl Subscription {
+    fn note_state(&self, sub: &subscribe::Subscription) {
+        if let (Some(state), Some(now)) = (&self.remote, sub.connection_state()) {
+            state.store(state_code(now), Ordering::Relaxed);
         }
     }
 }

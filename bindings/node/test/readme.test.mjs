@@ -12,7 +12,7 @@ const pkg = dirname(dirname(fileURLToPath(import.meta.url)))
 test('the README examples run', { timeout: 60_000 }, () => {
   const readme = readFileSync(join(pkg, 'README.md'), 'utf8')
   const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
-  assert.equal(blocks.length, 2, 'the quick start and the events example')
+  assert.equal(blocks.length, 3, 'the quick start, the worker loop and the events example')
   const dir = tempDb()
   try {
     mkdirSync(join(dir.dir, 'node_modules'))
@@ -23,6 +23,7 @@ test('the README examples run', { timeout: 60_000 }, () => {
     const run = spawnSync(process.execPath, ['readme.mjs'], { cwd: dir.dir, env, encoding: 'utf8', timeout: 50_000 })
     assert.equal(run.status, 0, run.stderr)
     assert.match(run.stdout, /task_not_found Run 'maestro task list'/)
+    assert.match(run.stdout, /^2 completed$/m, 'the worker loop did the task the quick start left')
     assert.match(run.stdout, /task:updated/)
   } finally {
     dir.cleanup()

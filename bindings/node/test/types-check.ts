@@ -1,7 +1,7 @@
 // Type-checked (tsc --noEmit --strict) by scripts/test-node: the public API as a TypeScript
 // user writes it. Not run; the behaviour is covered by the *.test.mjs files.
 
-import { connect, open, serve, MaestroError, type Server, type SubscriptionItem, type Client, type MaestroEvent, type Skill, type SkillPromptOptions, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
+import { connect, open, serve, MaestroError, type Server, type SubscriptionItem, type Client, type MaestroEvent, type Page, type Project, type ProjectInit, type Skill, type SkillPromptOptions, type Task, type TaskDetail, type TimelineEntry } from '../index.js'
 
 async function worker(client: Client): Promise<number> {
   let done = 0
@@ -11,6 +11,7 @@ async function worker(client: Client): Promise<number> {
       task = await client.claimNext()
     } catch (err) {
       if (err instanceof MaestroError && err.code === 'nothing_ready') return done
+      if (err instanceof MaestroError && (err.code === 'session_lost' || err.code === 'session_ended')) return done
       throw err
     }
     const entry: TimelineEntry = await client.addProgress(task.id, `working on ${task.title}`)
@@ -35,11 +36,21 @@ async function main(): Promise<void> {
   const next: string | null = page.nextCursor
   const detail: TaskDetail = await client.getTask(a.id)
   const deps: string[] = detail.dependencyDetails.map((d) => d.status)
+  const why: string | null = detail.blockedReason
+  const total: number = detail.timelineTotal
+  const history: Page<TimelineEntry> = await client.timeline(a.id, { limit: 10 })
+  const more: Page<TimelineEntry> = await client.timeline(a.id, { cursor: history.nextCursor ?? undefined })
+  for (const e of more.items) if (e.type === 'override') console.log(e.action, e.sessionIds.join(','))
+  const init: ProjectInit = await client.initProject('typed')
+  const chosen: Project = await client.useProject(init.project.id)
+  const isDefault: boolean = chosen.default && init.created
+  console.log(why, total, history.nextCursor, isDefault)
   await client.updateTask(a.id, { title: 'A2', addDependencies: [], expectedVersion: detail.version })
   await client.blockTask(a.id, 'waiting')
   await client.startTask(a.id, { force: true })
   const session = await client.registerSession({ name: 'w', role: 'worker' })
-  await client.spawnSession(a.id, { agent: 'claude', skill: 'maestro-worker' })
+  await client.claimTask(a.id, session.id, { force: true })
+  await client.spawnSession(a.id, { agent: 'claude', skill: 'maestro-worker', force: true })
   await client.heartbeat(session.id)
   await client.endSession(session.id, 'failed')
   const report = await client.status()

@@ -8,24 +8,15 @@ use crate::error::to_py_err;
 use crate::runtime::run;
 use crate::subscription::Subscription;
 use crate::types::*;
+use maestro_core::facade::subscribe::SubscribeOptions;
 use maestro_core::{
-    Error, Maestro, NewSession, NewTask, OpContext, SessionFilter, StatusAction, StatusChange,
-    SubtaskPatch, TaskFilter, TaskPatch,
+    ClaimRequest, Error, Maestro, NewSession, NewTask, OpContext, SessionFilter, StatusAction,
+    StatusChange, SubtaskPatch, TaskFilter, TaskPatch, TimelineQuery,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// Where a client's data lives.
-#[derive(Clone, Debug)]
-pub enum Mode {
-    /// A SQLite file opened in this process.
-    Local,
-    /// A `maestro serve` server.
-    Remote { url: String, token: Option<String> },
-}
 
 /// A Maestro client: a local store opened with `maestro.open()` or a server reached with
 /// `maestro.connect()`. Every method blocks the calling thread (not the interpreter: the
@@ -34,7 +25,6 @@ pub enum Mode {
 #[pyclass(frozen, name = "Client", module = "maestro")]
 pub struct Client {
     m: Maestro,
-    mode: Arc<Mode>,
     session_id: Option<String>,
     project_id: Option<String>,
 }
@@ -56,15 +46,9 @@ fn metadata(
 
 impl Client {
     /// A client acting as `session_id` on `project_id` (both already resolved).
-    pub fn new(
-        m: Maestro,
-        mode: Mode,
-        session_id: Option<String>,
-        project_id: Option<String>,
-    ) -> Self {
+    pub fn new(m: Maestro, session_id: Option<String>, project_id: Option<String>) -> Self {
         Self {
             m,
-            mode: Arc::new(mode),
             session_id,
             project_id,
         }
@@ -90,6 +74,22 @@ impl Client {
             .ok_or_else(|| to_py_err(py, Error::no_session_context()))
     }
 
+    /// Claims for `session_id` (default: the client's session), acting as that session.
+    fn claim(
+        &self,
+        py: Python<'_>,
+        session_id: Option<String>,
+        claim: ClaimRequest,
+    ) -> PyResult<PyTask> {
+        let sid = self.session_or(py, session_id)?;
+        let op = OpContext::session(Some(sid.clone()));
+        let claim = ClaimRequest {
+            session_id: Some(sid),
+            ..claim
+        };
+        run(py, self.m.claim(&op, claim)).map(PyTask)
+    }
+
     fn change(&self, py: Python<'_>, id: String, change: StatusChange) -> PyResult<PyTask> {
         let op = self.op();
         run(py, self.m.change_status(&op, &id, change)).map(PyTask)
@@ -101,9 +101,10 @@ impl Client {
     /// `"local"` (a SQLite file) or `"remote"` (a server).
     #[getter]
     fn mode(&self) -> &'static str {
-        match *self.mode {
-            Mode::Local => "local",
-            Mode::Remote { .. } => "remote",
+        if self.m.store().is_remote() {
+            "remote"
+        } else {
+            "local"
         }
     }
 
@@ -131,7 +132,6 @@ impl Client {
     fn with_session(&self, session_id: Option<String>) -> Self {
         Self {
             m: self.m.clone(),
-            mode: self.mode.clone(),
             session_id,
             project_id: self.project_id.clone(),
         }
@@ -142,7 +142,6 @@ impl Client {
     fn with_project(&self, project_id: Option<String>) -> Self {
         Self {
             m: self.m.clone(),
-            mode: self.mode.clone(),
             session_id: self.session_id.clone(),
             project_id,
         }
@@ -173,7 +172,22 @@ impl Client {
         run(py, self.m.create_project(&op, &name, make_default)).map(PyProject)
     }
 
-    /// Every project, oldest first.
+    /// `maestro init`: the project called `name` if the store has one, else a new one (the
+    /// default project only when the store had none). Never switches the default project;
+    /// `created` tells which happened.
+    fn init_project(&self, py: Python<'_>, name: String) -> PyResult<PyProjectInit> {
+        let op = self.op();
+        run(py, self.m.init_project(&op, &name)).map(PyProjectInit)
+    }
+
+    /// Makes the project `id` (or unique prefix) names the store's default project (the one
+    /// clients without a `project_id` act on); returns it.
+    fn use_project(&self, py: Python<'_>, id: String) -> PyResult<PyProject> {
+        let op = self.op();
+        run(py, self.m.use_project(&op, &id)).map(PyProject)
+    }
+
+    /// Every project, oldest first; `default` marks the store's default project.
     fn list_projects(&self, py: Python<'_>) -> PyResult<Vec<PyProject>> {
         let v = run(py, self.m.list_projects())?;
         Ok(v.into_iter().map(PyProject).collect())
@@ -216,9 +230,11 @@ impl Client {
         run(py, self.m.create_task(&op, new)).map(PyTask)
     }
 
-    /// The task with its subtasks, dependencies, dependents and timeline.
+    /// The task with its subtasks, dependencies, dependents and the newest 50 timeline
+    /// entries (`timeline_total` counts them all; `timeline()` pages the whole history).
     fn get_task(&self, py: Python<'_>, id: String) -> PyResult<PyTaskDetail> {
-        run(py, self.m.get_task(&id)).map(PyTaskDetail)
+        let op = self.op();
+        run(py, self.m.get_task_as(&op, &id)).map(PyTaskDetail)
     }
 
     /// A page of tasks, filtered; pass the page's `next_cursor` as `cursor` for the next one.
@@ -245,7 +261,8 @@ impl Client {
             limit,
             cursor,
         };
-        let page = run(py, self.m.list_tasks(filter))?;
+        let op = self.op();
+        let page = run(py, self.m.list_tasks_as(&op, filter))?;
         PyPage::new(py, page)
     }
 
@@ -337,31 +354,39 @@ impl Client {
     /// age.
     #[pyo3(signature = (limit = None))]
     fn ready_tasks(&self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<PyTask>> {
-        let v = run(py, self.m.ready_tasks(self.project(), limit))?;
+        let op = self.op();
+        let v = run(py, self.m.ready_tasks_as(&op, self.project(), limit))?;
         Ok(v.into_iter().map(PyTask).collect())
     }
 
-    /// Atomically assigns the ready task `id` to a session (default: the client's) and
-    /// starts it.
-    #[pyo3(signature = (id, session_id = None))]
+    /// Atomically assigns the pending task `id` to a session (default: the client's) and
+    /// starts it. A task other sessions hold raises `TaskClaimedError` unless `force`, which
+    /// takes it over (they are released and get `ClaimReleasedError` on their next write).
+    #[pyo3(signature = (id, session_id = None, force = false))]
     fn claim_task(
         &self,
         py: Python<'_>,
         id: String,
         session_id: Option<String>,
+        force: bool,
     ) -> PyResult<PyTask> {
-        let sid = self.session_or(py, session_id)?;
-        let op = OpContext::session(Some(sid.clone()));
-        run(py, self.m.claim_task(&op, &id, &sid)).map(PyTask)
+        let claim = ClaimRequest {
+            task_id: Some(id),
+            force,
+            ..Default::default()
+        };
+        self.claim(py, session_id, claim)
     }
 
     /// Atomically claims the first task of the ready queue for a session (default: the
     /// client's); raises `NotFoundError` with code `nothing_ready` when the queue is empty.
     #[pyo3(signature = (session_id = None))]
     fn claim_next(&self, py: Python<'_>, session_id: Option<String>) -> PyResult<PyTask> {
-        let sid = self.session_or(py, session_id)?;
-        let op = OpContext::session(Some(sid.clone()));
-        run(py, self.m.claim_next(&op, self.project(), &sid)).map(PyTask)
+        let claim = ClaimRequest {
+            project_id: self.project_id.clone(),
+            ..Default::default()
+        };
+        self.claim(py, session_id, claim)
     }
 
     // ---- timeline ----
@@ -394,16 +419,19 @@ impl Client {
         run(py, self.m.add_comment(&op, &task_id, &author, &message)).map(PyTimelineEntry)
     }
 
-    /// A task's timeline, oldest first (the newest `limit` entries when given).
-    #[pyo3(signature = (task_id, limit = None))]
+    /// A page of a task's whole timeline, oldest first; pass the page's `next_cursor` for
+    /// the next one.
+    #[pyo3(signature = (task_id, limit = None, cursor = None))]
     fn timeline(
         &self,
         py: Python<'_>,
         task_id: String,
         limit: Option<usize>,
-    ) -> PyResult<Vec<PyTimelineEntry>> {
-        let v = run(py, self.m.timeline(&task_id, limit))?;
-        Ok(v.into_iter().map(PyTimelineEntry).collect())
+        cursor: Option<String>,
+    ) -> PyResult<PyPage> {
+        let query = TimelineQuery { limit, cursor };
+        let page = run(py, self.m.timeline(&task_id, query))?;
+        PyPage::new(py, page)
     }
 
     // ---- subtasks ----
@@ -536,7 +564,8 @@ impl Client {
             limit,
             cursor,
         };
-        let page = run(py, self.m.list_sessions(filter))?;
+        let op = self.op();
+        let page = run(py, self.m.list_sessions_as(&op, filter))?;
         PyPage::new(py, page)
     }
 
@@ -545,10 +574,15 @@ impl Client {
         run(py, self.m.get_session(&id)).map(PySession)
     }
 
-    /// Requests a worker session for a task: the session is recorded as `spawning` with a
-    /// `session:spawn_request` event, and a running host launches the agent. `agent` names
-    /// an agent profile configured on the host.
-    #[pyo3(signature = (task_id, agent = None, skill = None, name = None, cwd = None))]
+    /// Requests a worker session for a task: the session is recorded as `spawning` (or
+    /// `waiting` while the task's dependencies are open) with a `session:spawn_request`
+    /// event, and a running host launches the agent. `agent` names an agent profile (the
+    /// configured ones on a local store). A finished task, or one that already has a live
+    /// worker, is refused (`ConflictError`) unless `force`; an unknown skill or agent
+    /// profile, or a `cwd` that does not exist, raises `ValidationError`/`NotFoundError` at
+    /// once.
+    #[pyo3(signature = (task_id, agent = None, skill = None, name = None, cwd = None, force = false))]
+    #[allow(clippy::too_many_arguments)]
     fn spawn_session(
         &self,
         py: Python<'_>,
@@ -557,6 +591,7 @@ impl Client {
         skill: Option<String>,
         name: Option<String>,
         cwd: Option<String>,
+        force: bool,
     ) -> PyResult<PySession> {
         let new = NewSession {
             project_id: self.project_id.clone(),
@@ -565,17 +600,20 @@ impl Client {
             agent,
             task_ids: vec![task_id],
             cwd,
+            force,
             ..Default::default()
         };
         let op = self.op();
         run(py, self.m.spawn_session(&op, new)).map(PySession)
     }
 
-    /// Refreshes a session's lease (default: the client's session).
+    /// Refreshes a session's lease (default: the client's session); a session that was
+    /// declared lost raises `SessionLostError`, one that ended `SessionEndedError`.
     #[pyo3(signature = (session_id = None))]
     fn heartbeat(&self, py: Python<'_>, session_id: Option<String>) -> PyResult<PySession> {
         let sid = self.session_or(py, session_id)?;
-        run(py, self.m.heartbeat(&sid)).map(PySession)
+        let op = self.op();
+        run(py, self.m.heartbeat(&op, &sid)).map(PySession)
     }
 
     /// Ends a session (default: the client's) with `completed` (default), `failed` or
@@ -646,7 +684,8 @@ impl Client {
 
     /// Task counts by status and priority, the ready count and session counts.
     fn status(&self, py: Python<'_>) -> PyResult<PyStatusReport> {
-        run(py, self.m.status(self.project())).map(PyStatusReport)
+        let op = self.op();
+        run(py, self.m.status_as(&op, self.project())).map(PyStatusReport)
     }
 
     /// Events of the durable log with `seq > since`, oldest first (at most `limit`).
@@ -669,38 +708,43 @@ impl Client {
     }
 
     /// Streams the events after `since` in `seq` order, then live ones, optionally only of
-    /// one project. The result is an iterator and an async iterator; close it (or use it as a
-    /// context manager) to stop the background work. On a server it is the core's sync
-    /// client (WebSocket, reconnecting and resuming from the last seq); on a local store the
-    /// event log is polled every `poll_interval` seconds.
-    #[pyo3(signature = (since = 0, project = None, poll_interval = 0.05))]
+    /// one project. `since` defaults to now (the latest seq): only what happens from now on;
+    /// pass `since=0` to replay the whole log, or the `last_seq` you saw to resume. The
+    /// result is an iterator and an async iterator; close it (or use it as a context
+    /// manager) to stop the background work. On a server it is the core's sync client
+    /// (WebSocket, reconnecting and resuming from the last seq); on a local store it tails
+    /// the event log, woken by this process's writes and looking for other processes' every
+    /// `poll_interval` seconds (default 0.1).
+    #[pyo3(signature = (since = None, project = None, poll_interval = None))]
     fn subscribe(
         &self,
         py: Python<'_>,
-        since: i64,
+        since: Option<i64>,
         project: Option<String>,
-        poll_interval: f64,
+        poll_interval: Option<f64>,
     ) -> PyResult<Subscription> {
-        let interval = Duration::try_from_secs_f64(poll_interval)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                let e =
-                    Error::invalid_argument("poll_interval must be a positive number of seconds")
+        let poll = poll_interval
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        let e = Error::invalid_argument(
+                            "poll_interval must be a positive number of seconds",
+                        )
                         .with_details(
-                            serde_json::json!({ "field": "poll_interval", "value": poll_interval }),
+                            serde_json::json!({ "field": "poll_interval", "value": secs }),
                         );
-                to_py_err(py, e)
-            })?;
-        let projects: Vec<String> = project.into_iter().collect();
-        Subscription::start(
-            py,
-            self.m.clone(),
-            &self.mode,
-            self.session_id.clone(),
+                        to_py_err(py, e)
+                    })
+            })
+            .transpose()?;
+        let opts = SubscribeOptions {
             since,
-            projects,
-            interval,
-        )
+            projects: project.into_iter().collect(),
+            session_id: self.session_id.clone(),
+            poll,
+        };
+        Subscription::start(py, &self.m, opts)
     }
 }

@@ -1,10 +1,12 @@
 //! The `MaestroError` exception hierarchy and the mapping from the core [`Error`].
 //!
-//! Each core variant (what the caller can do) becomes one exception class; the stable code,
+//! Each core variant (what the caller can do) becomes one exception class, and the conflicts
+//! a worker must act on differently (its task is someone else's, its claim was released, it
+//! was declared lost, it ended) get a subclass of `ConflictError` each; the stable code,
 //! message, details, suggestion and retryable flag become attributes of the exception.
 
 use crate::convert::json_to_py;
-use maestro_core::Error;
+use maestro_core::{Code, Error};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -32,7 +34,31 @@ create_exception!(
     maestro,
     ConflictError,
     MaestroError,
-    "The request conflicts with the current state (transition, cycle, dependencies, version); re-read first."
+    "The request conflicts with the current state (transition, cycle, dependencies, version, ownership, a session that can no longer act); re-read first."
+);
+create_exception!(
+    maestro,
+    TaskClaimedError,
+    ConflictError,
+    "Code 'task_claimed': another session owns the task (details name it); work on your own task, or claim another with claim_next()."
+);
+create_exception!(
+    maestro,
+    ClaimReleasedError,
+    ConflictError,
+    "Code 'claim_released': the session's claim on the task was released or taken over; stop working on it and claim another task."
+);
+create_exception!(
+    maestro,
+    SessionLostError,
+    ConflictError,
+    "Code 'session_lost': the session was silent past its lease and declared lost, its tasks went back to the queue; stop working (register a new session to go on)."
+);
+create_exception!(
+    maestro,
+    SessionEndedError,
+    ConflictError,
+    "Code 'session_ended': the session has ended (completed, failed or stopped) and can no longer act; register a new session to go on."
 );
 create_exception!(
     maestro,
@@ -55,6 +81,13 @@ create_exception!(
 
 /// The exception class of a core error.
 fn class_of<'py>(py: Python<'py>, err: &Error) -> Bound<'py, PyType> {
+    match err.code() {
+        Code::TaskClaimed => return py.get_type::<TaskClaimedError>(),
+        Code::ClaimReleased => return py.get_type::<ClaimReleasedError>(),
+        Code::SessionLost => return py.get_type::<SessionLostError>(),
+        Code::SessionEnded => return py.get_type::<SessionEndedError>(),
+        _ => {}
+    }
     match err {
         Error::NotFound(_) => py.get_type::<NotFoundError>(),
         Error::InvalidInput(_) => py.get_type::<ValidationError>(),
@@ -103,6 +136,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("ValidationError", py.get_type::<ValidationError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("TaskClaimedError", py.get_type::<TaskClaimedError>())?;
+    m.add("ClaimReleasedError", py.get_type::<ClaimReleasedError>())?;
+    m.add("SessionLostError", py.get_type::<SessionLostError>())?;
+    m.add("SessionEndedError", py.get_type::<SessionEndedError>())?;
     m.add("UnauthorizedError", py.get_type::<UnauthorizedError>())?;
     m.add("UnavailableError", py.get_type::<UnavailableError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;

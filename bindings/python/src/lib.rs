@@ -11,42 +11,29 @@ mod server;
 mod subscription;
 mod types;
 
-use client::{Client, Mode};
+use client::Client;
 use error::to_py_err;
-use maestro_core::config::{Env, setting};
-use maestro_core::skills::skills_dir;
+use maestro_core::config::{Overrides, Settings};
 use maestro_core::{Error, Maestro};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
-/// The acting session (`session_id` > `MAESTRO_SESSION_ID`) and project (`project_id` >
-/// `MAESTRO_PROJECT_ID` > config `projectId`), as the CLI resolves them.
-fn context(
-    env: &Env,
-    session_id: Option<String>,
-    project_id: Option<String>,
-) -> Result<(Option<String>, Option<String>), Error> {
-    let config = env.config()?;
-    let session =
-        session_id.or_else(|| env.var("MAESTRO_SESSION_ID").map(|s| s.trim().to_string()));
-    let project = setting(
-        project_id.as_deref(),
-        env,
-        "MAESTRO_PROJECT_ID",
-        &config,
-        "projectId",
-    );
-    Ok((session, project))
+/// The client the settings name: the acting session (`session_id` > `MAESTRO_SESSION_ID`) and
+/// project (`project_id` > `MAESTRO_PROJECT_ID` > config `projectId`) resolved like the CLI's.
+fn client(s: &Settings, m: Maestro) -> Result<Client, Error> {
+    Ok(Client::new(m, s.session_id(), s.project()?))
 }
 
 /// Opens (creating and migrating if needed) a local store and returns a client on it.
 ///
-/// The database is resolved like the CLI's: `path` > `MAESTRO_DB` > the nearest
-/// `.maestro/maestro.db` upward from the working directory > `$MAESTRO_HOME/maestro.db`
-/// (default `~/.maestro`). `session_id` (default `MAESTRO_SESSION_ID`) is the acting session
-/// recorded in timelines; `project_id` (default `MAESTRO_PROJECT_ID`, then config
-/// `projectId`) the project operations act on, else the store's default project. Skills
-/// come from `MAESTRO_SKILLS_DIR` (default `~/.agents-ui/maestro-skills`), as for the CLI.
+/// Everything is resolved like the CLI's settings: the database is `path` > `MAESTRO_DB` >
+/// the nearest `.maestro/maestro.db` upward from the working directory >
+/// `$MAESTRO_HOME/maestro.db` (default `~/.maestro`); `session_id` (default
+/// `MAESTRO_SESSION_ID`) is the acting session recorded in timelines; `project_id` (default
+/// `MAESTRO_PROJECT_ID`, then config `projectId`) the project operations act on, else the
+/// store's default project. The session lease (`MAESTRO_LEASE_SECONDS`, config
+/// `leaseSeconds`, default 120 s), the skills directory (`MAESTRO_SKILLS_DIR`) and the agent
+/// profiles a spawn request may name (config `agents`) are the CLI's too.
 #[pyfunction]
 #[pyo3(signature = (path = None, *, session_id = None, project_id = None))]
 fn open(
@@ -55,25 +42,26 @@ fn open(
     session_id: Option<String>,
     project_id: Option<String>,
 ) -> PyResult<Client> {
-    let (m, session, project) = py
-        .detach(|| {
-            let env = Env::current();
-            let (session, project) = context(&env, session_id, project_id)?;
-            let m = Maestro::open(env.db_path(path.as_deref()))?
-                .with_skills_dir(Some(skills_dir(&env)));
-            Ok((m, session, project))
-        })
-        .map_err(|e| to_py_err(py, e))?;
-    Ok(Client::new(m, Mode::Local, session, project))
+    py.detach(|| {
+        let s = Settings::current(Overrides {
+            db: path,
+            session: session_id,
+            project: project_id,
+            ..Default::default()
+        });
+        client(&s, s.local(Maestro::open(s.db_path())?)?)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// Returns a client of the Maestro server at `url` (e.g. `http://127.0.0.1:3000`).
 ///
 /// `url` defaults to `MAESTRO_API_URL`, then config `apiUrl`; `token` (sent as a bearer
-/// token) to `MAESTRO_TOKEN`, then config `token`. No request is made until the first call;
-/// calls retry connection failures, timeouts and 5xx answers (`MAESTRO_RETRIES`,
-/// `MAESTRO_RETRY_DELAY`) and raise `UnavailableError` when the server stays unreachable.
-/// Skills are read on this machine, from the same skills directory as `open()`'s.
+/// token) to `MAESTRO_TOKEN`, then config `token`; session and project as for `open()`. No
+/// request is made until the first call; calls retry connection failures, timeouts and 5xx
+/// answers (`MAESTRO_RETRIES`, `MAESTRO_RETRY_DELAY`) and raise `UnavailableError` when the
+/// server stays unreachable. The server keeps the leases. Skills are read on this machine,
+/// from the same skills directory as `open()`'s.
 #[pyfunction]
 #[pyo3(signature = (url = None, token = None, *, session_id = None, project_id = None))]
 fn connect(
@@ -83,29 +71,23 @@ fn connect(
     session_id: Option<String>,
     project_id: Option<String>,
 ) -> PyResult<Client> {
-    let resolved = py.detach(|| {
-        let env = Env::current();
-        let config = env.config()?;
-        let url = setting(url.as_deref(), &env, "MAESTRO_API_URL", &config, "apiUrl").ok_or_else(
-            || {
-                Error::invalid_argument("No server URL given and MAESTRO_API_URL is not set")
-                    .with_suggestion(
-                        "Call maestro.connect('http://127.0.0.1:3000') or set MAESTRO_API_URL",
-                    )
-            },
-        )?;
-        let token = setting(token.as_deref(), &env, "MAESTRO_TOKEN", &config, "token");
-        let (session, project) = context(&env, session_id, project_id)?;
-        let m = Maestro::connect(&url, token.clone())?.with_skills_dir(Some(skills_dir(&env)));
-        Ok((m, url, token, session, project))
-    });
-    let (m, url, token, session, project) = resolved.map_err(|e| to_py_err(py, e))?;
-    Ok(Client::new(
-        m,
-        Mode::Remote { url, token },
-        session,
-        project,
-    ))
+    py.detach(|| {
+        let s = Settings::current(Overrides {
+            server: url,
+            token,
+            session: session_id,
+            project: project_id,
+            ..Default::default()
+        });
+        let url = s.server_url()?.ok_or_else(|| {
+            Error::invalid_argument("No server URL given and MAESTRO_API_URL is not set")
+                .with_suggestion(
+                    "Call maestro.connect('http://127.0.0.1:3000') or set MAESTRO_API_URL",
+                )
+        })?;
+        client(&s, s.remote(&url)?)
+    })
+    .map_err(|e| to_py_err(py, e))
 }
 
 /// Benchmark support: calls the Rust facade's `get_task` `n` times exactly as the binding

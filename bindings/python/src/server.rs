@@ -3,10 +3,8 @@
 use crate::error::to_py_err;
 use crate::runtime::rt;
 use maestro_core::Maestro;
-use maestro_core::config::Env;
-use maestro_core::server::{
-    BackgroundServer, ServerOptions, bind, check_bind_allowed, resolve_addr,
-};
+use maestro_core::config::{Overrides, ServerFlags, Settings};
+use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use pyo3::prelude::*;
 use std::path::PathBuf;
 
@@ -20,9 +18,12 @@ pub struct Server {
 
 /// Starts a Maestro server on a local store, in the background of this process.
 ///
-/// The store is resolved like `maestro.open()`. `port=0` picks a free port (read it from
-/// `server.url`). A non-loopback `host` needs a `token`, which clients then send as a bearer
-/// token.
+/// The store is resolved like `maestro.open()`, and served with the same settings as
+/// `maestro serve`: sessions silent past the lease (`MAESTRO_LEASE_SECONDS`, config
+/// `leaseSeconds`, default 120 s) are declared lost and their tasks released before the
+/// next request that shows or changes tasks or sessions. `port=0` picks a free port (read it
+/// from `server.url`). A non-loopback `host` needs a `token`, which clients then send as a
+/// bearer token.
 #[pyfunction]
 #[pyo3(signature = (path = None, *, host = "127.0.0.1", port = 0, token = None))]
 pub fn serve(
@@ -34,13 +35,20 @@ pub fn serve(
 ) -> PyResult<Server> {
     let rt = rt()?;
     let started = py.detach(|| -> maestro_core::Result<Server> {
-        let db = Env::current().db_path(path.as_deref());
+        let settings = Settings::current(Overrides {
+            db: path,
+            ..Default::default()
+        });
+        let db = settings.db_path();
         let addr = resolve_addr(host, port)?;
-        check_bind_allowed(addr, token.as_deref())?;
-        let m = Maestro::open(&db)?;
-        let listener = rt.block_on(bind(addr, token.as_deref()))?;
-        let mut opts = ServerOptions::new(m);
-        opts.token = token;
+        let m = settings.local(Maestro::open(&db)?)?;
+        let flags = ServerFlags {
+            token,
+            ..Default::default()
+        };
+        let opts = settings.server_options(m, flags)?;
+        check_bind_allowed(addr, opts.token.as_deref())?;
+        let listener = rt.block_on(bind(addr, opts.token.as_deref()))?;
         Ok(Server {
             inner: BackgroundServer::spawn(rt.handle(), opts, listener)?,
             db: db.display().to_string(),

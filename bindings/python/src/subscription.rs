@@ -1,17 +1,16 @@
 //! `maestro.Subscription`: a stream of events, both an iterator and an async iterator.
 //!
-//! A background task on the shared runtime feeds a bounded channel: for a server it forwards
-//! the core's sync client (WebSocket, reconnecting, resuming from the last seq), for a local
-//! store it tails the durable event log. Consumers move events from the channel to a ready queue
+//! A background task on the shared runtime forwards the core's [`Maestro::subscribe`] (the
+//! sync client of a server, or a tail of a local store's event log) into a bounded channel.
+//! Consumers move events from the channel to a ready queue
 //! (while holding the receiver, so the queue keeps `seq` order) with the GIL released, then
 //! take them from the front. An event received for an `async for` step that was cancelled
 //! stays in the queue and is handed out by the next step, so none is lost.
 
-use crate::client::Mode;
 use crate::error::to_py_err;
 use crate::runtime::rt;
 use crate::types::PyEvent;
-use maestro_core::remote::{SyncClient, SyncEvent, SyncOptions};
+use maestro_core::facade::subscribe::{self, SubscribeOptions, SubscriptionItem};
 use maestro_core::{Error, Event, Maestro};
 use pyo3::prelude::*;
 use std::collections::VecDeque;
@@ -22,8 +21,6 @@ use tokio::sync::{mpsc, watch};
 
 /// Events buffered between the background task and the consumer.
 const CHANNEL_CAPACITY: usize = 1024;
-/// Events read from the log per query.
-const BATCH: usize = 500;
 /// How often a blocked `next()` wakes up to let Python handle signals (Ctrl-C).
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
@@ -47,42 +44,23 @@ pub struct Subscription {
     ready: Mutex<VecDeque<Item>>,
     stop: watch::Sender<bool>,
     last_seq: AtomicI64,
-    /// The latest `(last_seq, oldest)` gap the server could not replay.
+    /// The latest `(last_seq, oldest)` gap the event log could not replay.
     resync: Arc<Mutex<Option<(i64, i64)>>>,
 }
 
 impl Subscription {
-    /// Starts the background task feeding the subscription: the core's sync client for a
-    /// server, a tail of the event log for a local store.
-    pub fn start(
-        py: Python<'_>,
-        m: Maestro,
-        mode: &Mode,
-        session_id: Option<String>,
-        since: i64,
-        projects: Vec<String>,
-        interval: Duration,
-    ) -> PyResult<Self> {
+    /// Subscribes (with the GIL released: a server is connected to first) and starts the
+    /// background task feeding the subscription.
+    pub fn start(py: Python<'_>, m: &Maestro, opts: SubscribeOptions) -> PyResult<Self> {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (stop, stop_rx) = watch::channel(false);
         let resync = Arc::new(Mutex::new(None));
         let rt = rt()?;
-        match mode {
-            Mode::Local => {
-                rt.spawn(tail_log(m, since, projects, interval, tx, stop_rx));
-            }
-            Mode::Remote { url, token } => {
-                let opts = SyncOptions::new(url.clone())
-                    .token(token.clone())
-                    .session_id(session_id)
-                    .since(Some(since))
-                    .projects(projects);
-                let client = py
-                    .detach(|| rt.block_on(SyncClient::connect(opts)))
-                    .map_err(|e| to_py_err(py, e))?;
-                rt.spawn(forward_sync(client, tx, stop_rx, resync.clone()));
-            }
-        }
+        let sub = py
+            .detach(|| rt.block_on(m.subscribe(opts)))
+            .map_err(|e| to_py_err(py, e))?;
+        let since = sub.last_seq();
+        rt.spawn(forward(sub, tx, stop_rx, resync.clone()));
         Ok(Self {
             rx: tokio::sync::Mutex::new(rx),
             ready: Mutex::new(VecDeque::new()),
@@ -187,14 +165,16 @@ impl Subscription {
 
 #[pymethods]
 impl Subscription {
-    /// The `seq` of the last event handed out (the `since` given at first).
+    /// The `seq` of the last event handed out (at first the seq it started after: `since`,
+    /// or the latest seq when subscribing from now).
     #[getter]
     fn last_seq(&self) -> i64 {
         self.last_seq.load(Ordering::Relaxed)
     }
 
-    /// `(last_seq, oldest)` when the server no longer had the events after `last_seq` and the
-    /// stream went on from `oldest`: reload the state you mirror. None otherwise.
+    /// `(last_seq, oldest)` when the event log no longer had the events after `last_seq` (they
+    /// were pruned) and the stream went on from `oldest`: reload the state you mirror. None
+    /// otherwise.
     #[getter]
     fn resync_required(&self) -> Option<(i64, i64)> {
         *self.resync.lock().unwrap_or_else(|p| p.into_inner())
@@ -289,53 +269,11 @@ impl Drop for Subscription {
     }
 }
 
-/// Tails the durable event log: reads the events after `since` in batches, then polls for
-/// new ones every `interval`, until stopped or the consumer is gone.
-async fn tail_log(
-    m: Maestro,
-    mut since: i64,
-    projects: Vec<String>,
-    interval: Duration,
-    tx: mpsc::Sender<Item>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        let batch = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            r = m.events_since(since, BATCH, &projects) => r,
-        };
-        match batch {
-            Ok(events) => {
-                let full = events.len() == BATCH;
-                for ev in events {
-                    since = ev.seq;
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => return,
-                        sent = tx.send(Ok(ev)) => if sent.is_err() { return },
-                    }
-                }
-                if full {
-                    continue;
-                }
-            }
-            // A busy database is worth another try; anything else ends the stream.
-            Err(e) if e.retryable() => {}
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-}
-
-/// Forwards the events of the core's sync client until stopped or the client ends; a client
-/// that gave up (refused, or out of reconnection attempts) ends the stream with its error.
-async fn forward_sync(
-    mut client: SyncClient,
+/// Forwards the core subscription's events until stopped or the consumer is gone; an error
+/// (a server that refused, or every reconnection failed) ends the stream after it is handed
+/// out.
+async fn forward(
+    mut sub: subscribe::Subscription,
     tx: mpsc::Sender<Item>,
     mut stop: watch::Receiver<bool>,
     resync: Arc<Mutex<Option<(i64, i64)>>>,
@@ -343,25 +281,24 @@ async fn forward_sync(
     loop {
         let next = tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
-            next = client.next_event() => next,
+            next = sub.next() => next,
         };
         match next {
-            Some(SyncEvent::Event(ev)) => {
+            Some(Ok(SubscriptionItem::Event(ev))) => {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => break,
                     sent = tx.send(Ok(ev)) => if sent.is_err() { break },
                 }
             }
-            Some(SyncEvent::ResyncRequired { last_seq, oldest }) => {
+            Some(Ok(SubscriptionItem::ResyncRequired { last_seq, oldest })) => {
                 *resync.lock().unwrap_or_else(|p| p.into_inner()) = Some((last_seq, oldest));
             }
-            None => {
-                if let Some(e) = client.last_error() {
-                    let _ = tx.send(Err(e)).await;
-                }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
                 break;
             }
+            None => break,
         }
     }
-    client.close().await;
+    sub.close().await;
 }

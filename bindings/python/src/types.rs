@@ -9,9 +9,9 @@ use crate::convert::{json_to_py, map_to_py};
 use chrono::SecondsFormat;
 use maestro_core::skills::{Skill, SkillSource, SkillType};
 use maestro_core::{
-    DependencyRef, Event, Priority, Project, Role, Session, SessionCounts, SessionStatus,
-    StatusReport, Subtask, Task, TaskCounts, TaskDetail, TaskStatus, TimelineEntry, TimelineKind,
-    Timestamp,
+    DependencyRef, Event, Priority, Project, ProjectInit, Role, Session, SessionCounts,
+    SessionStatus, StatusReport, Subtask, Task, TaskCounts, TaskDetail, TaskStatus, TimelineEntry,
+    TimelineKind, Timestamp,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
@@ -215,8 +215,22 @@ model! {
         name = p.name;
         /// When the project was created (RFC 3339 UTC string).
         created_at = p.created_at;
+        /// Whether it is the store's default project (the one clients without a project act
+        /// on).
+        default = p.default;
     }
-    repr(id, name)
+    repr(id, name, default)
+}
+
+model! {
+    /// What `init_project` did: the project, and whether it was created.
+    PyProjectInit(ProjectInit) as "ProjectInit", |i| {
+        /// The project of that name.
+        project = i.project;
+        /// False when a project of that name existed and was returned.
+        created = i.created;
+    }
+    repr(project, created)
 }
 
 model! {
@@ -244,8 +258,11 @@ model! {
         metadata = t.metadata;
         /// Incremented on every change; pass it as `expected_version` for optimistic updates.
         version = t.version;
-        /// Fencing token, incremented on every claim or release.
+        /// Fencing token: incremented when the task gets owners after having none, and when
+        /// an owner's claim is released or taken over.
         claim_epoch = t.claim_epoch;
+        /// Why the task is blocked (the latest reason), while it is; else None.
+        blocked_reason = t.blocked_reason;
         /// When the task was created (RFC 3339 UTC string).
         created_at = t.created_at;
         /// When the task last changed (RFC 3339 UTC string).
@@ -296,42 +313,40 @@ model! {
     repr(id, title, completed)
 }
 
-/// The type-specific fields of a timeline entry, keyed like the attributes of Python code.
-fn timeline_data(kind: &TimelineKind) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut put = |k: &str, v: &str| {
-        m.insert(k.to_string(), Value::String(v.to_string()));
-    };
-    match kind {
-        TimelineKind::Created => {}
-        TimelineKind::StatusChanged { from, to } => {
-            put("from", from.as_str());
-            put("to", to.as_str());
-        }
-        TimelineKind::Progress { message } => put("message", message),
-        TimelineKind::SubtaskCreated { subtask_id }
-        | TimelineKind::SubtaskCompleted { subtask_id } => put("subtask_id", subtask_id),
-        TimelineKind::Blocked { reason } => put("reason", reason),
-        TimelineKind::Assigned { session_id } => put("session_id", session_id),
-        TimelineKind::Released { session_id, reason } => {
-            put("session_id", session_id);
-            put("reason", reason);
-        }
-        TimelineKind::Comment { author, message } => {
-            put("author", author);
-            put("message", message);
+/// `subtaskId` → `subtask_id`.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
     }
-    m
+    out
 }
 
-/// The human text of a timeline entry: a progress or comment message, a block or release reason.
-fn timeline_message(kind: &TimelineKind) -> Option<&str> {
-    match kind {
-        TimelineKind::Progress { message } | TimelineKind::Comment { message, .. } => Some(message),
-        TimelineKind::Blocked { reason } | TimelineKind::Released { reason, .. } => Some(reason),
-        _ => None,
-    }
+/// The type-specific fields of a timeline entry (its JSON form without `type`), keyed like
+/// the attributes of Python code.
+fn timeline_data(kind: &TimelineKind) -> Map<String, Value> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(kind) else {
+        return Map::new();
+    };
+    fields
+        .into_iter()
+        .filter(|(k, _)| k != "type")
+        .map(|(k, v)| (snake_case(&k), v))
+        .collect()
+}
+
+/// The message of a progress entry or comment, the reason of a block or release.
+fn timeline_message(kind: &TimelineKind) -> Option<String> {
+    let data = timeline_data(kind);
+    data.get("message")
+        .or_else(|| data.get("reason"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 model! {
@@ -342,14 +357,17 @@ model! {
         /// The task it belongs to.
         task_id = e.task_id;
         /// `created`, `status_changed`, `progress`, `subtask_created`, `subtask_completed`,
-        /// `blocked`, `assigned`, `released` or `comment`.
+        /// `blocked`, `assigned`, `released`, `comment` or `override`.
         r#type = e.kind.type_name();
         /// The type-specific fields: `from`/`to` (status_changed), `message` (progress,
         /// comment), `author` (comment), `subtask_id`, `reason` (blocked, released),
-        /// `session_id` (assigned, released).
+        /// `session_id` (assigned, released), `action` and `session_ids` (override: a write
+        /// forced over the sessions that owned the task).
         data = timeline_data(&e.kind);
         /// The message or reason of the entry, when it has one.
         message = timeline_message(&e.kind);
+        /// What happened, in a few words (the text every Maestro front end shows).
+        summary = e.kind.summary();
         /// When it happened (RFC 3339 UTC string).
         timestamp = e.timestamp;
         /// The acting session, when known.
@@ -385,8 +403,11 @@ model! {
         metadata = d.task.metadata;
         /// Incremented on every change.
         version = d.task.version;
-        /// Fencing token, incremented on every claim or release.
+        /// Fencing token: incremented when the task gets owners after having none, and when
+        /// an owner's claim is released or taken over.
         claim_epoch = d.task.claim_epoch;
+        /// Why the task is blocked (the latest reason), while it is; else None.
+        blocked_reason = d.task.blocked_reason;
         /// When the task was created (RFC 3339 UTC string).
         created_at = d.task.created_at;
         /// When the task last changed (RFC 3339 UTC string).
@@ -401,8 +422,11 @@ model! {
         dependency_details = d.dependency_details;
         /// The tasks that depend on this one.
         dependents = d.dependents;
-        /// The timeline, oldest first.
+        /// The newest timeline entries (at most 50), oldest first; `Client.timeline()` pages
+        /// the whole history.
         timeline = d.timeline;
+        /// How many entries the whole timeline has.
+        timeline_total = d.timeline_total;
     }
     repr(id, title, status, priority)
 }
@@ -424,7 +448,8 @@ model! {
         agent = s.agent;
         /// The tasks it was given.
         task_ids = s.task_ids;
-        /// `spawning`, `starting`, `active`, `completed`, `failed`, `stopped` or `lost`.
+        /// `waiting` (a spawn request for a task whose dependencies are open), `spawning`,
+        /// `starting`, `active`, `completed`, `failed`, `stopped` or `lost`.
         status = s.status;
         /// The session that requested it, if any.
         spawned_by = s.spawned_by;
@@ -639,6 +664,7 @@ impl PyPage {
 /// Adds the result classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProject>()?;
+    m.add_class::<PyProjectInit>()?;
     m.add_class::<PyTask>()?;
     m.add_class::<PyDependencyRef>()?;
     m.add_class::<PySubtask>()?;

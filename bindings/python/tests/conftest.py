@@ -24,3 +24,17 @@ def client(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[maestro.C
     c = maestro.open(db_path)
     c.create_project("demo")
     yield c
+
+
+@pytest.fixture(params=["local", "remote"])
+def any_client(
+    request: pytest.FixtureRequest, client: maestro.Client, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[maestro.Client]:
+    """The `client` store, opened directly ("local") or through an embedded server ("remote")."""
+    if request.param == "local":
+        yield client
+        return
+    for var in ("MAESTRO_API_URL", "MAESTRO_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    with maestro.serve(db_path) as srv:
+        yield maestro.connect(srv.url)

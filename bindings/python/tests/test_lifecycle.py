@@ -86,11 +86,11 @@ def test_subtask_update_and_delete(client: maestro.Client) -> None:
 def test_sessions(client: maestro.Client) -> None:
     t = client.create_task("t")
     orch = client.register_session(name="orchestrator", role="orchestrator")
-    spawned = client.with_session(orch.id).spawn_session(t.id, agent="scripted", skill="maestro-worker")
+    spawned = client.with_session(orch.id).spawn_session(t.id, agent="claude", skill="maestro-worker")
     assert spawned.status == "spawning"
     assert spawned.task_ids == [t.id]
     assert spawned.spawned_by == orch.id
-    assert client.get_session(spawned.id).agent == "scripted"
+    assert client.get_session(spawned.id).agent == "claude"
     assert client.heartbeat(orch.id).id == orch.id
     ended = client.end_session(orch.id, status="stopped")
     assert ended.status == "stopped" and ended.ended_at is not None
@@ -99,11 +99,14 @@ def test_sessions(client: maestro.Client) -> None:
     assert {s.id for s in client.list_sessions()} == {orch.id, spawned.id}
 
 
-def test_comments_and_timeline_limit(client: maestro.Client) -> None:
+def test_comments_and_the_timeline_summary(client: maestro.Client) -> None:
     t = client.create_task("t")
     c = client.add_comment(t.id, "looks good", author="reviewer")
     assert (c.type, c.data["author"], c.message) == ("comment", "reviewer", "looks good")
-    assert client.timeline(t.id, limit=1) == [c]
+    assert c.summary == "reviewer: looks good"
+    page = client.timeline(t.id)
+    assert [e.type for e in page] == ["created", "comment"] and page.next_cursor is None
+    assert page[-1] == c
 
 
 def test_projects(client: maestro.Client) -> None:

@@ -148,3 +148,23 @@ def test_async_iteration_ends_on_close(client: maestro.Client) -> None:
 def test_poll_interval_must_be_positive(client: maestro.Client) -> None:
     with pytest.raises(maestro.ValidationError):
         client.subscribe(poll_interval=0)
+
+
+def test_subscribe_starts_from_now_by_default(any_client: maestro.Client) -> None:
+    before = any_client.create_task("written before subscribing")
+    latest = any_client.latest_seq()
+    with any_client.subscribe() as sub:
+        assert sub.last_seq == latest
+        after = any_client.create_task("written after")
+        first = collect(sub, 1)[0]
+    assert (first.seq, first.type, first.data["id"]) == (latest + 1, "task:created", after.id)
+    # since=0 replays the whole log, the task written before included.
+    with any_client.subscribe(since=0) as sub:
+        replayed = collect(sub, latest)
+    assert [e.seq for e in replayed] == list(range(1, latest + 1))
+    assert before.id in {e.data.get("id") for e in replayed if e.type == "task:created"}
+
+
+def test_since_must_not_be_negative(client: maestro.Client) -> None:
+    with pytest.raises(maestro.ValidationError):
+        client.subscribe(since=-1)

@@ -20,7 +20,7 @@ def test_to_dict_is_plain_json_ready_data(client: maestro.Client) -> None:
     assert d["dependency_details"] == [{"id": a.id, "title": "A", "status": "pending"}]
     assert set(a.to_dict()) == {
         "id", "project_id", "title", "description", "status", "priority", "dependencies",
-        "labels", "session_ids", "metadata", "version", "claim_epoch", "created_at",
+        "labels", "session_ids", "metadata", "version", "claim_epoch", "blocked_reason", "created_at",
         "updated_at", "started_at", "completed_at",
     }
     assert a.to_dict()["metadata"] == {"k": {"nested": [1]}}

@@ -127,8 +127,6 @@ pub async fn run(ctx: &mut Ctx, a: DemoArgs) -> Result<()> {
 
     let mut opts = HostOptions::new(dir.path.clone(), StoreContext::Local { db: db.clone() });
     opts.profiles.insert(AgentProfile {
-        name: "scripted".into(),
-        command: vec!["sh".into(), script.display().to_string()],
         env: [
             ("MAESTRO_BIN".to_string(), exe.display().to_string()),
             (
@@ -138,6 +136,7 @@ pub async fn run(ctx: &mut Ctx, a: DemoArgs) -> Result<()> {
             ("MAESTRO_JSON".to_string(), "0".to_string()),
         ]
         .into(),
+        ..AgentProfile::process("scripted", vec!["sh".into(), script.display().to_string()])
     });
     opts.default_agent = "scripted".into();
     opts.max_concurrent = a.workers;

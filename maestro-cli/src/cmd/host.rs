@@ -31,6 +31,8 @@ pub fn options(ctx: &mut Ctx, agent: Option<String>) -> Result<HostOptions> {
     opts.path_prefix = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    opts.prices = ctx.settings().prices()?;
+    opts.default_budget = ctx.settings().default_budget()?;
     Ok(opts)
 }
 
@@ -172,6 +174,13 @@ fn report(out: Out, e: &HostEvent) {
         HostEvent::LaunchFailed { session, reason } => (
             json!({"event": "launch_failed", "sessionId": session.id, "reason": reason}),
             format!("✗ {} could not start: {reason}", session.id),
+        ),
+        HostEvent::Trouble { message, retry_in } => (
+            json!({"event": "trouble", "message": message, "retryInMs": retry_in.map(|d| d.as_millis() as u64)}),
+            match retry_in {
+                Some(d) => format!("⚠ {message} (retrying in {} ms)", d.as_millis()),
+                None => format!("⚠ {message}"),
+            },
         ),
         HostEvent::Lost { sessions } => (
             json!({"event": "lost", "sessionIds": sessions.iter().map(|s| &s.id).collect::<Vec<_>>()}),

@@ -3,13 +3,13 @@
 use crate::cli::ProjectCmd;
 use crate::context::Ctx;
 use crate::output::{Style, table};
-use maestro_core::config::{DB_FILE, PROJECT_DIR};
-use maestro_core::{Project, Result, TaskStatus};
+use maestro_core::config::{CONFIG_FILE, ConfigFile, DB_FILE, PROJECT_DIR};
+use maestro_core::{Project, ProjectInit, Result, TaskStatus};
 use serde_json::json;
 
 pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
-    // Remote: the project lives on the server. Local: without --db / MAESTRO_DB, init makes
-    // a project store in this folder.
+    // Remote: the project lives on the server, and this folder records which one it uses.
+    // Local: without --db / MAESTRO_DB, init makes a project store in this folder.
     let remote = ctx.server_url()?;
     let explicit = ctx.global.db.is_some() || ctx.env.var("MAESTRO_DB").is_some();
     let path = if explicit {
@@ -24,47 +24,83 @@ pub async fn init(ctx: &mut Ctx, name: Option<String>) -> Result<()> {
             (m, loc)
         }
         None => (
-            maestro_core::Maestro::open(&path)?,
+            ctx.local(maestro_core::Maestro::open(&path)?)?,
             path.display().to_string(),
         ),
     };
     let op = ctx.op();
-    let existing = match m.project(None).await {
-        Ok(p) => Some(p),
-        Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
-        Err(e) => return Err(e),
+    let folder = ctx
+        .env
+        .cwd()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "maestro".into());
+    // Without a name, a local store that has a default project is already set up.
+    let existing = match (&name, &remote) {
+        (None, None) => match m.project(None).await {
+            Ok(p) => Some(p),
+            Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
+            Err(e) => return Err(e),
+        },
+        _ => None,
     };
-    // Re-running init is safe: it returns the default project unless a new name is asked for.
-    let (project, created) = match existing {
-        Some(p) if name.as_deref().is_none_or(|n| n.trim() == p.name) => (p, false),
-        _ => {
-            let name = name.unwrap_or_else(|| {
-                ctx.env
-                    .cwd()
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "maestro".into())
-            });
-            (m.create_project(&op, &name, true).await?, true)
+    let init = match existing {
+        Some(project) => ProjectInit {
+            project,
+            created: false,
+        },
+        None => {
+            m.init_project(&op, name.as_deref().unwrap_or(&folder))
+                .await?
         }
     };
+    let project = init.project;
+    // In remote mode the server's default is everyone's: record the choice here instead.
+    let recorded = match &remote {
+        Some(_) => Some(record_project(ctx, &project.id)?),
+        None => None,
+    };
     let key = if remote.is_some() { "server" } else { "db" };
-    let data = json!({ "project": project, key: location, "created": created });
+    let mut data = json!({ "project": project, key: location, "created": init.created });
+    if let Some(file) = &recorded {
+        data["config"] = json!(file.display().to_string());
+    }
     let db = location.clone();
     ctx.out.success(&data, |s| {
         if s.quiet {
             return project.id.clone();
         }
-        let head = if created {
+        let head = if init.created {
             s.ok(&format!("Created project {} {}", s.cyan(&project.id), s.bold(&project.name)))
         } else {
             s.ok(&format!("Project {} {} is already set up", s.cyan(&project.id), s.bold(&project.name)))
         };
-        format!(
-            "{head}\n  store: {db}\n\nNext:\n  maestro task create \"First task\"\n  maestro session register --name me"
-        )
+        let mut out = format!("{head}\n  store: {db}");
+        if let Some(file) = &recorded {
+            out.push_str(&format!("\n  this folder uses it: projectId in {}", file.display()));
+        } else if !project.default {
+            out.push_str(&format!(
+                "\n  the store's default project is another one; make this one the default with: maestro project use {}",
+                project.id
+            ));
+        }
+        out.push_str("\n\nNext:\n  maestro task create \"First task\"\n  maestro session register --name me");
+        out
     });
     Ok(())
+}
+
+/// Records `projectId` in this folder's `.maestro/config.json` (the nearest project
+/// folder's, else the working directory's); returns the file.
+fn record_project(ctx: &mut Ctx, id: &str) -> Result<std::path::PathBuf> {
+    let path = ctx
+        .env
+        .project_config_path()
+        .unwrap_or_else(|| ctx.env.cwd().join(PROJECT_DIR).join(CONFIG_FILE));
+    let mut file = ConfigFile::load(&path)?;
+    file.set("projectId", json!(id))?;
+    file.save()?;
+    Ok(path)
 }
 
 pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
@@ -115,7 +151,7 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
 pub async fn status(ctx: &mut Ctx) -> Result<()> {
     let project = ctx.project()?;
     let m = ctx.open(false)?;
-    let report = m.status(project.as_deref()).await?;
+    let report = m.status_as(&ctx.op(), project.as_deref()).await?;
     ctx.out.success(&report, |s| {
         if report.tasks.total == 0 {
             return format!(
@@ -137,8 +173,22 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
             .iter()
             .map(|p| format!("{p} {}", count(report.tasks.by_priority.get(*p))))
             .collect();
+        let u = &report.usage;
+        let usage = if u.sessions > 0 {
+            format!(
+                "\n{} {} input ({} cached) · {} output tokens · ${:.4} over {} agent runs",
+                s.dim("usage:"),
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                u.cost_usd,
+                u.sessions
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}",
+            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}{usage}",
             s.cyan(&report.project_id),
             report.tasks.total,
             s.bold(&report.tasks.ready.to_string()),
@@ -154,6 +204,37 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
 pub async fn run(ctx: &mut Ctx, cmd: ProjectCmd) -> Result<()> {
     let m = ctx.open(false)?;
     match cmd {
+        ProjectCmd::Use { id } => {
+            let (p, file) = if ctx.server_url()?.is_some() {
+                let p = m.get_project(&id).await?;
+                let file = record_project(ctx, &p.id)?;
+                (p, Some(file))
+            } else {
+                (m.use_project(&ctx.op(), &id).await?, None)
+            };
+            let mut data = json!(p);
+            if let Some(f) = &file {
+                data["config"] = json!(f.display().to_string());
+            }
+            ctx.out.success(&data, |s| {
+                if s.quiet {
+                    return p.id.clone();
+                }
+                match &file {
+                    Some(f) => s.ok(&format!(
+                        "This folder now uses project {} {} (projectId in {})",
+                        s.cyan(&p.id),
+                        p.name,
+                        f.display()
+                    )),
+                    None => s.ok(&format!(
+                        "Project {} {} is now the default",
+                        s.cyan(&p.id),
+                        p.name
+                    )),
+                }
+            });
+        }
         ProjectCmd::Create { name, default } => {
             let p = m.create_project(&ctx.op(), &name, default).await?;
             ctx.out.success(&p, |s| {
@@ -166,21 +247,19 @@ pub async fn run(ctx: &mut Ctx, cmd: ProjectCmd) -> Result<()> {
         }
         ProjectCmd::List => {
             let list = m.list_projects().await?;
-            let default = m.project(None).await.ok().map(|p| p.id);
-            ctx.out
-                .success(&list, |s| project_table(s, &list, default.as_deref()));
+            ctx.out.success(&list, |s| project_table(s, &list));
         }
         ProjectCmd::Get { id } => {
             let id = id.or(ctx.project()?);
             let p = m.project(id.as_deref()).await?;
             ctx.out
-                .success(&p, |s| project_table(s, std::slice::from_ref(&p), None));
+                .success(&p, |s| project_table(s, std::slice::from_ref(&p)));
         }
     }
     Ok(())
 }
 
-fn project_table(s: &Style, list: &[Project], default: Option<&str>) -> String {
+fn project_table(s: &Style, list: &[Project]) -> String {
     if list.is_empty() {
         return "No projects yet — create one with: maestro init --name \"<name>\"".into();
     }
@@ -194,7 +273,7 @@ fn project_table(s: &Style, list: &[Project], default: Option<&str>) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|p| {
-            let mark = if Some(p.id.as_str()) == default {
+            let mark = if p.default {
                 s.green("default")
             } else {
                 String::new()

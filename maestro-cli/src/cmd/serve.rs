@@ -2,9 +2,10 @@
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::context::Ctx;
+use maestro_core::config::ServerFlags;
 use maestro_core::host::plan::StoreContext;
 use maestro_core::host::{Host, HostControl, HostEvent};
-use maestro_core::server::{self, ServerOptions};
+use maestro_core::server;
 use maestro_core::{Error, Maestro, OpContext, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -12,14 +13,18 @@ use std::time::Duration;
 pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     init_logging(a.log_format);
     let addr = server::parse_addr(&a.addr)?;
-    let token = a
-        .token
-        .or_else(|| ctx.env.var("MAESTRO_TOKEN").map(str::to_string));
-    server::check_bind_allowed(addr, token.as_deref())?;
     // The server always serves a local store, even when apiUrl is configured.
     let db = ctx.db_path();
-    let maestro = Maestro::open(&db)?.with_skills_dir(Some(ctx.skills_dir()));
-    let lease = ctx.lease()?;
+    let maestro = ctx.local(Maestro::open(&db)?)?;
+    let flags = ServerFlags {
+        token: a.token.clone(),
+        max_connections: a.max_connections,
+        body_timeout: a.body_timeout,
+    };
+    let opts = ctx.settings().server_options(maestro.clone(), flags)?;
+    let token = opts.token.clone();
+    server::check_bind_allowed(addr, token.as_deref())?;
+    let lease = maestro.lease();
     let host_opts = if a.spawn {
         if a.max_concurrent == 0 {
             return Err(Error::invalid_argument(
@@ -33,8 +38,6 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    let mut opts = ServerOptions::new(maestro.clone());
-    opts.token = token.clone();
     let listener = server::bind(addr, token.as_deref()).await?;
     // Handle SIGTERM/SIGINT from the moment we announce the URL.
     let shutdown = shutdown_signals()?;
@@ -45,7 +48,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     // One line for whoever started us (scripts read the URL when binding port 0).
     ctx.out.success(&json!({ "url": url, "addr": local.to_string(), "db": db.display().to_string() }), |s| {
         format!(
-            "{}\n  store: {}\n  clients: maestro --server {url} …  or  export MAESTRO_API_URL={url}",
+            "{}\n  store: {}\n  dashboard: {url}/\n  clients: maestro --server {url} …  or  export MAESTRO_API_URL={url}",
             s.ok(&format!("Maestro server listening on {url}")),
             db.display()
         )
@@ -71,10 +74,25 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 HostEvent::Lost { sessions } => {
                     tracing::warn!(count = sessions.len(), "sessions lost, tasks released")
                 }
+                HostEvent::Trouble { message, retry_in } => {
+                    tracing::warn!(%message, retry_in_ms = retry_in.map(|d| d.as_millis() as u64), "host trouble")
+                }
             });
+            // The host loop only ends when told to; should it ever end otherwise, it is
+            // started again, so the server never serves on without launching agents.
             tokio::spawn(async move {
-                if let Err(e) = host.run(rx).await {
-                    tracing::error!(error = %e.message(), "the host stopped");
+                loop {
+                    let outcome = host.run(rx.clone()).await;
+                    if *rx.borrow() == HostControl::Stop || rx.has_changed().is_err() {
+                        break;
+                    }
+                    match outcome {
+                        Ok(_) => tracing::warn!("the host loop ended; starting it again"),
+                        Err(e) => {
+                            tracing::error!(error = %e.message(), "the host loop failed; starting it again")
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             });
         }
@@ -87,7 +105,7 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(every) => {
-                            if let Err(e) = maestro.reap_expired(&OpContext::default(), lease).await {
+                            if let Err(e) = maestro.reap_expired(&OpContext::default()).await {
                                 tracing::warn!(error = %e.message(), "reaping expired sessions failed");
                             }
                         }

@@ -56,7 +56,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 limit,
                 cursor,
             };
-            let page = m.list_sessions(filter).await?;
+            let page = m.list_sessions_as(&op, filter).await?;
             ctx.out.page(&page, |st| {
                 if page.items.is_empty() && !st.quiet {
                     "No sessions — register one with: maestro session register --name <name>".into()
@@ -76,6 +76,10 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             agent,
             cwd,
             role,
+            force,
+            max_cost,
+            max_tokens,
+            resume,
         } => {
             let new = NewSession {
                 project_id: project,
@@ -90,6 +94,13 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                         .display()
                         .to_string(),
                 ),
+                force,
+                budget: Some(maestro_core::Budget {
+                    max_cost_usd: max_cost,
+                    max_tokens,
+                })
+                .filter(|b| !b.is_empty()),
+                resume,
                 ..Default::default()
             };
             let s = m.spawn_session(&op, new).await?;
@@ -97,14 +108,19 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 if st.quiet {
                     return s.id.clone();
                 }
+                let when = if s.status == maestro_core::SessionStatus::Waiting {
+                    "It waits for the task's dependencies; then a running host launches it"
+                } else {
+                    "A running host launches it"
+                };
                 format!(
-                    "{}\nA running host launches it: maestro host (or maestro serve --spawn)\nWatch it with: maestro session get {}",
-                    st.ok(&format!("Requested session {} for {}", st.cyan(&s.id), s.task_ids.join(", "))),
+                    "{}\n{when}: maestro host (or maestro serve --spawn)\nWatch it with: maestro session get {}",
+                    st.ok(&format!("Requested session {} for {} ({})", st.cyan(&s.id), s.task_ids.join(", "), s.status)),
                     s.id
                 )
             });
         }
-        SessionCmd::Logs { id, tail } => {
+        SessionCmd::Logs { id, tail, raw } => {
             let s = m.get_session(&id).await?;
             let dirs = maestro_core::host::plan::HostDirs {
                 home: ctx.env.maestro_home(),
@@ -120,6 +136,23 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                     "Logs are written by the host that launched the session, under its $MAESTRO_HOME/logs (tmux sessions log their window's output)",
                 )
             })?;
+            // Structured output is rendered readably, unless --raw.
+            let output = ctx
+                .settings()
+                .agent_profiles()
+                .ok()
+                .and_then(|p| {
+                    s.agent
+                        .as_deref()
+                        .and_then(|a| p.get(a).ok())
+                        .map(|p| p.output)
+                })
+                .unwrap_or(maestro_core::host::plan::OutputKind::None);
+            let text = if raw || output == maestro_core::host::plan::OutputKind::None {
+                text
+            } else {
+                maestro_core::agent::parse_log(output, &text).render()
+            };
             let text = match tail {
                 Some(n) => {
                     let lines: Vec<&str> = text.lines().collect();
@@ -136,7 +169,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
         }
         SessionCmd::Heartbeat { id } => {
             let id = ctx.require_session(id.as_deref())?;
-            let s = m.heartbeat(&id).await?;
+            let s = m.heartbeat(&op, &id).await?;
             ctx.out.success(&s, |st| {
                 if st.quiet {
                     String::new()
@@ -158,6 +191,28 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Tokens, cost and turns in a few words.
+fn usage_text(u: &maestro_core::agent::Usage) -> String {
+    let mut parts = Vec::new();
+    if let (Some(i), Some(o)) = (u.input_tokens, u.output_tokens) {
+        parts.push(format!(
+            "{i} in ({} cached) / {o} out tokens",
+            u.cached_input_tokens.unwrap_or(0)
+        ));
+    }
+    if let Some(c) = u.cost_usd {
+        parts.push(format!("${c:.4}"));
+    }
+    if let Some(t) = u.turns {
+        parts.push(format!("{t} turns"));
+    }
+    if parts.is_empty() {
+        "not reported".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn hostname() -> Option<String> {
@@ -184,6 +239,20 @@ fn detail(st: &Style, s: &Session) -> String {
         ("pid", opt(s.pid.map(|p| p.to_string()))),
         ("exit code", opt(s.exit_code.map(|p| p.to_string()))),
         ("reason", opt(s.reason.clone())),
+        ("agent run", opt(s.agent_session_id.clone())),
+        ("usage", opt(s.usage.as_ref().map(usage_text))),
+        (
+            "result",
+            opt(s.result.as_ref().map(|r| {
+                let outcome = r
+                    .error
+                    .map_or("success", maestro_core::agent::ErrorKind::as_str);
+                match r.message.as_deref().filter(|m| !m.trim().is_empty()) {
+                    Some(m) => format!("{outcome}: {}", m.trim()),
+                    None => outcome.to_string(),
+                }
+            })),
+        ),
         ("created", relative(&s.created_at)),
         ("last seen", relative(&s.last_seen)),
     ];

@@ -5,8 +5,8 @@ use crate::cli::{TaskCmd, TaskCreateArgs, TaskListArgs, TaskUpdateArgs};
 use crate::context::Ctx;
 use crate::output::{Style, relative, table, task_line, task_table};
 use maestro_core::{
-    NewTask, Result, StatusAction, StatusChange, Task, TaskDetail, TaskFilter, TaskPatch,
-    TimelineEntry, TimelineKind,
+    ClaimRequest, NewTask, Result, StatusAction, StatusChange, Task, TaskDetail, TaskFilter,
+    TaskPatch, TimelineEntry, TimelineQuery,
 };
 use serde_json::json;
 
@@ -16,8 +16,7 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
     let op = ctx.op();
     match cmd {
         TaskCmd::List(a) => {
-            ctx.touch(&m).await;
-            let page = m.list_tasks(filter(a, project)).await?;
+            let page = m.list_tasks_as(&op, filter(a, project)).await?;
             ctx.out.page(&page, |s| {
                 if page.items.is_empty() && !s.quiet {
                     "No tasks match — create one with: maestro task create \"<title>\"".into()
@@ -27,9 +26,21 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             });
         }
         TaskCmd::Get { id } => {
-            ctx.touch(&m).await;
-            let d = m.get_task(&id).await?;
+            let d = m.get_task_as(&op, &id).await?;
             ctx.out.success(&d, |s| detail(s, &d));
+        }
+        TaskCmd::Timeline { id, limit, cursor } => {
+            let page = m.timeline(&id, TimelineQuery { limit, cursor }).await?;
+            ctx.out.page(&page, |s| {
+                if page.items.is_empty() {
+                    return "No timeline entries on this page".into();
+                }
+                page.items
+                    .iter()
+                    .map(|e| timeline_row(s, e))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         TaskCmd::Create(a) => {
             let new = new_task(a, project)?;
@@ -71,14 +82,15 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
                 });
         }
         TaskCmd::Block(a) => {
-            let change = StatusChange::new(StatusAction::Block { reason: a.reason });
+            let change = StatusChange {
+                force: a.force,
+                ..StatusChange::new(StatusAction::Block { reason: a.reason })
+            };
             let t = m.change_status(&op, &a.id, change).await?;
             confirm(ctx, &t, "Blocked");
         }
         TaskCmd::Ready { limit } => {
-            ctx.touch(&m).await;
-            ctx.reap(&m).await?;
-            let tasks = m.ready_tasks(project.as_deref(), limit).await?;
+            let tasks = m.ready_tasks_as(&op, project.as_deref(), limit).await?;
             ctx.out.success(&tasks, |s| {
                 if tasks.is_empty() && !s.quiet {
                     "Nothing is ready — see pending work with: maestro task list --status pending"
@@ -88,13 +100,15 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
                 }
             });
         }
-        TaskCmd::Claim { id, next: _ } => {
-            let session = ctx.require_session(None)?;
-            ctx.reap(&m).await?;
-            let t = match id {
-                Some(id) => m.claim_task(&op, &id, &session).await?,
-                None => m.claim_next(&op, project.as_deref(), &session).await?,
+        TaskCmd::Claim { id, next: _, force } => {
+            ctx.require_session(None)?;
+            let claim = ClaimRequest {
+                task_id: id,
+                project_id: project,
+                session_id: None,
+                force,
             };
+            let t = m.claim(&op, claim).await?;
             ctx.out.success(&t, |s| {
                 if s.quiet {
                     return t.id.clone();
@@ -194,20 +208,20 @@ pub async fn update_progress(ctx: &mut Ctx, message: &str, task: Option<&str>) -
     Ok(())
 }
 
-fn timeline_text(e: &TimelineEntry) -> String {
-    match &e.kind {
-        TimelineKind::Created => "created".into(),
-        TimelineKind::StatusChanged { from, to } => format!("{from} → {to}"),
-        TimelineKind::Progress { message } => message.clone(),
-        TimelineKind::SubtaskCreated { subtask_id } => format!("subtask {subtask_id} added"),
-        TimelineKind::SubtaskCompleted { subtask_id } => format!("subtask {subtask_id} done"),
-        TimelineKind::Blocked { reason } => format!("blocked: {reason}"),
-        TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
-        TimelineKind::Released { session_id, reason } => {
-            format!("released from {session_id}: {reason}")
-        }
-        TimelineKind::Comment { author, message } => format!("{author}: {message}"),
-    }
+/// One timeline entry as a line: when, what, and who did it.
+fn timeline_row(s: &Style, e: &TimelineEntry) -> String {
+    let who = e
+        .session_id
+        .as_deref()
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    format!(
+        "  {:>9}  {:<17} {}{}",
+        s.dim(&relative(&e.timestamp)),
+        e.kind.type_name(),
+        e.kind.summary(),
+        s.dim(&who)
+    )
 }
 
 fn detail(s: &Style, d: &TaskDetail) -> String {
@@ -226,6 +240,9 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
     }
     if !t.session_ids.is_empty() {
         out.push_str(&format!("\nassigned: {}", t.session_ids.join(", ")));
+    }
+    if let Some(r) = &t.blocked_reason {
+        out.push_str(&format!("\nblocked: {r}"));
     }
     if !t.description.is_empty() {
         out.push_str(&format!("\n\n{}", t.description));
@@ -270,20 +287,19 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
             s.dim(&st.id)
         ));
     }
-    out.push_str(&format!("\n\n{}", s.bold("Timeline")));
+    let shown = d.timeline.len() as i64;
+    let title = if d.timeline_total > shown {
+        format!(
+            "Timeline (newest {shown} of {}; all: maestro task timeline {})",
+            d.timeline_total, t.id
+        )
+    } else {
+        "Timeline".to_string()
+    };
+    out.push_str(&format!("\n\n{}", s.bold(&title)));
     for e in &d.timeline {
-        let who = e
-            .session_id
-            .as_deref()
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "\n  {:>9}  {:<17} {}{}",
-            s.dim(&relative(&e.timestamp)),
-            e.kind.type_name(),
-            timeline_text(e),
-            s.dim(&who)
-        ));
+        out.push('\n');
+        out.push_str(&timeline_row(s, e));
     }
     out
 }

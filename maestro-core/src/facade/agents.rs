@@ -8,10 +8,6 @@ use crate::skills::{self, Skill, SkillSet};
 use crate::store::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// The default lease of a session: silent longer than this, it is declared `lost`.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
 
 impl Maestro {
     /// Uses the skills in `dir` (overriding bundled ones by name); `None`: bundled only.
@@ -126,23 +122,14 @@ impl Maestro {
     ) -> Result<Option<Session>> {
         self.store().claim_spawn(op, id, host).await
     }
-
-    /// Declares `lost` the sessions silent past `lease` and releases their tasks.
-    pub async fn reap_expired(&self, op: &OpContext, lease: Duration) -> Result<Vec<Session>> {
-        if lease.is_zero() {
-            return Err(
-                Error::invalid_argument("The lease must be longer than zero")
-                    .with_suggestion("Set MAESTRO_LEASE_SECONDS or leaseSeconds to 1 or more"),
-            );
-        }
-        self.store().reap_expired(op, lease).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Code;
+    use crate::clock::ManualClock;
+    use std::time::Duration;
 
     fn rt() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -190,10 +177,21 @@ mod tests {
         });
     }
 
+    /// A facade on an in-memory store whose time moves only when the test says so.
+    fn clocked(lease: Duration) -> (Maestro, Arc<ManualClock>) {
+        let clock = ManualClock::starting_now();
+        let store = crate::SqliteStore::open_in_memory_with(crate::sqlite::SqliteOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+        (Maestro::new(Arc::new(store)).with_lease(lease), clock)
+    }
+
     #[test]
-    fn a_lost_worker_releases_its_task_and_is_fenced() {
+    fn a_lost_worker_releases_its_task_and_is_told_so_everywhere() {
         rt().block_on(async {
-            let m = Maestro::in_memory().unwrap();
+            let (m, clock) = clocked(Duration::from_secs(2));
             let op = OpContext::default();
             m.create_project(&op, "demo", true).await.unwrap();
             let t = m
@@ -213,18 +211,11 @@ mod tests {
             let op1 = OpContext::session(Some(w1.id.clone()));
             let claimed = m.claim_task(&op1, &t.id, &w1.id).await.unwrap();
             assert_eq!(claimed.claim_epoch, 1);
-            // Nothing is past a long lease.
-            assert!(
-                m.reap_expired(&op, Duration::from_secs(60))
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            let lost = m
-                .reap_expired(&op, Duration::from_millis(10))
-                .await
-                .unwrap();
+            // Within the lease nothing is lost.
+            clock.advance(Duration::from_millis(1500));
+            assert!(m.reap_expired(&op).await.unwrap().is_empty());
+            clock.advance(Duration::from_millis(1000));
+            let lost = m.reap_expired(&op).await.unwrap();
             assert_eq!(lost.len(), 1);
             assert_eq!(lost[0].status, SessionStatus::Lost);
             assert!(lost[0].reason.as_deref().unwrap().contains("lease"));
@@ -237,21 +228,83 @@ mod tests {
                 TimelineKind::Released { session_id, reason }
                     if *session_id == w1.id && reason.starts_with("session lost")
             )));
-            // A second worker claims and completes it; the lost one is refused everywhere.
+            // A second worker claims and completes it; the lost one is told, whatever it
+            // tries, and cannot be revived.
             let w2 = m
                 .register_session(&op, NewSession::default())
                 .await
                 .unwrap();
             let op2 = OpContext::session(Some(w2.id.clone()));
             m.claim_task(&op2, &t.id, &w2.id).await.unwrap();
+            let revive = SessionPatch {
+                status: Some(SessionStatus::Active),
+                ..Default::default()
+            };
             for e in [
                 m.complete_task(&op1, &t.id, false).await.unwrap_err(),
                 m.add_progress(&op1, &t.id, "late").await.unwrap_err(),
-                m.heartbeat(&w1.id).await.unwrap_err(),
+                m.heartbeat(&op1, &w1.id).await.unwrap_err(),
+                m.context_tasks(&op1, None, &[]).await.unwrap_err(),
+                m.list_tasks_as(&op1, TaskFilter::default())
+                    .await
+                    .unwrap_err(),
+                m.update_session(&op, &w1.id, revive).await.unwrap_err(),
+                m.end_session(&op, &w1.id, None).await.unwrap_err(),
+                m.claim_next(&op1, None, &w1.id).await.unwrap_err(),
             ] {
-                assert_eq!(e.code(), Code::VersionConflict, "{e:?}");
+                assert_eq!(e.code(), Code::SessionLost, "{e:?}");
+                assert_eq!(e.exit_code(), 4);
             }
+            // A lost session can still look at its own record.
+            assert_eq!(
+                m.get_session(&w1.id).await.unwrap().status,
+                SessionStatus::Lost
+            );
             m.complete_task(&op2, &t.id, false).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_call_never_expires_its_own_caller() {
+        rt().block_on(async {
+            let (m, clock) = clocked(Duration::from_secs(2));
+            let op = OpContext::default();
+            m.create_project(&op, "demo", true).await.unwrap();
+            m.create_task(
+                &op,
+                NewTask {
+                    title: "T".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            let w = m
+                .register_session(&op, NewSession::default())
+                .await
+                .unwrap();
+            let other = m
+                .register_session(&op, NewSession::default())
+                .await
+                .unwrap();
+            // Both silent past the lease; the caller's own claim refreshes it before the
+            // lazy reaper runs, so only the other one is lost.
+            clock.advance(Duration::from_secs(3));
+            let wop = OpContext::session(Some(w.id.clone()));
+            let t = m.claim_next(&wop, None, &w.id).await.unwrap();
+            assert_eq!(t.session_ids, vec![w.id.clone()]);
+            assert_eq!(
+                m.get_session(&other.id).await.unwrap().status,
+                SessionStatus::Lost
+            );
+            assert_eq!(
+                m.get_session(&w.id).await.unwrap().status,
+                SessionStatus::Active
+            );
+            // status and the active list are true without any reaper running: lapsed
+            // sessions are expired by the reads themselves.
+            clock.advance(Duration::from_secs(3));
+            assert_eq!(m.status(None).await.unwrap().sessions.active, 0);
         });
     }
 
@@ -275,8 +328,12 @@ mod tests {
             });
             m.change_status(&op, &t.id, release).await.unwrap();
             let e = m.add_progress(&op1, &t.id, "late").await.unwrap_err();
-            assert_eq!(e.code(), Code::VersionConflict);
-            assert_eq!(e.details()["claimEpoch"], 2);
+            assert_eq!(e.code(), Code::ClaimReleased);
+            assert_eq!(e.details()["claimEpoch"], 1);
+            assert_eq!(e.details()["taskClaimEpoch"], 2);
+            assert_eq!(e.details()["reason"], "reassigning");
+            let e = m.start_task(&op1, &t.id, false).await.unwrap_err();
+            assert_eq!(e.code(), Code::ClaimReleased);
             // ...until it claims the task again.
             m.claim_task(&op1, &t.id, &w1.id).await.unwrap();
             m.add_progress(&op1, &t.id, "back").await.unwrap();
@@ -298,13 +355,15 @@ mod tests {
                 &e.kind,
                 TimelineKind::Released { reason, .. } if reason == "session failed: killed by signal 9"
             )));
+            let e = m.add_progress(&op2, &t2.id, "late").await.unwrap_err();
+            assert_eq!(e.code(), Code::SessionEnded);
         });
     }
 
     #[test]
     fn exactly_one_claim_of_a_spawn_request_wins() {
         rt().block_on(async {
-            let m = Maestro::in_memory().unwrap();
+            let (m, clock) = clocked(Duration::from_secs(1));
             let op = OpContext::default();
             m.create_project(&op, "demo", true).await.unwrap();
             let t = m
@@ -332,19 +391,27 @@ mod tests {
             assert_eq!(won.status, SessionStatus::Starting);
             assert_eq!(won.host.as_deref(), Some("host-a"));
             assert!(m.claim_spawn(&op, &s.id, "host-b").await.unwrap().is_none());
+            // A second live spawn of the task is refused unless forced.
+            let again = NewSession {
+                task_ids: vec![t.id.clone()],
+                ..Default::default()
+            };
+            let e = m.spawn_session(&op, again.clone()).await.unwrap_err();
+            assert_eq!(e.code(), Code::TaskClaimed);
+            assert_eq!(e.exit_code(), 4);
             // A spawn request waiting for a host never expires.
             let waiting = m
                 .spawn_session(
                     &op,
                     NewSession {
-                        task_ids: vec![t.id.clone()],
-                        ..Default::default()
+                        force: true,
+                        ..again
                     },
                 )
                 .await
                 .unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let lost = m.reap_expired(&op, Duration::from_millis(5)).await.unwrap();
+            clock.advance(Duration::from_secs(5));
+            let lost = m.reap_expired(&op).await.unwrap();
             assert_eq!(lost.len(), 1, "only the started session");
             assert_eq!(lost[0].id, s.id);
             assert_eq!(

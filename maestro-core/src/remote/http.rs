@@ -4,7 +4,7 @@ use super::url::{encode_segment, http_base};
 use crate::error::{Code, Error, Result};
 use crate::id::{IdKind, new_id};
 use crate::model::*;
-use crate::protocol::{IDEMPOTENCY_HEADER, SESSION_HEADER};
+use crate::protocol::{CLIENT_HEADER, IDEMPOTENCY_HEADER, SESSION_HEADER};
 use crate::retry::{RetryPolicy, debug_from_env, should_retry};
 use crate::store::*;
 use async_trait::async_trait;
@@ -37,6 +37,9 @@ pub struct HttpStore {
     timeout: Duration,
     debug: bool,
     client: reqwest::Client,
+    /// This client instance, for the server to scope idempotency keys of calls without a
+    /// session.
+    client_id: String,
 }
 
 impl std::fmt::Debug for HttpStore {
@@ -59,6 +62,8 @@ struct Call<'a> {
     /// The idempotency key (mutations only), chosen once for all attempts.
     key: Option<String>,
     session: Option<&'a str>,
+    /// The caller's client identity, when it names one (else this store's own).
+    client: Option<&'a str>,
     if_match: Option<i64>,
 }
 
@@ -71,6 +76,7 @@ impl<'a> Call<'a> {
             body: None,
             key: None,
             session: None,
+            client: None,
             if_match: None,
         }
     }
@@ -87,6 +93,7 @@ impl<'a> Call<'a> {
                     .unwrap_or_else(|| new_id(IdKind::Op)),
             ),
             session: op.and_then(|o| o.session_id.as_deref()),
+            client: op.and_then(|o| o.client_id.as_deref()),
             if_match: None,
         }
     }
@@ -310,6 +317,7 @@ impl HttpStore {
             timeout: DEFAULT_TIMEOUT,
             debug: debug_from_env(),
             client: reqwest::Client::new(),
+            client_id: new_id(IdKind::Op),
         };
         store.client = store.build_client()?;
         Ok(store)
@@ -404,6 +412,10 @@ impl HttpStore {
         if let Some(s) = call.session {
             req = req.header(SESSION_HEADER, s);
         }
+        req = req.header(
+            CLIENT_HEADER,
+            call.client.unwrap_or(self.client_id.as_str()),
+        );
         if let Some(v) = call.if_match {
             req = req.header(reqwest::header::IF_MATCH, v.to_string());
         }
@@ -445,8 +457,44 @@ impl HttpStore {
 #[derive(serde::Deserialize)]
 struct EventsAnswer {
     events: Vec<Event>,
+}
+
+impl HttpStore {
+    /// The smallest page of the log; its answer carries the bounds of the log.
+    async fn event_bounds(&self) -> Result<EventBounds> {
+        self.run(
+            Call::get("/api/events".into())
+                .query("since", Some(0))
+                .query("limit", Some(1)),
+        )
+        .await
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct EventBounds {
     #[serde(rename = "latestSeq")]
     latest_seq: i64,
+    #[serde(rename = "oldestSeq")]
+    oldest_seq: i64,
+}
+
+/// The server's answer to a project creation: the project, and whether it was created.
+#[derive(serde::Deserialize)]
+struct CreatedProject {
+    #[serde(flatten)]
+    project: Project,
+    #[serde(default = "yes")]
+    created: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn kept_by_server(what: &str) -> Error {
+    Error::invalid_argument(format!("The server {what} on its own schedule"))
+        .with_suggestion("Configure it on the server (maestro serve); clients cannot ask for it")
 }
 
 #[async_trait]
@@ -455,20 +503,36 @@ impl Store for HttpStore {
         self.base.clone()
     }
 
+    fn server(&self) -> Option<ServerInfo> {
+        Some(ServerInfo {
+            url: self.base.clone(),
+            token: self.token.clone(),
+        })
+    }
+
     // ---- projects ----
 
-    async fn create_project(
-        &self,
-        op: &OpContext,
-        name: &str,
-        make_default: bool,
-    ) -> Result<Project> {
-        let body = json!({ "name": name, "makeDefault": make_default });
+    async fn create_project(&self, op: &OpContext, new: NewProject) -> Result<ProjectInit> {
+        let answer: CreatedProject = self
+            .run(Call::mutate(
+                Method::POST,
+                "/api/projects".into(),
+                Some(op),
+                to_body(&new),
+            ))
+            .await?;
+        Ok(ProjectInit {
+            project: answer.project,
+            created: answer.created,
+        })
+    }
+
+    async fn set_default_project(&self, op: &OpContext, id: &str) -> Result<Project> {
         self.run(Call::mutate(
             Method::POST,
-            "/api/projects".into(),
+            format!("/api/projects/{}/default", seg(id)),
             Some(op),
-            body,
+            json!({}),
         ))
         .await
     }
@@ -497,6 +561,16 @@ impl Store for HttpStore {
             "/api/tasks".into(),
             Some(op),
             to_body(&new),
+        ))
+        .await
+    }
+
+    async fn create_tasks(&self, op: &OpContext, new: Vec<NewTask>) -> Result<Vec<Task>> {
+        self.run(Call::mutate(
+            Method::POST,
+            "/api/tasks/batch".into(),
+            Some(op),
+            json!({ "tasks": new }),
         ))
         .await
     }
@@ -543,46 +617,22 @@ impl Store for HttpStore {
         .await
     }
 
-    async fn ready_tasks(
-        &self,
-        project_id: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Vec<Task>> {
+    async fn ready_tasks(&self, project_id: Option<&str>, limit: usize) -> Result<Vec<Task>> {
         self.run(
             Call::get("/api/tasks/ready".into())
                 .query("projectId", project_id)
-                .query("limit", limit),
+                .query("limit", Some(limit)),
         )
         .await
     }
 
-    async fn claim_task(&self, op: &OpContext, id: &str, session_id: &str) -> Result<Task> {
-        self.run(Call::mutate(
-            Method::POST,
-            format!("/api/tasks/{}/claim", seg(id)),
-            Some(op),
-            json!({ "sessionId": session_id }),
-        ))
-        .await
-    }
-
-    async fn claim_next(
-        &self,
-        op: &OpContext,
-        project_id: Option<&str>,
-        session_id: &str,
-    ) -> Result<Task> {
-        let mut body = json!({ "sessionId": session_id });
-        if let Some(p) = project_id {
-            body["projectId"] = json!(p);
-        }
-        self.run(Call::mutate(
-            Method::POST,
-            "/api/tasks/claim".into(),
-            Some(op),
-            body,
-        ))
-        .await
+    async fn claim(&self, op: &OpContext, claim: ClaimRequest) -> Result<Task> {
+        let path = match &claim.task_id {
+            Some(id) => format!("/api/tasks/{}/claim", seg(id)),
+            None => "/api/tasks/claim".into(),
+        };
+        self.run(Call::mutate(Method::POST, path, Some(op), to_body(&claim)))
+            .await
     }
 
     // ---- timeline ----
@@ -602,9 +652,13 @@ impl Store for HttpStore {
         .await
     }
 
-    async fn timeline(&self, task_id: &str, limit: Option<usize>) -> Result<Vec<TimelineEntry>> {
-        self.run(Call::get(format!("/api/tasks/{}/timeline", seg(task_id))).query("limit", limit))
-            .await
+    async fn timeline(&self, task_id: &str, query: TimelineQuery) -> Result<Page<TimelineEntry>> {
+        self.run(
+            Call::get(format!("/api/tasks/{}/timeline", seg(task_id)))
+                .query("limit", query.limit)
+                .query("cursor", query.cursor),
+        )
+        .await
     }
 
     // ---- subtasks ----
@@ -708,11 +762,11 @@ impl Store for HttpStore {
         .await
     }
 
-    async fn heartbeat(&self, id: &str) -> Result<Session> {
+    async fn heartbeat(&self, op: &OpContext, id: &str) -> Result<Session> {
         self.run(Call::mutate(
             Method::POST,
             format!("/api/sessions/{}/heartbeat", seg(id)),
-            None,
+            Some(op),
             json!({}),
         ))
         .await
@@ -726,6 +780,15 @@ impl Store for HttpStore {
             json!({ "host": host }),
         ))
         .await
+    }
+
+    /// The server keeps leases: it reaps on its own schedule and before its operations.
+    async fn any_expired(&self, _lease: Duration) -> Result<bool> {
+        Ok(false)
+    }
+
+    async fn reap_expired(&self, _op: &OpContext, _lease: Duration) -> Result<Vec<Session>> {
+        Ok(Vec::new())
     }
 
     // ---- events and status ----
@@ -749,15 +812,19 @@ impl Store for HttpStore {
     }
 
     async fn latest_seq(&self) -> Result<i64> {
-        // The smallest page of the log; its answer carries the latest seq.
-        let answer: EventsAnswer = self
-            .run(
-                Call::get("/api/events".into())
-                    .query("since", Some(0))
-                    .query("limit", Some(1)),
-            )
-            .await?;
-        Ok(answer.latest_seq)
+        Ok(self.event_bounds().await?.latest_seq)
+    }
+
+    async fn oldest_seq(&self) -> Result<i64> {
+        Ok(self.event_bounds().await?.oldest_seq)
+    }
+
+    async fn prune_events(&self, _keep: usize) -> Result<u64> {
+        Err(kept_by_server("prunes its event log"))
+    }
+
+    async fn prune_op_records(&self, _retention: Duration) -> Result<u64> {
+        Err(kept_by_server("prunes idempotency records"))
     }
 
     async fn status(&self, project_id: Option<&str>) -> Result<StatusReport> {
@@ -766,20 +833,13 @@ impl Store for HttpStore {
     }
 }
 
-/// The route of a subtask. Over HTTP a subtask is addressed through its task.
+/// The route of a subtask: through its task when the caller names it (which the server
+/// then checks), else by its own id.
 fn subtask_path(task_id: Option<&str>, subtask_id: &str) -> Result<String> {
-    let task_id = task_id.ok_or_else(|| {
-        Error::missing_field("taskId")
-            .with_details(json!({ "field": "taskId", "subtaskId": subtask_id }))
-            .with_suggestion(
-                "Pass the subtask's task id too, e.g. 'maestro subtask complete <task-id> <subtask-id>'",
-            )
-    })?;
-    Ok(format!(
-        "/api/tasks/{}/subtasks/{}",
-        seg(task_id),
-        seg(subtask_id)
-    ))
+    Ok(match task_id {
+        Some(t) => format!("/api/tasks/{}/subtasks/{}", seg(t), seg(subtask_id)),
+        None => format!("/api/subtasks/{}", seg(subtask_id)),
+    })
 }
 
 #[cfg(test)]
@@ -882,9 +942,7 @@ mod tests {
             subtask_path(Some("t-1"), "st-2").unwrap(),
             "/api/tasks/t-1/subtasks/st-2"
         );
-        let e = subtask_path(None, "st-2").unwrap_err();
-        assert_eq!(e.code(), Code::MissingRequiredField);
-        assert!(e.suggestion().unwrap().contains("<task-id>"));
+        assert_eq!(subtask_path(None, "st-2").unwrap(), "/api/subtasks/st-2");
     }
 
     #[test]

@@ -30,7 +30,9 @@ use super::url::ws_url;
 use crate::error::{Code, Error, Result};
 use crate::id::{IdKind, new_id};
 use crate::model::Event;
-use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, SESSION_HEADER, ServerFrame};
+use crate::protocol::{
+    CLIENT_HEADER, ClientFrame, Op, PROTOCOL_VERSION, SESSION_HEADER, ServerFrame,
+};
 use crate::retry::{RetryPolicy, debug_from_env, random_unit};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
@@ -130,6 +132,9 @@ pub struct SyncOptions {
     pub token: Option<String>,
     /// The acting session of the ops sent through this client (`X-Maestro-Session`).
     pub session_id: Option<String>,
+    /// This client's identity (`X-Maestro-Client`), kept across reconnections, so the op
+    /// ids it resends after a drop are recognised as its own (default: a fresh id).
+    pub client_id: String,
     /// Deliver the events after this seq (replay, then live); `None` = only the events after
     /// the server's latest seq when the first connection succeeds.
     pub since: Option<i64>,
@@ -162,6 +167,7 @@ impl SyncOptions {
             url: url.into(),
             token: None,
             session_id: None,
+            client_id: crate::id::new_id(crate::id::IdKind::Op),
             since: None,
             projects: Vec::new(),
             backoff: RetryPolicy {
@@ -314,7 +320,12 @@ impl SyncClient {
     /// `max_reconnects` is `Some(0)`, which returns the error).
     pub async fn connect(opts: SyncOptions) -> Result<SyncClient> {
         let url = ws_url(&opts.url)?;
-        let request = build_request(&url, opts.token.as_deref(), opts.session_id.as_deref())?;
+        let request = build_request(
+            &url,
+            opts.token.as_deref(),
+            opts.session_id.as_deref(),
+            &opts.client_id,
+        )?;
         if opts.heartbeat.is_zero() {
             return Err(Error::invalid_argument(
                 "The heartbeat interval must not be zero",
@@ -500,6 +511,7 @@ fn build_request(
     url: &str,
     token: Option<&str>,
     session_id: Option<&str>,
+    client_id: &str,
 ) -> Result<http::Request<()>> {
     let mut req = url.into_client_request().map_err(|e| {
         Error::invalid_argument(format!("'{url}' is not a valid WebSocket URL: {e}"))
@@ -519,6 +531,11 @@ fn build_request(
         })?;
         req.headers_mut().insert(SESSION_HEADER, value);
     }
+    let value = http::HeaderValue::from_str(client_id).map_err(|_| {
+        Error::invalid_argument(format!("'{client_id}' is not a valid client id"))
+            .with_suggestion("Use letters, digits and dashes")
+    })?;
+    req.headers_mut().insert(CLIENT_HEADER, value);
     Ok(req)
 }
 
@@ -945,6 +962,10 @@ impl Tracker {
                 self.last_seq = Some(since);
                 Some(since)
             }
+            ServerFrame::Error { error } => {
+                tracing::debug!(%error, "the server could not act on a frame");
+                None
+            }
             ServerFrame::Hello { .. } | ServerFrame::Pong => None,
         }
     }
@@ -983,13 +1004,13 @@ mod tests {
 
     #[test]
     fn requests_carry_the_token() {
-        let r = build_request("ws://127.0.0.1:1/ws", Some("secret"), Some("s-1")).unwrap();
+        let r = build_request("ws://127.0.0.1:1/ws", Some("secret"), Some("s-1"), "c-1").unwrap();
         assert_eq!(r.headers()[http::header::AUTHORIZATION], "Bearer secret");
         assert_eq!(r.headers()[SESSION_HEADER], "s-1");
-        let r = build_request("ws://127.0.0.1:1/ws", None, None).unwrap();
+        let r = build_request("ws://127.0.0.1:1/ws", None, None, "c-1").unwrap();
         assert!(r.headers().get(http::header::AUTHORIZATION).is_none());
         assert!(r.headers().get(SESSION_HEADER).is_none());
-        assert!(build_request("ws://127.0.0.1:1/ws", Some("a\nb"), None).is_err());
+        assert!(build_request("ws://127.0.0.1:1/ws", Some("a\nb"), None, "c-1").is_err());
     }
 
     #[test]
@@ -1024,7 +1045,7 @@ mod tests {
         let (state_tx, _) = watch::channel(ConnectionState::Connected);
         let w = Worker {
             opts: SyncOptions::new("http://127.0.0.1:1"),
-            request: build_request("ws://127.0.0.1:1/ws", None, None).unwrap(),
+            request: build_request("ws://127.0.0.1:1/ws", None, None, "c-1").unwrap(),
             t: Tracker {
                 last_seq: Some(5),
                 ..Tracker::default()

@@ -3,10 +3,12 @@
 
 use super::AppState;
 use crate::error::{Code, Error};
-use crate::protocol::{IDEMPOTENCY_HEADER, SESSION_HEADER};
+use crate::protocol::{CLIENT_HEADER, IDEMPOTENCY_HEADER, SESSION_HEADER};
 use crate::store::OpContext;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, SEC_WEBSOCKET_PROTOCOL, WWW_AUTHENTICATE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -104,13 +106,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         let mut body = Vec::new();
         let mut total: u64 = 0;
         if declared.is_none_or(|n| n <= limit as u64) {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| bad_request(format!("cannot read the body: {e}")))?;
-                total += chunk.len() as u64;
-                if total > limit as u64 {
-                    break;
+            let deadline = state.opts.body_read_timeout;
+            let read = async {
+                while let Some(chunk) = stream.next().await {
+                    let chunk =
+                        chunk.map_err(|e| bad_request(format!("cannot read the body: {e}")))?;
+                    total += chunk.len() as u64;
+                    if total > limit as u64 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
+                Ok::<_, ApiError>(())
+            };
+            match tokio::time::timeout(deadline, read).await {
+                Ok(read) => read?,
+                // Hyper closes the connection after the answer: the body was not read out.
+                Err(_) => return Err(body_timeout(deadline, total)),
             }
         }
         if declared.is_some_and(|n| n > limit as u64) || total > limit as u64 {
@@ -141,6 +153,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// 408: the body did not arrive in time.
+fn body_timeout(deadline: Duration, received: u64) -> ApiError {
+    ApiError {
+        error: Error::new(
+            Code::Timeout,
+            format!(
+                "The request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        )
+        .with_details(json!({ "received": received, "timeoutMs": deadline.as_millis() as u64 }))
+        .with_suggestion("Send the whole body at once; Content-Length must match what is sent"),
+        status: Some(StatusCode::REQUEST_TIMEOUT),
+    }
+}
+
 async fn drain(mut stream: axum::body::BodyDataStream, max: u64, time: Duration) {
     let _ = tokio::time::timeout(time, async {
         let mut seen = 0u64;
@@ -154,9 +182,13 @@ async fn drain(mut stream: axum::body::BodyDataStream, max: u64, time: Duration)
     .await;
 }
 
-/// Maps a body deserialization error to `missing_required_field` or `invalid_argument`.
+/// Maps a body deserialization error to the error a refused value carries, else
+/// `missing_required_field` or `invalid_argument`.
 fn json_error(e: serde_json::Error) -> ApiError {
     let msg = e.to_string();
+    if let Some(err) = Error::from_serde_message(&msg) {
+        return err.into();
+    }
     if let Some(rest) = msg.strip_prefix("missing field `")
         && let Some(field) = rest.split('`').next()
     {
@@ -183,7 +215,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Q(q.0))
-            .map_err(|e| bad_request(format!("Invalid query string: {}", e.body_text())))
+            .map_err(|e| {
+                let text = e.body_text();
+                match Error::from_serde_message(&text) {
+                    Some(err) => err.into(),
+                    None => bad_request(format!("Invalid query string: {text}")),
+                }
+            })
     }
 }
 
@@ -235,6 +273,12 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Ctx, ApiError> {
         ));
     }
     let session = header_str(headers, SESSION_HEADER)?;
+    let client = header_str(headers, CLIENT_HEADER)?;
+    if client.is_some_and(|c| c.len() > 200) {
+        return Err(bad_request(
+            "The X-Maestro-Client header is longer than 200 characters".into(),
+        ));
+    }
     let if_match = match header_str(headers, IF_MATCH.as_str())? {
         None => None,
         Some(v) => {
@@ -251,6 +295,7 @@ pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Ctx, ApiError> {
         op: OpContext {
             session_id: session.map(str::to_string),
             op_id: key.map(|k| format!("http:{k}")),
+            client_id: client.map(str::to_string),
         },
         if_match,
     })
@@ -262,7 +307,14 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The token a request carries: `Authorization: Bearer <t>`, or `?token=<t>` on `/ws`.
+/// The WebSocket subprotocol a browser offers to say it speaks Maestro's frames; the
+/// upgrade answers with it (a browser cannot set `Authorization` on a WebSocket).
+pub(crate) const WS_PROTOCOL: &str = "maestro";
+/// The prefix of the subprotocol carrying the token: `bearer.<token in base64url>`.
+const WS_BEARER_PREFIX: &str = "bearer.";
+
+/// The token a request carries: `Authorization: Bearer <t>`; on `/ws` also the
+/// `bearer.<base64url(t)>` entry of `Sec-WebSocket-Protocol`, or `?token=<t>`.
 fn presented_token(req: &Request) -> Option<String> {
     if let Some(v) = req
         .headers()
@@ -276,6 +328,9 @@ fn presented_token(req: &Request) -> Option<String> {
         return None;
     }
     if req.uri().path() == "/ws" {
+        if let Some(t) = subprotocol_token(req.headers()) {
+            return Some(t);
+        }
         #[derive(serde::Deserialize)]
         struct TokenQuery {
             token: Option<String>,
@@ -285,6 +340,46 @@ fn presented_token(req: &Request) -> Option<String> {
             .and_then(|q| q.0.token);
     }
     None
+}
+
+/// The token of a `bearer.<base64url>` entry in `Sec-WebSocket-Protocol` (entries are
+/// comma-separated, possibly over several header lines).
+fn subprotocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_BEARER_PREFIX))
+        .and_then(base64url_decode)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Decodes unpadded base64url (RFC 4648 §5); `None` on any other character.
+fn base64url_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        acc = (acc << 6) | u32::from(value(c)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// With a token configured, `/api/*`, `/ws` and `/metrics` need it: the 401 answer when a
@@ -354,6 +449,52 @@ mod tests {
             from_headers(&h).unwrap_err().error.code(),
             Code::InvalidArgument
         );
+    }
+
+    fn ws_request(protocols: &[&str]) -> Request {
+        let mut b = Request::builder().uri("/ws");
+        for p in protocols {
+            b = b.header(SEC_WEBSOCKET_PROTOCOL, *p);
+        }
+        b.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn websocket_subprotocol_carries_the_token() {
+        // "s3cret/+=" in base64url, as a browser sends it next to "maestro".
+        let req = ws_request(&["maestro, bearer.czNjcmV0Lys9"]);
+        assert_eq!(presented_token(&req).as_deref(), Some("s3cret/+="));
+        // Several header lines, padding tolerated.
+        let req = ws_request(&["maestro", "bearer.czNjcmV0Lys9"]);
+        assert_eq!(presented_token(&req).as_deref(), Some("s3cret/+="));
+        let req = ws_request(&["bearer.dG9r=="]);
+        assert_eq!(presented_token(&req).as_deref(), Some("tok"));
+        // Not base64url, or no bearer entry: no token.
+        assert_eq!(presented_token(&ws_request(&["bearer.a+b/"])), None);
+        assert_eq!(presented_token(&ws_request(&["maestro"])), None);
+        assert_eq!(presented_token(&ws_request(&["bearer.x"])), None);
+        // Only on /ws: the REST API takes the Authorization header.
+        let req = Request::builder()
+            .uri("/api/tasks")
+            .header(SEC_WEBSOCKET_PROTOCOL, "bearer.dG9r")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(presented_token(&req), None);
+    }
+
+    #[test]
+    fn base64url_decodes_every_length() {
+        for (enc, dec) in [
+            ("", &b""[..]),
+            ("Zg", b"f"),
+            ("Zm8", b"fo"),
+            ("Zm9v", b"foo"),
+            ("Zm9vYg", b"foob"),
+            ("_-8", &[0xff, 0xef]),
+        ] {
+            assert_eq!(base64url_decode(enc).as_deref(), Some(dec), "{enc}");
+        }
+        assert_eq!(base64url_decode("Zm9vY"), None);
     }
 
     #[test]

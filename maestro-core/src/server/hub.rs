@@ -233,6 +233,11 @@ pub(crate) async fn run_tailer(state: AppState, mut last: i64) {
                         Err(e) => tracing::warn!(error = %e, "cannot prune the event log"),
                     }
                 }
+                match store.prune_op_records(state.opts.op_retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "pruned idempotency records"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune idempotency records"),
+                }
                 continue;
             }
         }

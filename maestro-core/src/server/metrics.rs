@@ -4,7 +4,7 @@
 use super::AppState;
 use crate::model::TaskStatus;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header::CONTENT_TYPE};
+use axum::http::{HeaderValue, Method, header::CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +21,7 @@ const BUCKETS: [f64; 12] = [
 #[derive(Default, Clone)]
 struct RouteStats {
     /// (method, status) → count.
-    by_status: Vec<(String, u16, u64)>,
+    by_status: Vec<(&'static str, u16, u64)>,
     /// Cumulative counts are computed at render time; these are per bucket.
     buckets: [u64; BUCKETS.len() + 1],
     sum: f64,
@@ -41,7 +41,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    fn record(&self, route: &str, method: &str, status: u16, secs: f64) {
+    fn record(&self, route: &str, method: &'static str, status: u16, secs: f64) {
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let stats = match routes.get_mut(route) {
             Some(s) => s,
@@ -50,10 +50,10 @@ impl Metrics {
         match stats
             .by_status
             .iter_mut()
-            .find(|(m, s, _)| *s == status && m == method)
+            .find(|(m, s, _)| *s == status && *m == method)
         {
             Some(entry) => entry.2 += 1,
-            None => stats.by_status.push((method.to_string(), status, 1)),
+            None => stats.by_status.push((method, status, 1)),
         }
         let i = BUCKETS
             .iter()
@@ -88,24 +88,52 @@ impl Metrics {
     }
 }
 
-/// Middleware: checks the token, then counts every request by route template, method and
-/// status, and times it.
+/// The route label of requests that matched no route.
+const UNMATCHED: &str = "unmatched";
+
+/// The method label: the standard methods by name, any other one as `other`, so made-up
+/// methods cannot grow the series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware: checks the token, then counts every request by route template (the
+/// requests that match none under one `unmatched` label), method and status, and times it.
+/// Only route templates are labelled or logged, never a raw path or query string (a
+/// `/ws?token=` must not reach a log).
 pub(crate) async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let resp = match super::api::refuse_unauthorized(&s, &req) {
         Some(refused) => refused,
         None => next.run(req).await,
     };
-    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    let route = route.as_ref().map_or(UNMATCHED, |r| r.as_str());
     s.metrics.record(
         route,
-        method.as_str(),
+        method,
         resp.status().as_u16(),
         start.elapsed().as_secs_f64(),
     );
-    tracing::debug!(%method, route, status = resp.status().as_u16(), elapsed_us = start.elapsed().as_micros() as u64, "request");
+    tracing::debug!(
+        method,
+        route,
+        status = resp.status().as_u16(),
+        elapsed_us = start.elapsed().as_micros() as u64,
+        "request"
+    );
     resp
 }
 
@@ -168,6 +196,21 @@ pub(crate) async fn render(State(s): State<AppState>) -> Response {
     let scalar = |out: &mut String, name: &str, ty: &str, help: &str, v: String| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {ty}\n{name} {v}");
     };
+    let max_connections = s.opts.max_connections;
+    scalar(
+        &mut out,
+        "maestro_connections_open",
+        "gauge",
+        "Open connections (HTTP and WebSocket), counted against maestro_connections_max.",
+        (max_connections - s.connections.available_permits().min(max_connections)).to_string(),
+    );
+    scalar(
+        &mut out,
+        "maestro_connections_max",
+        "gauge",
+        "Most connections served at once; more wait in the listen backlog.",
+        max_connections.to_string(),
+    );
     scalar(
         &mut out,
         "maestro_ws_clients",

@@ -1,7 +1,7 @@
 //! The REST routes of [`crate::protocol`], each a thin call into the facade.
 
 use super::AppState;
-use super::api::{self, ApiError, ApiResult, Ctx, JsonBody, P, Q, created, ok};
+use super::api::{self, ApiResult, Ctx, JsonBody, P, Q, created, ok};
 use crate::error::{Code, Error};
 use crate::store::*;
 use axum::Router;
@@ -20,7 +20,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/projects", get(list_projects).post(create_project))
         .route("/api/projects/default", get(default_project))
         .route("/api/projects/{id}", get(get_project))
+        .route("/api/projects/{id}/default", post(use_project))
         .route("/api/tasks", get(list_tasks).post(create_task))
+        .route("/api/tasks/batch", post(create_tasks))
         .route("/api/tasks/ready", get(ready_tasks))
         .route("/api/tasks/claim", post(claim_next))
         .route(
@@ -45,6 +47,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/tasks/{id}/subtasks/{sid}",
             patch(update_subtask).delete(delete_subtask),
+        )
+        .route(
+            "/api/subtasks/{sid}",
+            patch(update_any_subtask).delete(delete_any_subtask),
         )
         .route("/api/sessions", get(list_sessions).post(register_session))
         .route("/api/sessions/spawn", post(spawn_session))
@@ -85,28 +91,39 @@ async fn health(State(s): State<AppState>) -> Response {
 
 // ---- projects ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewProjectBody {
-    name: String,
-    #[serde(default)]
-    make_default: bool,
-}
-
 async fn list_projects(State(s): State<AppState>) -> ApiResult {
     ok(&s.maestro.list_projects().await?)
 }
 
+/// 201 with the new project, or 200 with the existing one (`reuseByName`); the body also
+/// says `created`.
 async fn create_project(
     State(s): State<AppState>,
     ctx: Ctx,
-    JsonBody(b): JsonBody<NewProjectBody>,
+    JsonBody(b): JsonBody<NewProject>,
 ) -> ApiResult {
-    created(
-        &s.maestro
-            .create_project(&ctx.op, &b.name, b.make_default)
-            .await?,
-    )
+    let init = if b.reuse_by_name {
+        s.maestro.init_project(&ctx.op, &b.name).await?
+    } else {
+        ProjectInit {
+            project: s
+                .maestro
+                .create_project(&ctx.op, &b.name, b.make_default)
+                .await?,
+            created: true,
+        }
+    };
+    let mut body = serde_json::to_value(&init.project).map_err(Error::from)?;
+    body["created"] = json!(init.created);
+    if init.created {
+        created(&body)
+    } else {
+        ok(&body)
+    }
+}
+
+async fn use_project(State(s): State<AppState>, P(id): P<String>, ctx: Ctx) -> ApiResult {
+    ok(&s.maestro.use_project(&ctx.op, &id).await?)
 }
 
 async fn default_project(State(s): State<AppState>) -> ApiResult {
@@ -119,8 +136,8 @@ async fn get_project(State(s): State<AppState>, P(id): P<String>) -> ApiResult {
 
 // ---- tasks ---------------------------------------------------------------------------
 
-async fn list_tasks(State(s): State<AppState>, Q(filter): Q<TaskFilter>) -> ApiResult {
-    ok(&s.maestro.list_tasks(filter).await?)
+async fn list_tasks(State(s): State<AppState>, ctx: Ctx, Q(filter): Q<TaskFilter>) -> ApiResult {
+    ok(&s.maestro.list_tasks_as(&ctx.op, filter).await?)
 }
 
 async fn create_task(
@@ -131,6 +148,20 @@ async fn create_task(
     created(&s.maestro.create_task(&ctx.op, new).await?)
 }
 
+#[derive(Deserialize)]
+struct BatchBody {
+    tasks: Vec<NewTask>,
+}
+
+/// Several tasks in one transaction, all or nothing.
+async fn create_tasks(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<BatchBody>,
+) -> ApiResult {
+    created(&s.maestro.create_tasks(&ctx.op, b.tasks).await?)
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct ReadyQuery {
@@ -138,47 +169,37 @@ struct ReadyQuery {
     limit: Option<usize>,
 }
 
-async fn ready_tasks(State(s): State<AppState>, Q(q): Q<ReadyQuery>) -> ApiResult {
-    if q.limit == Some(0) {
-        return Err(Error::invalid_argument("limit must be at least 1").into());
-    }
+async fn ready_tasks(State(s): State<AppState>, ctx: Ctx, Q(q): Q<ReadyQuery>) -> ApiResult {
     ok(&s
         .maestro
-        .ready_tasks(q.project_id.as_deref(), q.limit)
+        .ready_tasks_as(&ctx.op, q.project_id.as_deref(), q.limit)
         .await?)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-struct ClaimBody {
-    session_id: Option<String>,
-    project_id: Option<String>,
-}
-
-/// The claiming session: the body's `sessionId`, else the `X-Maestro-Session` header.
-fn claimant(body: Option<String>, ctx: &mut Ctx) -> Result<String, ApiError> {
-    let session = body
+/// A claim: the claiming session is the body's `sessionId`, else the `X-Maestro-Session`
+/// header; the task is the path's (`/api/tasks/:id/claim`) or the first ready one.
+async fn claim(s: AppState, mut ctx: Ctx, mut claim: ClaimRequest) -> ApiResult {
+    claim.session_id = claim
+        .session_id
         .filter(|s| !s.trim().is_empty())
-        .or_else(|| ctx.op.session_id.clone())
-        .ok_or_else(|| {
-            Error::missing_field("sessionId").with_suggestion(
+        .or_else(|| ctx.op.session_id.clone());
+    let Some(session) = claim.session_id.clone() else {
+        return Err(Error::missing_field("sessionId")
+            .with_suggestion(
                 "Pass {\"sessionId\": \"<id>\"} in the body or the X-Maestro-Session header",
             )
-        })?;
-    ctx.op.session_id.get_or_insert_with(|| session.clone());
-    Ok(session)
+            .into());
+    };
+    ctx.op.session_id.get_or_insert(session);
+    ok(&s.maestro.claim(&ctx.op, claim).await?)
 }
 
 async fn claim_next(
     State(s): State<AppState>,
-    mut ctx: Ctx,
-    JsonBody(b): JsonBody<ClaimBody>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<ClaimRequest>,
 ) -> ApiResult {
-    let session = claimant(b.session_id, &mut ctx)?;
-    ok(&s
-        .maestro
-        .claim_next(&ctx.op, b.project_id.as_deref(), &session)
-        .await?)
+    claim(s, ctx, ClaimRequest { task_id: None, ..b }).await
 }
 
 fn with_etag(mut resp: Response, version: i64) -> Response {
@@ -188,8 +209,8 @@ fn with_etag(mut resp: Response, version: i64) -> Response {
     resp
 }
 
-async fn get_task(State(s): State<AppState>, P(id): P<String>) -> ApiResult {
-    let detail = s.maestro.get_task(&id).await?;
+async fn get_task(State(s): State<AppState>, P(id): P<String>, ctx: Ctx) -> ApiResult {
+    let detail = s.maestro.get_task_as(&ctx.op, &id).await?;
     Ok(with_etag(ok(&detail)?, detail.task.version))
 }
 
@@ -277,30 +298,28 @@ status_route!(release_task, Release);
 async fn claim_task(
     State(s): State<AppState>,
     P(id): P<String>,
-    mut ctx: Ctx,
-    JsonBody(b): JsonBody<ClaimBody>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<ClaimRequest>,
 ) -> ApiResult {
-    let session = claimant(b.session_id, &mut ctx)?;
-    ok(&s.maestro.claim_task(&ctx.op, &id, &session).await?)
+    claim(
+        s,
+        ctx,
+        ClaimRequest {
+            task_id: Some(id),
+            ..b
+        },
+    )
+    .await
 }
 
 // ---- timeline ------------------------------------------------------------------------
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct LimitQuery {
-    limit: Option<usize>,
-}
-
 async fn get_timeline(
     State(s): State<AppState>,
     P(id): P<String>,
-    Q(q): Q<LimitQuery>,
+    Q(q): Q<TimelineQuery>,
 ) -> ApiResult {
-    if q.limit == Some(0) {
-        return Err(Error::invalid_argument("limit must be at least 1").into());
-    }
-    ok(&s.maestro.timeline(&id, q.limit).await?)
+    ok(&s.maestro.timeline(&id, q).await?)
 }
 
 #[derive(Deserialize)]
@@ -393,13 +412,28 @@ async fn delete_subtask(
     ok(&s.maestro.delete_subtask(&ctx.op, Some(&id), &sid).await?)
 }
 
+/// A subtask addressed by its own id.
+async fn update_any_subtask(
+    State(s): State<AppState>,
+    P(sid): P<String>,
+    ctx: Ctx,
+    JsonBody(patch): JsonBody<SubtaskPatch>,
+) -> ApiResult {
+    ok(&s.maestro.update_subtask(&ctx.op, None, &sid, patch).await?)
+}
+
+async fn delete_any_subtask(State(s): State<AppState>, P(sid): P<String>, ctx: Ctx) -> ApiResult {
+    ok(&s.maestro.delete_subtask(&ctx.op, None, &sid).await?)
+}
+
 // ---- sessions ------------------------------------------------------------------------
 
-async fn list_sessions(State(s): State<AppState>, Q(filter): Q<SessionFilter>) -> ApiResult {
-    if filter.limit == Some(0) {
-        return Err(Error::invalid_argument("limit must be at least 1").into());
-    }
-    ok(&s.maestro.list_sessions(filter).await?)
+async fn list_sessions(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Q(filter): Q<SessionFilter>,
+) -> ApiResult {
+    ok(&s.maestro.list_sessions_as(&ctx.op, filter).await?)
 }
 
 async fn register_session(
@@ -428,18 +462,11 @@ async fn update_session(
     ctx: Ctx,
     JsonBody(patch): JsonBody<SessionPatch>,
 ) -> ApiResult {
-    if patch == SessionPatch::default() {
-        return Err(Error::invalid_argument("Nothing to update")
-            .with_suggestion(
-                "Send at least one of status, name, pid, host, exitCode, reason, taskIds",
-            )
-            .into());
-    }
     ok(&s.maestro.update_session(&ctx.op, &id, patch).await?)
 }
 
-async fn heartbeat(State(s): State<AppState>, P(id): P<String>) -> ApiResult {
-    ok(&s.maestro.heartbeat(&id).await?)
+async fn heartbeat(State(s): State<AppState>, P(id): P<String>, ctx: Ctx) -> ApiResult {
+    ok(&s.maestro.heartbeat(&ctx.op.without_op_id(), &id).await?)
 }
 
 #[derive(Deserialize)]
@@ -472,13 +499,7 @@ struct EventsQuery {
 }
 
 async fn events(State(s): State<AppState>, Q(q): Q<EventsQuery>) -> ApiResult {
-    if q.since < 0 {
-        return Err(Error::invalid_argument("since must be 0 or a seq").into());
-    }
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(Error::invalid_argument("limit must be between 1 and 10000").into());
-    }
+    let limit = q.limit.unwrap_or(crate::rules::limits::DEFAULT_EVENTS);
     let projects: Vec<String> = q
         .projects
         .as_deref()
@@ -488,10 +509,15 @@ async fn events(State(s): State<AppState>, Q(q): Q<EventsQuery>) -> ApiResult {
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect();
-    // Read the bounds first: events committed meanwhile are found by the next poll.
-    let latest = s.maestro.latest_seq().await?;
-    let oldest = s.maestro.oldest_seq().await?;
+    // Validated first; then the bounds: events committed meanwhile are found by the next
+    // poll.
     let events = s.maestro.events_since(q.since, limit, &projects).await?;
+    let latest = s
+        .maestro
+        .latest_seq()
+        .await?
+        .max(events.last().map_or(0, |e| e.seq));
+    let oldest = s.maestro.oldest_seq().await?;
     ok(&json!({
         "events": events,
         "latestSeq": latest,
@@ -506,6 +532,9 @@ struct StatusQuery {
     project_id: Option<String>,
 }
 
-async fn status(State(s): State<AppState>, Q(q): Q<StatusQuery>) -> ApiResult {
-    ok(&s.maestro.status(q.project_id.as_deref()).await?)
+async fn status(State(s): State<AppState>, ctx: Ctx, Q(q): Q<StatusQuery>) -> ApiResult {
+    ok(&s
+        .maestro
+        .status_as(&ctx.op, q.project_id.as_deref())
+        .await?)
 }

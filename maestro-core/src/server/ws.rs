@@ -3,11 +3,13 @@
 
 use super::AppState;
 use super::api::{self, ApiError};
+use super::conn::ConnSlot;
 use super::hub::{EndReason, LiveEvent, Subscription};
 use crate::error::{Error, Result};
 use crate::model::Event;
 use crate::protocol::{ClientFrame, Op, PROTOCOL_VERSION, ServerFrame};
-use crate::store::OpContext;
+use crate::store::{ClaimRequest, OpContext};
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{
     CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code,
@@ -28,6 +30,7 @@ const LIVE_BATCH: usize = 256;
 /// `GET /ws`.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnSlot>>,
     headers: HeaderMap,
     ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -41,23 +44,35 @@ pub(crate) async fn upgrade(
             .into_response();
         }
     };
-    let session = match api::from_headers(&headers) {
-        Ok(ctx) => ctx.op.session_id,
+    let (session, client) = match api::from_headers(&headers) {
+        // Op ids are scoped to the caller: its session, else the client instance it names,
+        // else this connection alone.
+        Ok(ctx) => (
+            ctx.op.session_id,
+            ctx.op
+                .client_id
+                .unwrap_or_else(|| crate::id::new_id(crate::id::IdKind::Op)),
+        ),
         Err(e) => return e.into_response(),
     };
     let max = state.opts.max_body_bytes;
     // Clients mostly listen: small eagerly allocated read buffers keep a thousand
     // connections cheap (the default is 128 KiB each); bigger messages still fit.
-    ws.max_message_size(max)
+    // A browser offers "maestro" (with its token as a second protocol): answer "maestro".
+    ws.protocols([api::WS_PROTOCOL])
+        .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
+            // The socket keeps its connection's place under the cap until it closes.
+            let _slot = slot;
             state.metrics.ws_connected();
             let mut conn = Conn {
                 state: state.clone(),
                 socket,
                 session,
+                client,
                 sub: None,
                 projects: Vec::new(),
                 last_sent: 0,
@@ -93,6 +108,8 @@ struct Conn {
     socket: WebSocket,
     /// `X-Maestro-Session` of the upgrade request: the acting session of `op` frames.
     session: Option<String>,
+    /// `X-Maestro-Client` of the upgrade request (or this connection's own id).
+    client: String,
     sub: Option<Subscription>,
     projects: Vec<String>,
     /// The seq of the last event sent on this subscription.
@@ -140,7 +157,8 @@ impl Conn {
                 msg = self.socket.recv() => {
                     last_heard = Instant::now();
                     let text = match msg {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return "client closed",
+                        None | Some(Ok(Message::Close(_))) => return "client closed",
+                        Some(Err(e)) => return self.on_read_error(e).await,
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => {
                             let _ = self.close(close_code::UNSUPPORTED, "send JSON text frames").await;
@@ -216,20 +234,49 @@ impl Conn {
         }
     }
 
+    /// The socket failed to read a message: a violation of the WebSocket protocol is
+    /// answered with its close code (RFC 6455 §7.4.1) before the connection ends.
+    async fn on_read_error(&mut self, e: axum::Error) -> &'static str {
+        let Some((code, reason)) = close_for(&e) else {
+            return "client gone";
+        };
+        tracing::debug!(code, error = %e, "closing a websocket that broke the protocol");
+        if self.close(code, reason).await.is_ok() {
+            // Give the client a moment to answer the close, so it reads ours before the
+            // connection goes (closing with unread input would reset it).
+            let socket = &mut self.socket;
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        "protocol error"
+    }
+
     async fn on_text(&mut self, text: &str) -> std::result::Result<(), Gone> {
         let frame = match ClientFrame::decode(text) {
             Ok(f) => f,
             Err(e) => {
-                // An op we cannot parse still gets its ack, so the client is not left waiting.
-                let id = serde_json::from_str::<Value>(text)
-                    .ok()
+                // A frame we cannot act on is answered and the connection kept: an op gets
+                // its ack so the client is not left waiting, anything else an error frame
+                // (a newer client's frame type must not cost it the connection).
+                let parsed = serde_json::from_str::<Value>(text).ok();
+                let id = parsed
+                    .as_ref()
                     .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string));
                 return match id {
                     Some(id) => self.send(ack(id, Err(e))).await,
                     None => {
-                        let reason = truncate(e.message(), 120);
-                        let _ = self.close(close_code::POLICY, &reason).await;
-                        Err(Gone)
+                        let ty = parsed
+                            .as_ref()
+                            .and_then(|v| v.get("type").and_then(Value::as_str))
+                            .map(|t| truncate(t, 100));
+                        let error = e.with_details(serde_json::json!({ "type": ty })).to_json();
+                        self.send(ServerFrame::Error { error }.encode()).await
                     }
                 };
             }
@@ -239,7 +286,8 @@ impl Conn {
             ClientFrame::Subscribe { since, projects } => self.subscribe(since, projects).await,
             ClientFrame::Op { id, op } => {
                 self.state.metrics.ws_op();
-                let result = execute(&self.state, self.session.clone(), &id, op).await;
+                let result =
+                    execute(&self.state, self.session.clone(), &self.client, &id, op).await;
                 self.send(ack(id, result)).await
             }
         }
@@ -365,7 +413,13 @@ impl Conn {
 }
 
 /// Runs one `op` frame through the facade, idempotently by its id.
-async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) -> Result<Value> {
+async fn execute(
+    state: &AppState,
+    session: Option<String>,
+    client: &str,
+    id: &str,
+    op: Op,
+) -> Result<Value> {
     if id.trim().is_empty() || id.len() > 200 {
         return Err(
             Error::invalid_argument("An op id must have 1 to 200 characters")
@@ -376,6 +430,7 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
     let ctx = OpContext {
         session_id: session,
         op_id: Some(format!("ws:{id}")),
+        client_id: Some(client.to_string()),
     };
     match op {
         Op::TaskCreate(new) => to_value(m.create_task(&ctx, new).await?),
@@ -391,13 +446,13 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
                 session_id: ctx.session_id.or_else(|| Some(session_id.clone())),
                 ..ctx
             };
-            match id {
-                Some(id) => to_value(m.claim_task(&ctx, &id, &session_id).await?),
-                None => to_value(
-                    m.claim_next(&ctx, project_id.as_deref(), &session_id)
-                        .await?,
-                ),
-            }
+            let claim = ClaimRequest {
+                task_id: id,
+                project_id,
+                session_id: Some(session_id),
+                force: false,
+            };
+            to_value(m.claim(&ctx, claim).await?)
         }
         Op::TaskProgress { id, message } => to_value(m.add_progress(&ctx, &id, &message).await?),
         Op::SubtaskCreate {
@@ -413,7 +468,35 @@ async fn execute(state: &AppState, session: Option<String>, id: &str, op: Op) ->
                 .await?,
         ),
         Op::SessionUpdate { id, patch } => to_value(m.update_session(&ctx, &id, patch).await?),
-        Op::SessionHeartbeat { id } => to_value(m.heartbeat(&id).await?),
+        Op::SessionHeartbeat { id } => to_value(m.heartbeat(&ctx.without_op_id(), &id).await?),
+    }
+}
+
+/// The close code and reason for a read error that broke the protocol; `None` when the
+/// connection itself is gone (nothing can be sent).
+fn close_for(e: &axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+    let inner = std::error::Error::source(e)?;
+    match inner.downcast_ref::<WsError>()? {
+        WsError::Utf8(_) => Some((close_code::INVALID, "text frames must be valid UTF-8")),
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            Some((close_code::SIZE, "message too big"))
+        }
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake | ProtocolError::SendAfterClosing,
+        ) => None,
+        WsError::Protocol(ProtocolError::UnmaskedFrameFromClient) => {
+            Some((close_code::PROTOCOL, "client frames must be masked"))
+        }
+        WsError::Protocol(
+            ProtocolError::UnknownControlFrameType(_) | ProtocolError::UnknownDataFrameType(_),
+        ) => Some((close_code::PROTOCOL, "reserved opcode")),
+        WsError::Protocol(ProtocolError::ControlFrameTooBig) => Some((
+            close_code::PROTOCOL,
+            "control frames carry at most 125 bytes",
+        )),
+        WsError::Protocol(_) => Some((close_code::PROTOCOL, "protocol violation")),
+        _ => None,
     }
 }
 

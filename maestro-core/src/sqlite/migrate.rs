@@ -8,6 +8,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_insertion_order.sql"),
     include_str!("../../migrations/0003_ready_queue_index.sql"),
+    include_str!("../../migrations/0004_rules_in_the_core.sql"),
+    include_str!("../../migrations/0005_agent_runs.sql"),
 ];
 
 /// The schema version this code writes.

@@ -149,6 +149,19 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
     assert!(got.1["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+/// Reads until the server closes the connection (EOF or reset); returns what arrived.
+pub async fn until_closed(c: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 pub async fn ws_connect(url: &str) -> Ws {
     let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
         .await

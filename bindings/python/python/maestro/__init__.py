@@ -16,13 +16,18 @@ sessions with blocking methods that release the GIL::
 Results are typed objects (``Task``, ``TaskDetail``, ``Session``…) with attributes and
 ``to_dict()``; enums are their JSON strings (``"in_progress"``) and timestamps RFC 3339 UTC
 strings. Failures raise :class:`MaestroError` subclasses carrying ``code``, ``message``,
-``details``, ``suggestion`` and ``retryable``.
+``details``, ``suggestion`` and ``retryable``; the conflicts a worker must act on have their
+own subclasses of :class:`ConflictError`: :class:`TaskClaimedError` (another session owns the
+task), :class:`ClaimReleasedError` (its claim was released or taken over),
+:class:`SessionLostError` (silent past its lease: its tasks went back to the queue) and
+:class:`SessionEndedError`.
 
 Skills (``list_skills()``, ``get_skill()``) and agents' initial prompts (``skill_prompt()``)
 come from the same skills directory as the CLI's (``MAESTRO_SKILLS_DIR``).
 """
 
 from maestro._native import (
+    ClaimReleasedError as ClaimReleasedError,
     Client as Client,
     ConflictError as ConflictError,
     DependencyRef as DependencyRef,
@@ -32,14 +37,18 @@ from maestro._native import (
     NotFoundError as NotFoundError,
     Page as Page,
     Project as Project,
+    ProjectInit as ProjectInit,
     Server as Server,
     Session as Session,
     SessionCounts as SessionCounts,
+    SessionEndedError as SessionEndedError,
+    SessionLostError as SessionLostError,
     Skill as Skill,
     StatusReport as StatusReport,
     Subscription as Subscription,
     Subtask as Subtask,
     Task as Task,
+    TaskClaimedError as TaskClaimedError,
     TaskCounts as TaskCounts,
     TaskDetail as TaskDetail,
     TimelineEntry as TimelineEntry,
@@ -63,6 +72,7 @@ from maestro._types import (
 )
 
 __all__ = [
+    "ClaimReleasedError",
     "Client",
     "ConflictError",
     "DependencyRef",
@@ -71,14 +81,19 @@ __all__ = [
     "InternalError",
     "MaestroError",
     "NotFoundError",
+    "connect",
     "open",
+    "serve",
     "Page",
     "Priority",
     "Project",
+    "ProjectInit",
     "Role",
     "Server",
     "Session",
     "SessionCounts",
+    "SessionEndedError",
+    "SessionLostError",
     "SessionStatus",
     "Skill",
     "SkillSource",
@@ -87,6 +102,7 @@ __all__ = [
     "Subscription",
     "Subtask",
     "Task",
+    "TaskClaimedError",
     "TaskCounts",
     "TaskDetail",
     "TaskStatus",

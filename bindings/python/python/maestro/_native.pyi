@@ -28,6 +28,7 @@ from maestro._types import (
 
 __version__: str
 __all__ = [
+    "ClaimReleasedError",
     "Client",
     "ConflictError",
     "DependencyRef",
@@ -37,14 +38,18 @@ __all__ = [
     "NotFoundError",
     "Page",
     "Project",
+    "ProjectInit",
     "Server",
     "Session",
     "SessionCounts",
+    "SessionEndedError",
+    "SessionLostError",
     "Skill",
     "StatusReport",
     "Subscription",
     "Subtask",
     "Task",
+    "TaskClaimedError",
     "TaskCounts",
     "TaskDetail",
     "TimelineEntry",
@@ -83,7 +88,24 @@ class ValidationError(MaestroError):
     """The arguments are invalid; fix them before retrying."""
 
 class ConflictError(MaestroError):
-    """The call conflicts with the current state (transition, cycle, dependencies, version)."""
+    """The call conflicts with the current state (transition, cycle, dependencies, version,
+    ownership, a session that can no longer act); re-read first."""
+
+class TaskClaimedError(ConflictError):
+    """Code ``task_claimed``: another session owns the task (``details["sessionIds"]``);
+    work on your own task, or claim another with ``claim_next()``."""
+
+class ClaimReleasedError(ConflictError):
+    """Code ``claim_released``: this session's claim on the task was released or taken over;
+    stop working on it and claim another task."""
+
+class SessionLostError(ConflictError):
+    """Code ``session_lost``: the session was silent past its lease and declared lost, and
+    its tasks went back to the queue; stop working (register a new session to go on)."""
+
+class SessionEndedError(ConflictError):
+    """Code ``session_ended``: the session has ended (completed, failed or stopped) and can
+    no longer act; register a new session to go on."""
 
 class UnauthorizedError(MaestroError):
     """Missing or wrong credentials."""
@@ -109,6 +131,23 @@ class Project:
     @property
     def created_at(self) -> str:
         """When the project was created (RFC 3339 UTC string)."""
+    @property
+    def default(self) -> bool:
+        """Whether it is the store's default project (the one clients without a project act
+        on)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The value as plain Python data keyed by the attribute names."""
+
+@final
+class ProjectInit:
+    """What ``init_project`` did: the project, and whether it was created."""
+
+    @property
+    def project(self) -> Project:
+        """The project of that name."""
+    @property
+    def created(self) -> bool:
+        """False when a project of that name existed and was returned."""
     def to_dict(self) -> dict[str, Any]:
         """The value as plain Python data keyed by the attribute names."""
 
@@ -151,7 +190,11 @@ class Task:
         """Incremented on every change; pass it as ``expected_version`` for optimistic updates."""
     @property
     def claim_epoch(self) -> int:
-        """Fencing token, incremented on every claim or release."""
+        """Fencing token: incremented when the task gets owners after having none, and when
+        an owner's claim is released or taken over."""
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why the task is blocked (the latest reason), while it is; else None."""
     @property
     def created_at(self) -> str:
         """When the task was created (RFC 3339 UTC string)."""
@@ -231,13 +274,17 @@ class TimelineEntry:
     def type(self) -> TimelineType:
         """What happened."""
     @property
-    def data(self) -> dict[str, str]:
+    def data(self) -> dict[str, Any]:
         """The type-specific fields: ``from``/``to`` (status_changed), ``message`` (progress,
         comment), ``author`` (comment), ``subtask_id``, ``reason`` (blocked, released),
-        ``session_id`` (assigned, released)."""
+        ``session_id`` (assigned, released), ``action`` and ``session_ids`` (override: a
+        write forced over the sessions that owned the task)."""
     @property
     def message(self) -> str | None:
         """The message or reason of the entry, when it has one."""
+    @property
+    def summary(self) -> str:
+        """What happened, in a few words (the text every Maestro front end shows)."""
     @property
     def timestamp(self) -> str:
         """When it happened (RFC 3339 UTC string)."""
@@ -289,7 +336,11 @@ class TaskDetail:
         """Incremented on every change."""
     @property
     def claim_epoch(self) -> int:
-        """Fencing token, incremented on every claim or release."""
+        """Fencing token: incremented when the task gets owners after having none, and when
+        an owner's claim is released or taken over."""
+    @property
+    def blocked_reason(self) -> str | None:
+        """Why the task is blocked (the latest reason), while it is; else None."""
     @property
     def created_at(self) -> str:
         """When the task was created (RFC 3339 UTC string)."""
@@ -313,7 +364,11 @@ class TaskDetail:
         """The tasks that depend on this one."""
     @property
     def timeline(self) -> list[TimelineEntry]:
-        """The timeline, oldest first."""
+        """The newest timeline entries (at most 50), oldest first; ``Client.timeline()``
+        pages the whole history."""
+    @property
+    def timeline_total(self) -> int:
+        """How many entries the whole timeline has."""
     def to_dict(self) -> dict[str, Any]:
         """The value as plain Python data keyed by the attribute names."""
 
@@ -344,7 +399,9 @@ class Session:
         """The tasks it was given."""
     @property
     def status(self) -> SessionStatus:
-        """``spawning``, ``starting``, ``active``, ``completed``, ``failed``, ``stopped`` or ``lost``."""
+        """``waiting`` (a spawn request for a task whose dependencies are open),
+        ``spawning``, ``starting``, ``active``, ``completed``, ``failed``, ``stopped`` or
+        ``lost``."""
     @property
     def spawned_by(self) -> str | None:
         """The session that requested it, if any."""
@@ -526,11 +583,13 @@ class Subscription:
 
     @property
     def last_seq(self) -> int:
-        """The ``seq`` of the last event handed out (the ``since`` given at first)."""
+        """The ``seq`` of the last event handed out (at first the seq it started after:
+        ``since``, or the latest seq when subscribing from now)."""
     @property
     def resync_required(self) -> tuple[int, int] | None:
-        """``(last_seq, oldest)`` when the server no longer had the events after ``last_seq``
-        and the stream went on from ``oldest``: reload the state you mirror. None otherwise."""
+        """``(last_seq, oldest)`` when the event log no longer had the events after
+        ``last_seq`` (they were pruned) and the stream went on from ``oldest``: reload the
+        state you mirror. None otherwise."""
     @property
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
@@ -584,8 +643,13 @@ class Client:
     # projects
     def create_project(self, name: str, make_default: bool = False) -> Project:
         """Creates a project; the first one, or one made with ``make_default``, is the default."""
+    def init_project(self, name: str) -> ProjectInit:
+        """The project called ``name`` if the store has one, else a new one (the default
+        project only when the store had none); never switches the default project."""
+    def use_project(self, id: str) -> Project:
+        """Makes the project ``id`` names the store's default project; returns it."""
     def list_projects(self) -> list[Project]:
-        """Every project, oldest first."""
+        """Every project, oldest first; ``default`` marks the store's default project."""
     def get_project(self, id: str | None = None) -> Project:
         """The project ``id`` names; with None the client's project or the default project."""
 
@@ -601,7 +665,8 @@ class Client:
     ) -> Task:
         """Creates a task; ``depends_on`` lists task ids that must complete first."""
     def get_task(self, id: str) -> TaskDetail:
-        """The task with its subtasks, dependencies, dependents and timeline."""
+        """The task with its subtasks, dependencies, dependents and newest 50 timeline
+        entries (``timeline_total`` counts them all)."""
     def list_tasks(
         self,
         status: TaskStatus | None = None,
@@ -644,8 +709,11 @@ class Client:
         """Deletes a task with its subtasks and timeline; returns it as it was."""
     def ready_tasks(self, limit: int | None = None) -> list[Task]:
         """The ready queue, by priority then age."""
-    def claim_task(self, id: str, session_id: str | None = None) -> Task:
-        """Atomically assigns the ready task ``id`` to a session and starts it."""
+    def claim_task(
+        self, id: str, session_id: str | None = None, force: bool = False
+    ) -> Task:
+        """Atomically assigns the pending task ``id`` to a session and starts it; a task
+        other sessions hold raises ``TaskClaimedError`` unless ``force`` takes it over."""
     def claim_next(self, session_id: str | None = None) -> Task:
         """Atomically claims the first ready task; ``NotFoundError`` (``nothing_ready``) if none."""
 
@@ -656,8 +724,11 @@ class Client:
         self, task_id: str, message: str, author: str | None = None
     ) -> TimelineEntry:
         """Appends a comment; ``author`` defaults to the client's session id, else ``"user"``."""
-    def timeline(self, task_id: str, limit: int | None = None) -> list[TimelineEntry]:
-        """A task's timeline, oldest first (the newest ``limit`` entries when given)."""
+    def timeline(
+        self, task_id: str, limit: int | None = None, cursor: str | None = None
+    ) -> Page[TimelineEntry]:
+        """A page of a task's whole timeline, oldest first (``limit`` entries, default 100);
+        pass the page's ``next_cursor`` as ``cursor`` for the next one."""
 
     # subtasks
     def create_subtask(
@@ -710,10 +781,14 @@ class Client:
         skill: str | None = None,
         name: str | None = None,
         cwd: str | None = None,
+        force: bool = False,
     ) -> Session:
-        """Requests a worker session for a task (``spawning``) for a host to launch."""
+        """Requests a worker session for a task (``spawning``, or ``waiting`` while its
+        dependencies are open) for a host to launch; a finished task or one with a live
+        worker is refused unless ``force``."""
     def heartbeat(self, session_id: str | None = None) -> Session:
-        """Refreshes a session's lease (default: the client's session)."""
+        """Refreshes a session's lease (default: the client's session); a lost session
+        raises ``SessionLostError``, an ended one ``SessionEndedError``."""
     def end_session(
         self, session_id: str | None = None, status: SessionStatus | None = None
     ) -> Session:
@@ -743,9 +818,15 @@ class Client:
     def latest_seq(self) -> int:
         """The latest ``seq`` of the event log (0 when it is empty)."""
     def subscribe(
-        self, since: int = 0, project: str | None = None, poll_interval: float = 0.05
+        self,
+        since: int | None = None,
+        project: str | None = None,
+        poll_interval: float | None = None,
     ) -> Subscription:
-        """Streams the events after ``since`` in ``seq`` order, then live ones."""
+        """Streams the events after ``since`` in ``seq`` order, then live ones. ``since``
+        defaults to now (only what happens from now on); ``since=0`` replays the whole log.
+        ``poll_interval`` (local stores, default 0.1 s) is how often other processes' writes
+        are looked for."""
 
 def open(
     path: str | PathLike[str] | None = None,
@@ -755,7 +836,9 @@ def open(
 ) -> Client:
     """Opens (creating if needed) a local store: ``path``, else ``MAESTRO_DB``, else the
     nearest ``.maestro/maestro.db`` upward from the current directory, else
-    ``$MAESTRO_HOME/maestro.db``."""
+    ``$MAESTRO_HOME/maestro.db``. Settings are the CLI's: the session lease
+    (``MAESTRO_LEASE_SECONDS``, config ``leaseSeconds``), the skills directory and the agent
+    profiles."""
 
 def connect(
     url: str | None = None,
@@ -799,8 +882,9 @@ def serve(
     port: int = 0,
     token: str | None = None,
 ) -> Server:
-    """Starts a Maestro server on a local store (resolved like ``open``) in the background of
-    this process; ``port=0`` picks a free port. A non-loopback ``host`` needs a ``token``."""
+    """Starts a Maestro server on a local store (resolved like ``open``, with the same lease)
+    in the background of this process; ``port=0`` picks a free port. A non-loopback ``host``
+    needs a ``token``."""
 
 def _bench_facade_get_task(client: Client, id: str, n: int) -> float:
     """Benchmark support: ``n`` calls of the Rust facade's ``get_task`` as the binding makes

@@ -9,9 +9,11 @@ Priority = Literal["high", "medium", "low"]
 """Priority of a task; the ready queue serves ``high`` first."""
 
 SessionStatus = Literal[
-    "spawning", "starting", "active", "completed", "failed", "stopped", "lost"
+    "waiting", "spawning", "starting", "active", "completed", "failed", "stopped", "lost"
 ]
-"""Status of a session."""
+"""Status of a session: ``waiting`` (a spawn request for a task whose dependencies are
+open) → ``spawning`` → ``starting`` → ``active`` → ``completed``, ``failed``, ``stopped`` or
+``lost`` (silent past its lease). The last four are final."""
 
 Role = Literal["orchestrator", "worker"]
 """What a session does."""
@@ -26,8 +28,9 @@ TimelineType = Literal[
     "assigned",
     "released",
     "comment",
+    "override",
 ]
-"""Type of a timeline entry."""
+"""Type of a timeline entry (``override``: a write forced over the sessions owning the task)."""
 
 EventType = Literal[
     "project:created",

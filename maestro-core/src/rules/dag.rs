@@ -1,7 +1,7 @@
 //! The dependency graph: cycle detection and the ready queue, as pure functions.
 
 use crate::error::{Code, Error, Result};
-use crate::model::{Priority, TaskStatus};
+use crate::model::{DependencyRef, Priority, TaskStatus};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 
@@ -67,15 +67,12 @@ fn cycle_error(path: Vec<String>) -> Error {
 }
 
 /// The error for starting a task whose dependencies are not all completed.
-pub fn dependencies_incomplete(
-    task_id: &str,
-    unfinished: &[(String, String, TaskStatus)],
-) -> Error {
+pub fn dependencies_incomplete(task_id: &str, unfinished: &[DependencyRef]) -> Error {
     let list: Vec<_> = unfinished
         .iter()
-        .map(|(id, title, status)| json!({ "id": id, "title": title, "status": status }))
+        .map(|d| json!({ "id": d.id, "title": d.title, "status": d.status }))
         .collect();
-    let ids: Vec<&str> = unfinished.iter().map(|(id, _, _)| id.as_str()).collect();
+    let ids: Vec<&str> = unfinished.iter().map(|d| d.id.as_str()).collect();
     Error::new(
         Code::DependenciesIncomplete,
         format!(
