@@ -35,6 +35,8 @@ pub enum Code {
     NoTaskContext,
     NoProjectContext,
     NoSessionContext,
+    NotARepository,
+    WorktreeConflict,
     Unauthorized,
     PayloadTooLarge,
     ConnectionRefused,
@@ -42,6 +44,7 @@ pub enum Code {
     Timeout,
     ServerError,
     StorageError,
+    GitFailed,
     InternalError,
 }
 
@@ -67,6 +70,8 @@ impl Code {
         Code::NoTaskContext,
         Code::NoProjectContext,
         Code::NoSessionContext,
+        Code::NotARepository,
+        Code::WorktreeConflict,
         Code::Unauthorized,
         Code::PayloadTooLarge,
         Code::ConnectionRefused,
@@ -74,6 +79,7 @@ impl Code {
         Code::Timeout,
         Code::ServerError,
         Code::StorageError,
+        Code::GitFailed,
         Code::InternalError,
     ];
 
@@ -99,6 +105,8 @@ impl Code {
             Code::NoTaskContext => "no_task_context",
             Code::NoProjectContext => "no_project_context",
             Code::NoSessionContext => "no_session_context",
+            Code::NotARepository => "not_a_repository",
+            Code::WorktreeConflict => "worktree_conflict",
             Code::Unauthorized => "unauthorized",
             Code::PayloadTooLarge => "payload_too_large",
             Code::ConnectionRefused => "connection_refused",
@@ -106,6 +114,7 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ServerError => "server_error",
             Code::StorageError => "storage_error",
+            Code::GitFailed => "git_failed",
             Code::InternalError => "internal_error",
         }
     }
@@ -127,13 +136,15 @@ impl Code {
             | NotFound | NothingReady => Kind::NotFound,
             InvalidArgument | MissingRequiredField | InvalidStatus | InvalidPriority
             | AmbiguousId | NoTaskContext | NoProjectContext | NoSessionContext
-            | PayloadTooLarge => Kind::InvalidInput,
-            InvalidTransition | DependencyCycle | DependenciesIncomplete | VersionConflict => {
-                Kind::Conflict
-            }
+            | PayloadTooLarge | NotARepository => Kind::InvalidInput,
+            InvalidTransition
+            | DependencyCycle
+            | DependenciesIncomplete
+            | VersionConflict
+            | WorktreeConflict => Kind::Conflict,
             Unauthorized => Kind::Unauthorized,
             ConnectionRefused | NetworkError | Timeout => Kind::Unavailable,
-            ServerError | StorageError | InternalError => Kind::Internal,
+            ServerError | StorageError | GitFailed | InternalError => Kind::Internal,
         }
     }
 
@@ -153,7 +164,8 @@ impl Code {
             Code::VersionConflict
             | Code::InvalidTransition
             | Code::DependencyCycle
-            | Code::DependenciesIncomplete => 409,
+            | Code::DependenciesIncomplete
+            | Code::WorktreeConflict => 409,
             Code::ConnectionRefused | Code::NetworkError | Code::Timeout => 503,
             Code::StorageError => 503,
             Code::ServerError | Code::InternalError => 500,

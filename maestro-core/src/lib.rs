@@ -39,6 +39,7 @@ pub mod skills;
 pub mod sqlite;
 pub mod status;
 pub mod store;
+pub mod worktree;
 
 pub use error::{Code, Error, ErrorBody, Kind, Result};
 pub use facade::Maestro;
