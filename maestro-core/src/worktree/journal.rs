@@ -23,7 +23,8 @@ pub enum Step {
     Prepared,
     /// The task's change is rebased or squashed onto the target: commit `new`.
     Built,
-    /// The gate runs (process group `gate_pid`).
+    /// The gate runs (its process group is `gate_pid` once recorded); a dead merge in this
+    /// step may have left processes working in the temporary worktree.
     Gating,
     /// The gate passed (or there is none).
     Gated,
@@ -90,6 +91,7 @@ pub fn decide(journal: &Journal, new_in_target: bool) -> Decision {
 /// The files of one merge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
+    pub id: String,
     pub dir: PathBuf,
     pub journal: PathBuf,
     pub lock: PathBuf,
@@ -100,6 +102,7 @@ pub struct Paths {
 impl Paths {
     pub fn new(merges_dir: &Path, id: &str) -> Self {
         Self {
+            id: id.to_string(),
             dir: merges_dir.to_path_buf(),
             journal: merges_dir.join(format!("{id}.json")),
             lock: merges_dir.join(format!("{id}.lock")),

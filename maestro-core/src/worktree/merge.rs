@@ -407,6 +407,9 @@ impl MergeJob {
                 self.journal.new.clone().unwrap_or_default(),
             ),
         ];
+        // Written before the gate starts: a merge that dies while the gate runs is known to
+        // have left processes working in its temporary worktree.
+        self.save(Step::Gating)?;
         let paths = self.paths.clone();
         let result = run_gate(&gate, &paths.tmp, &paths.gate_log, &env, |pid| {
             self.journal.gate_pid = Some(pid);
@@ -827,6 +830,14 @@ fn cleanup(repo: &Repo, paths: &Paths) -> Result<()> {
         }
     }
     drop_admin_entry(repo, &paths.tmp)?;
+    // A journal write cut short by a kill leaves its temporary file.
+    let partial = format!(".{}.json.", paths.id);
+    for e in super::dir_entries(&paths.dir)? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&partial) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     for f in [&paths.gate_log, &paths.journal, &paths.lock] {
         match std::fs::remove_file(f) {
             Ok(()) => {}
@@ -849,8 +860,8 @@ enum Settled {
 /// Finishes or rolls back the merge of `journal` (whose lock the caller holds), then cleans
 /// up after it.
 fn settle(repo: &Repo, paths: &Paths, journal: &Journal) -> Result<Settled> {
-    if let Some(pid) = journal.gate_pid {
-        kill_stray_gate(pid, &paths.tmp);
+    if journal.step == Step::Gating {
+        kill_processes_in(&paths.tmp);
     }
     let new_in_target = match (&journal.new, journal::may_have_landed(journal.step)) {
         (Some(new), true) => match repo.branch_commit(&journal.target)? {
@@ -881,30 +892,26 @@ fn settle(repo: &Repo, paths: &Paths, journal: &Journal) -> Result<Settled> {
     Ok(settled)
 }
 
-/// Kills a gate left running by a dead merge, only if that process still works in the
-/// merge's temporary worktree (so a reused pid is never hit).
-fn kill_stray_gate(pgid: u32, tmp: &Path) {
+/// Kills what a dead merge's gate left running: every process working in the merge's
+/// temporary worktree (found by its current directory, so a reused pid is never hit).
+fn kill_processes_in(tmp: &Path) {
     let tmp = canonical_or_same(tmp);
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
-    let in_group_and_tmp = |pid: &str| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name (in parentheses): state, ppid, pgrp, ...
-        let pgrp = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|g| g.parse::<u32>().ok());
-        pgrp == Some(pgid)
-            && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(&tmp))
-    };
-    let found = procs.flatten().any(|p| {
-        p.file_name()
-            .to_str()
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()) && in_group_and_tmp(n))
-    });
-    if found {
-        kill_group(pgid);
+    let pids: Vec<String> = procs
+        .flatten()
+        .filter_map(|p| p.file_name().into_string().ok())
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|n| std::fs::read_link(format!("/proc/{n}/cwd")).is_ok_and(|c| c.starts_with(&tmp)))
+        .collect();
+    if !pids.is_empty() {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .args(&pids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
