@@ -22,6 +22,7 @@ pub mod git;
 pub mod journal;
 pub mod merge;
 pub mod plan;
+pub mod pool;
 pub mod queue;
 
 use crate::error::{Code, Error, Result};

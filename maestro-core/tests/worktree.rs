@@ -6,7 +6,8 @@ use maestro_core::worktree::merge::in_progress;
 use maestro_core::worktree::queue::{QueueSettings, process_next};
 use maestro_core::worktree::*;
 use maestro_core::{Code, Error};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 use worktree_support::*;
 
@@ -445,6 +446,14 @@ fn two_tasks_on_different_files_merge_in_order_and_the_users_tree_follows() {
     );
     assert_eq!(fx.merge_leftovers(), Vec::<String>::new());
     assert_eq!(fx.git_worktrees().len(), 2, "only the two task worktrees");
+    // The merges built one after the other in one pooled worktree, detached.
+    let pool = pool_worktrees(&fx);
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert_eq!(
+        git(Path::new(&pool[0]), &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "HEAD",
+        "detached"
+    );
     // Merging again is a no-op.
     let again = fx.merge(&a, "t-a");
     assert!(
@@ -678,10 +687,7 @@ fn a_merge_killed_before_the_swap_is_rolled_back() {
             !fx.merge_leftovers().is_empty(),
             "the crash leaves its journal"
         );
-        assert!(
-            fx.merge_leftovers().contains(&j.id),
-            "and its temporary worktree"
-        );
+        assert!(fx.merge_leftovers().contains(&format!("{}.json", j.id)));
         assert_eq!(
             in_progress(&fx.wts, &fx.repo()).unwrap(),
             Vec::<String>::new(),
@@ -1071,4 +1077,77 @@ fn error_values_carry_codes_for_clients() {
     assert_eq!(v["error"], "not_a_repository");
     assert_eq!(e.exit_code(), 2);
     assert_eq!(Code::WorktreeConflict.http_status(), 409);
+}
+
+#[test]
+fn merges_reuse_their_worktrees_and_clear_what_a_dead_merge_left_in_one() {
+    let fx = Fx::new();
+    let repo = fx.repo();
+    let a = fx.task("t-a", &[("a.txt", "a\n")]);
+    let b = fx.task("t-b", &[("b.txt", "b\n")]);
+    // A gate's ignored build output stays in the pooled worktree for the next gate.
+    let mut req = MergeRequest::new("t-a", &a.branch, "main");
+    req.gate = Some(Gate {
+        command: "mkdir -p target && echo cached > target/out && echo junk > untracked.txt".into(),
+        timeout: Duration::from_secs(60),
+    });
+    merged_commit(
+        &MergeJob::begin(&fx.wts, &repo, req)
+            .unwrap()
+            .run(|_| {})
+            .unwrap(),
+    );
+    let pool = pool_worktrees(&fx);
+    assert_eq!(pool.len(), 1);
+    let slot = PathBuf::from(&pool[0]);
+    // A dead merge left a rebase stopped on a conflict in it.
+    let commit_in_slot = |text: &str| {
+        write(&slot, "README.md", text);
+        git(&slot, &["commit", "-qam", text.trim()]);
+        git(&slot, &["rev-parse", "HEAD"])
+    };
+    let x = commit_in_slot("slot\n");
+    git(&slot, &["checkout", "-q", "--detach", "HEAD~1"]);
+    let y = commit_in_slot("other\n");
+    git(&slot, &["checkout", "-q", "--detach", &x]);
+    let rebase = Command::new("git")
+        .arg("-C")
+        .arg(&slot)
+        .args(["rebase", "-q", &y])
+        .output()
+        .unwrap();
+    assert!(!rebase.status.success(), "the rebase stops on a conflict");
+    let mut req = MergeRequest::new("t-b", &b.branch, "main");
+    req.gate = Some(Gate {
+        command: "test \"$(cat target/out)\" = cached && test ! -e untracked.txt".into(),
+        timeout: Duration::from_secs(60),
+    });
+    let o = MergeJob::begin(&fx.wts, &repo, req)
+        .unwrap()
+        .run(|_| {})
+        .unwrap();
+    assert_eq!(fx.main(), merged_commit(&o));
+    assert_eq!(pool_worktrees(&fx), pool, "the same worktree again");
+    assert_eq!(read(&fx.repo_dir, "b.txt"), "b\n");
+
+    // A merge while another one builds takes a second worktree; clearing the pool removes
+    // the worktrees no merge uses.
+    let c = fx.task("t-c", &[("c.txt", "c\n")]);
+    let mut busy =
+        MergeJob::begin(&fx.wts, &repo, MergeRequest::new("t-c", &c.branch, "main")).unwrap();
+    busy.step(&mut |_| {}).unwrap();
+    let d = fx.task("t-d", &[("d.txt", "d\n")]);
+    merged_commit(&fx.merge(&d, "t-d"));
+    assert_eq!(pool_worktrees(&fx).len(), 2);
+    let removed = fx.wts.clear_merge_pool(&repo).unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        pool_worktrees(&fx),
+        vec![busy.journal().worktree.to_string_lossy().into_owned()],
+        "the busy one stays"
+    );
+    drop(busy);
+    recover(&fx.wts, &repo).unwrap();
+    assert_eq!(fx.wts.clear_merge_pool(&repo).unwrap().len(), 1);
+    assert!(pool_worktrees(&fx).is_empty());
 }

@@ -4,7 +4,8 @@
 //! a journal whose lock is free belongs to a dead process.
 //!
 //! Files of merge `<id>` in `<repo folder>/merges/`: `<id>.json` (the journal),
-//! `<id>.lock`, `<id>/` (the temporary worktree) and `<id>.gate.log` (the gate's output).
+//! `<id>.lock` and `<id>.gate.log` (the gate's output); it builds in a worktree of the
+//! [pool](super::pool), `merges/pool/<n>`.
 
 use super::flock::io_error;
 use super::plan::Strategy;
@@ -19,7 +20,7 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
-    /// The temporary worktree is (being) made; nothing is built yet.
+    /// The merge has its worktree; nothing is built yet.
     Prepared,
     /// The task's change is rebased or squashed onto the target: commit `new`.
     Built,
@@ -62,6 +63,8 @@ pub struct Journal {
     /// Work trees with the target checked out, to bring to `new` (from [`Step::Advancing`]).
     #[serde(default)]
     pub trees: Vec<PathBuf>,
+    /// The pooled worktree the merge builds in.
+    pub worktree: PathBuf,
 }
 
 /// What the next process does with a journal whose merge died.
@@ -95,7 +98,6 @@ pub struct Paths {
     pub dir: PathBuf,
     pub journal: PathBuf,
     pub lock: PathBuf,
-    pub tmp: PathBuf,
     pub gate_log: PathBuf,
 }
 
@@ -106,7 +108,6 @@ impl Paths {
             dir: merges_dir.to_path_buf(),
             journal: merges_dir.join(format!("{id}.json")),
             lock: merges_dir.join(format!("{id}.lock")),
-            tmp: merges_dir.join(id),
             gate_log: merges_dir.join(format!("{id}.gate.log")),
         }
     }
@@ -165,6 +166,7 @@ mod tests {
             new: (step != Step::Prepared).then(|| "c".to_string()),
             gate_pid: None,
             trees: Vec::new(),
+            worktree: "/h/merges/pool/0".into(),
         }
     }
 
@@ -189,7 +191,6 @@ mod tests {
         write(&p, &j).unwrap();
         assert_eq!(read(&p.journal).unwrap(), Some(j));
         std::fs::write(dir.path().join("m-1.lock"), b"").unwrap();
-        std::fs::create_dir(dir.path().join("m-1")).unwrap();
         assert_eq!(ids(dir.path()).unwrap(), vec!["m-1"]);
         std::fs::write(&p.journal, b"{").unwrap();
         assert!(read(&p.journal).is_err());

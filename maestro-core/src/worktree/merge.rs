@@ -1,8 +1,8 @@
 //! The merge engine: one task branch onto one target branch, never in the user's own work
 //! tree.
 //!
-//! A [`MergeJob`] makes a temporary detached worktree under the repository's `merges/`
-//! folder, rebases or squashes the task branch onto the target there, runs the gate (if
+//! A [`MergeJob`] takes a detached worktree of the repository's [pool](super::pool) under its
+//! `merges/` folder, rebases or squashes the task branch onto the target there, runs the gate (if
 //! any), then moves the target with a compare-and-swap `git update-ref <ref> <new> <old>`.
 //! If another process moved the target first, the swap fails and the job builds again on
 //! the new target. A work tree that has the target checked out is brought along when clean
@@ -17,7 +17,7 @@ use super::flock::{FileLock, io_error};
 use super::git::Git;
 use super::journal::{self, Decision, Journal, Paths, Step};
 use super::plan::{self, Gate, Strategy};
-use super::{Repo, Worktrees, canonical_or_same, drop_admin_entry};
+use super::{Repo, Worktrees, pool};
 use crate::error::{Code, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -175,14 +175,17 @@ pub struct MergeJob {
     _lock: FileLock,
     land: Option<FileLock>,
     land_lock: PathBuf,
+    /// The pooled worktree this merge builds in, and git there.
+    slot: pool::Slot,
+    slot_git: Git,
     recovered: Vec<Recovered>,
     done: bool,
 }
 
 impl MergeJob {
     /// Starts a merge: settles merges of the repository whose process died (see
-    /// [`MergeJob::take_recovered`]), resolves both branches, writes the journal and makes
-    /// the temporary worktree. Missing branches are `not_found` errors.
+    /// [`MergeJob::take_recovered`]), resolves both branches, takes a worktree of the
+    /// [pool](pool) and writes the journal. Missing branches are `not_found` errors.
     pub fn begin(worktrees: &Worktrees, repo: &Repo, req: MergeRequest) -> Result<Self> {
         let recovered = recover(worktrees, repo)?;
         plan::validate_task_id(&req.task_id)?;
@@ -201,6 +204,15 @@ impl MergeJob {
         let paths = Paths::new(&merges, &id);
         let lock = FileLock::try_acquire(&paths.lock)?
             .ok_or_else(|| Error::internal(format!("merge id {id} is taken")))?;
+        let start = match req.strategy {
+            Strategy::Rebase => &task_head,
+            Strategy::Squash => &old,
+        };
+        let git = commit_git(&repo.git())?;
+        let slot = pool::take(repo, &git, &merges, start).inspect_err(|_| {
+            let _ = std::fs::remove_file(&paths.lock);
+        })?;
+        let slot_git = git.at_dir(&slot.path);
         let journal = Journal {
             version: journal::VERSION,
             id,
@@ -217,13 +229,14 @@ impl MergeJob {
             new: None,
             gate_pid: None,
             trees: Vec::new(),
+            worktree: slot.path.clone(),
         };
         journal::write(&paths, &journal)?;
         let land_lock = merges.join(format!(
             "land-{}.lock",
             plan::short_hash(req.target.as_bytes())
         ));
-        let job = Self {
+        Ok(Self {
             repo: repo.clone(),
             req,
             paths,
@@ -231,24 +244,11 @@ impl MergeJob {
             _lock: lock,
             land: None,
             land_lock,
+            slot,
+            slot_git,
             recovered,
             done: false,
-        };
-        let start = match job.req.strategy {
-            Strategy::Rebase => job.journal.task_head.clone(),
-            Strategy::Squash => job.journal.old.clone(),
-        };
-        let made = commit_git(&job.repo.git()).and_then(|g| {
-            g.cmd(["worktree", "add", "--detach", "--quiet"])
-                .arg(&job.paths.tmp)
-                .arg(&start)
-                .run()
-        });
-        if let Err(e) = made {
-            let _ = cleanup(&job.repo, &job.paths);
-            return Err(e);
-        }
-        Ok(job)
+        })
     }
 
     /// What [`recover`] settled when this merge began: record those outcomes too.
@@ -310,13 +310,9 @@ impl MergeJob {
             self.done = true;
             // The outcome stands even if clean-up fails: the journal then stays behind and
             // the next `recover` settles it again (to the same result) and cleans up.
-            let _ = cleanup(&self.repo, &self.paths);
+            let _ = cleanup(&self.paths);
         }
         Ok(outcome)
-    }
-
-    fn tmp_git(&self) -> Result<Git> {
-        commit_git(&Git::at(&self.paths.tmp))
     }
 
     fn save(&mut self, step: Step) -> Result<()> {
@@ -326,7 +322,7 @@ impl MergeJob {
 
     /// Rebases or squashes the task's change onto the target in the temporary worktree.
     fn build(&mut self, on: &mut dyn FnMut(&Progress)) -> Result<Option<MergeOutcome>> {
-        let git = self.tmp_git()?;
+        let git = self.slot_git.clone();
         let (old, head) = (self.journal.old.clone(), self.journal.task_head.clone());
         let start = match self.req.strategy {
             Strategy::Rebase => &head,
@@ -411,7 +407,8 @@ impl MergeJob {
         // have left processes working in its temporary worktree.
         self.save(Step::Gating)?;
         let paths = self.paths.clone();
-        let result = run_gate(&gate, &paths.tmp, &paths.gate_log, &env, |pid| {
+        let tree = self.slot.path.clone();
+        let result = run_gate(&gate, &tree, &paths.gate_log, &env, |pid| {
             self.journal.gate_pid = Some(pid);
             self.save(Step::Gating)
         })?;
@@ -443,14 +440,13 @@ impl MergeJob {
                 "the merge target",
             )?);
         }
-        let tmp = canonical_or_same(&self.paths.tmp);
         let trees: Vec<PathBuf> = self
             .repo
             .worktrees()?
             .into_iter()
             .filter(|w| w.branch.as_deref() == Some(self.req.target.as_str()) && !w.bare)
             .map(|w| w.path)
-            .filter(|p| canonical_or_same(p) != tmp && p.is_dir())
+            .filter(|p| p.is_dir())
             .collect();
         for tree in &trees {
             let out = Git::at(tree)
@@ -816,20 +812,10 @@ fn read_tail(log: &Path) -> Result<String> {
     Ok(t)
 }
 
-/// Removes a merge's temporary worktree, gate log, journal and lock file, in that order (the
-/// journal goes last but the lock, so a crash during clean-up is cleaned up again).
-fn cleanup(repo: &Repo, paths: &Paths) -> Result<()> {
-    if paths.tmp.symlink_metadata().is_ok() {
-        let _ = repo
-            .git()
-            .cmd(["worktree", "remove", "--force", "--force"])
-            .arg(&paths.tmp)
-            .output()?;
-        if paths.tmp.symlink_metadata().is_ok() && paths.tmp.starts_with(&paths.dir) {
-            std::fs::remove_dir_all(&paths.tmp).map_err(|e| io_error("remove", &paths.tmp, &e))?;
-        }
-    }
-    drop_admin_entry(repo, &paths.tmp)?;
+/// Removes a merge's gate log, journal and lock file, in that order (the journal goes last
+/// but the lock, so a crash during clean-up is cleaned up again). Its pooled worktree stays
+/// for the next merge.
+fn cleanup(paths: &Paths) -> Result<()> {
     // A journal write cut short by a kill leaves its temporary file.
     let partial = format!(".{}.json.", paths.id);
     for e in super::dir_entries(&paths.dir)? {
@@ -861,7 +847,7 @@ enum Settled {
 /// up after it.
 fn settle(repo: &Repo, paths: &Paths, journal: &Journal) -> Result<Settled> {
     if journal.step == Step::Gating {
-        kill_processes_in(&paths.tmp);
+        pool::kill_strays_if_free(&journal.worktree)?;
     }
     let new_in_target = match (&journal.new, journal::may_have_landed(journal.step)) {
         (Some(new), true) => match repo.branch_commit(&journal.target)? {
@@ -888,31 +874,8 @@ fn settle(repo: &Repo, paths: &Paths, journal: &Journal) -> Result<Settled> {
             Settled::Landed { synced, stale }
         }
     };
-    cleanup(repo, paths)?;
+    cleanup(paths)?;
     Ok(settled)
-}
-
-/// Kills what a dead merge's gate left running: every process working in the merge's
-/// temporary worktree (found by its current directory, so a reused pid is never hit).
-fn kill_processes_in(tmp: &Path) {
-    let tmp = canonical_or_same(tmp);
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    let pids: Vec<String> = procs
-        .flatten()
-        .filter_map(|p| p.file_name().into_string().ok())
-        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|n| std::fs::read_link(format!("/proc/{n}/cwd")).is_ok_and(|c| c.starts_with(&tmp)))
-        .collect();
-    if !pids.is_empty() {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .args(&pids)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A merge that a dead process left behind, settled by [`recover`].

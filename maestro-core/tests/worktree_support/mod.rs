@@ -109,14 +109,14 @@ impl Fx {
             .unwrap()
     }
 
-    /// Journals and temporary worktrees left in the merges folder.
+    /// Journals and gate logs left in the merges folder (its pool of worktrees aside).
     pub fn merge_leftovers(&self) -> Vec<String> {
         let dir = self.wts.merges_dir(&self.repo());
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .map(|e| {
                 e.flatten()
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !n.starts_with("land-"))
+                    .filter(|n| !n.starts_with("land-") && n != "pool")
                     .collect()
             })
             .unwrap_or_default();
@@ -133,12 +133,12 @@ impl Fx {
         );
     }
 
-    /// Worktree paths git knows, besides the main one.
+    /// Worktree paths git knows, besides the main one and the merges' pool.
     pub fn git_worktrees(&self) -> Vec<String> {
         git(&self.repo_dir, &["worktree", "list", "--porcelain"])
             .lines()
             .filter_map(|l| l.strip_prefix("worktree "))
-            .filter(|p| Path::new(p) != self.repo_dir)
+            .filter(|p| Path::new(p) != self.repo_dir && !p.contains("/merges/pool/"))
             .map(str::to_string)
             .collect()
     }
@@ -156,4 +156,14 @@ pub fn merged(o: &MergeOutcome) -> (String, String) {
 
 pub fn merged_commit(o: &MergeOutcome) -> String {
     merged(o).0
+}
+
+/// The worktrees of the merges' pool git knows.
+pub fn pool_worktrees(fx: &Fx) -> Vec<String> {
+    git(&fx.repo_dir, &["worktree", "list", "--porcelain"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .filter(|p| p.contains("/merges/pool/"))
+        .map(str::to_string)
+        .collect()
 }
