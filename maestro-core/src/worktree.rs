@@ -10,7 +10,8 @@
 //!   serialised per repository; [`Repo::lock_worktree`] / [`Repo::unlock_worktree`] mark it
 //!   held; [`verify`] checks a worktree is what it claims before an agent starts in it.
 //! - [`commit_pending`] commits whatever a session left (nothing lost).
-//! - [`merge::MergeJob`] merges one task branch onto a target in a temporary worktree, with a
+//! - [`merge::MergeJob`] merges one task branch onto a target in a detached worktree of the
+//!   repository's [pool](pool) (never the user's tree), with a
 //!   journal so a killed merge is finished or rolled back by [`merge::recover`];
 //!   [`queue::MergeQueue`] orders the merges of one target.
 //! - [`Worktrees::list`] and [`Worktrees::gc`] compare the store's records with git and the
@@ -43,8 +44,9 @@ pub use queue::{MergeQueue, QueueEntry, QueueState};
 const MARKER: &str = "maestro.json";
 /// The file in a repository's worktrees folder naming the repository.
 const REPO_FILE: &str = "repo.json";
-/// How long worktree creation waits for another process creating one in the same repository.
-const CREATE_WAIT: Duration = Duration::from_secs(120);
+/// How long adding or removing a worktree waits for another process doing so in the same
+/// repository.
+const ADMIN_WAIT: Duration = Duration::from_secs(120);
 
 /// What a repository's `HEAD` is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,11 +237,7 @@ impl Repo {
 
     /// `git worktree list --porcelain`.
     pub fn worktrees(&self) -> Result<Vec<ListedWorktree>> {
-        let out = self
-            .git()
-            .cmd(["worktree", "list", "--porcelain", "-z"])
-            .run_bytes()?;
-        Ok(parse_worktree_list(&out))
+        list_worktrees(&self.git())
     }
 
     /// The listed worktree at `path`, comparing canonical paths.
@@ -281,6 +279,25 @@ impl Repo {
             self.git().cmd(["worktree", "unlock"]).arg(&w.path).run()?;
         }
         Ok(())
+    }
+}
+
+/// `git worktree list --porcelain`, tried again a few times: it fails while another process
+/// is half-way through adding a worktree.
+pub(crate) fn list_worktrees(git: &Git) -> Result<Vec<ListedWorktree>> {
+    let mut tries = 0;
+    loop {
+        match git
+            .cmd(["worktree", "list", "--porcelain", "-z"])
+            .run_bytes()
+        {
+            Ok(out) => return Ok(parse_worktree_list(&out)),
+            Err(_) if tries < 5 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20 << tries));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -425,9 +442,20 @@ impl Worktrees {
         self.repo_dir(repo).join(task_id)
     }
 
-    /// The folder of the merges in progress of a repository (journals, temporary worktrees).
+    /// The folder of a repository's merges: journals, gate logs and the pool of worktrees.
     pub fn merges_dir(&self, repo: &Repo) -> PathBuf {
         self.repo_dir(repo).join("merges")
+    }
+
+    /// The repository's lock for adding and removing worktrees. git itself is not safe
+    /// there: a `git worktree add` reading the record of another one being added fails.
+    pub fn admin_lock(&self, repo: &Repo) -> Result<FileLock> {
+        self.admin_lock_of(&repo.common_dir)
+    }
+
+    fn admin_lock_of(&self, common_dir: &Path) -> Result<FileLock> {
+        let dir = self.root.join(plan::repo_dir_name(common_dir));
+        FileLock::acquire(&dir.join(".lock"), ADMIN_WAIT, "adding worktrees")
     }
 
     /// Creates the repository's folder and records which repository it is.
@@ -456,7 +484,7 @@ impl Worktrees {
     pub fn ensure(&self, repo: &Repo, req: &WorktreeRequest) -> Result<Worktree> {
         plan::validate_task_id(&req.task_id)?;
         let dir = self.prepare_repo_dir(repo)?;
-        let _lock = FileLock::acquire(&dir.join(".lock"), CREATE_WAIT, "worktree creation")?;
+        let _lock = self.admin_lock(repo)?;
         let path = dir.join(&req.task_id);
         let note = dir.join(format!(".creating-{}", req.task_id));
         if note.exists() {
@@ -763,6 +791,13 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// Writes a file atomically: a temporary file beside it, synced, then renamed over it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Writes a file by replacing it (a temporary file renamed over it), so readers see the
+/// old or the new content, never half; `durable` also syncs it to disk (a process killed
+/// after the rename needs no sync, a machine that loses power does).
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
@@ -777,10 +812,10 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ));
     let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("write", &tmp, &e))?;
     f.write_all(bytes)
-        .and_then(|()| f.sync_all())
+        .and_then(|()| if durable { f.sync_all() } else { Ok(()) })
         .map_err(|e| io_error("write", &tmp, &e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, &e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
+    if durable && let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())

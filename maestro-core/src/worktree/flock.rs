@@ -10,8 +10,17 @@ use std::time::{Duration, Instant};
 /// An exclusive lock on a file, held until dropped.
 #[derive(Debug)]
 pub struct FileLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for FileLock {
+    /// Unlocks explicitly rather than only closing: a child process forked by another
+    /// thread holds a copy of the file until it execs, and closing our copy alone would
+    /// leave the lock held until then.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 impl FileLock {
@@ -51,7 +60,7 @@ impl FileLock {
             .map_err(|e| io_error("open", path, &e))?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Self {
-                _file: file,
+                file,
                 path: path.to_path_buf(),
             })),
             Err(TryLockError::WouldBlock) => Ok(None),

@@ -43,12 +43,7 @@ impl super::Worktrees {
                 .map(|r| r.common_dir)
                 .filter(|c| c.join("HEAD").exists());
             let listed = match &common {
-                Some(c) => {
-                    let out = Git::at(c)
-                        .cmd(["worktree", "list", "--porcelain", "-z"])
-                        .run_bytes()?;
-                    super::git::parse_worktree_list(&out)
-                }
+                Some(c) => super::list_worktrees(&Git::at(c))?,
                 None => Vec::new(),
             };
             let mut paths: BTreeSet<PathBuf> = subdirs(&repo_dir)?
@@ -126,6 +121,7 @@ impl super::Worktrees {
                 if changes > 0 {
                     return Err(refused(&format!("it has {changes} uncommitted changes")));
                 }
+                let _admin = self.admin_lock_of(repo)?;
                 Git::at(repo)
                     .cmd(["worktree", "remove"])
                     .arg(&listed.path)
@@ -151,6 +147,7 @@ impl super::Worktrees {
                 if admin_dir.join("locked").exists() {
                     return Err(refused("it is locked"));
                 }
+                let _admin = self.admin_lock_of(repo)?;
                 std::fs::remove_dir_all(admin_dir).map_err(|e| io_error("remove", admin_dir, &e))
             }
             GcAction::DeleteBranch {
@@ -159,10 +156,7 @@ impl super::Worktrees {
                 if !branch.starts_with(plan::BRANCH_PREFIX) {
                     return Err(refused("it is not a Maestro branch"));
                 }
-                let out = Git::at(repo)
-                    .cmd(["worktree", "list", "--porcelain", "-z"])
-                    .run_bytes()?;
-                if let Some(w) = super::git::parse_worktree_list(&out)
+                if let Some(w) = super::list_worktrees(&Git::at(repo))?
                     .into_iter()
                     .find(|w| w.branch.as_deref() == Some(branch.as_str()))
                 {
@@ -205,11 +199,8 @@ fn refused(why: &str) -> Error {
 }
 
 fn listed_at(repo: &Path, path: &Path) -> Result<Option<super::git::ListedWorktree>> {
-    let out = Git::at(repo)
-        .cmd(["worktree", "list", "--porcelain", "-z"])
-        .run_bytes()?;
     let want = canonical_or_same(path);
-    Ok(super::git::parse_worktree_list(&out)
+    Ok(super::list_worktrees(&Git::at(repo))?
         .into_iter()
         .find(|w| canonical_or_same(&w.path) == want))
 }

@@ -25,7 +25,7 @@ pub enum Step {
     /// The task's change is rebased or squashed onto the target: commit `new`.
     Built,
     /// The gate runs (its process group is `gate_pid` once recorded); a dead merge in this
-    /// step may have left processes working in the temporary worktree.
+    /// step may have left processes working in its worktree.
     Gating,
     /// The gate passed (or there is none).
     Gated,
@@ -113,9 +113,15 @@ impl Paths {
     }
 }
 
-/// Writes the journal atomically (and durably).
+/// Writes the journal atomically. Only the steps around the swap are synced to disk: if a
+/// power loss takes an earlier step, the merge looks as if it never started, which is true
+/// of the target.
 pub fn write(paths: &Paths, journal: &Journal) -> Result<()> {
-    super::write_atomic(&paths.journal, &serde_json::to_vec_pretty(journal)?)
+    super::write_replacing(
+        &paths.journal,
+        &serde_json::to_vec_pretty(journal)?,
+        may_have_landed(journal.step),
+    )
 }
 
 /// Reads a journal; `None` when it is gone.

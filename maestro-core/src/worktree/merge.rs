@@ -209,7 +209,7 @@ impl MergeJob {
             Strategy::Squash => &old,
         };
         let git = commit_git(&repo.git())?;
-        let slot = pool::take(repo, &git, &merges, start).inspect_err(|_| {
+        let slot = pool::take(worktrees, repo, &git, start).inspect_err(|_| {
             let _ = std::fs::remove_file(&paths.lock);
         })?;
         let slot_git = git.at_dir(&slot.path);
@@ -294,7 +294,7 @@ impl MergeJob {
     }
 
     /// Runs the next step, reporting what happened to `on`; `Some` when the merge is over
-    /// (its journal and temporary worktree are gone then).
+    /// (its journal is gone then and its worktree back in the pool).
     pub fn step(&mut self, on: &mut dyn FnMut(&Progress)) -> Result<Option<MergeOutcome>> {
         if self.done {
             return Err(Error::internal("this merge is over"));
@@ -320,7 +320,7 @@ impl MergeJob {
         journal::write(&self.paths, &self.journal)
     }
 
-    /// Rebases or squashes the task's change onto the target in the temporary worktree.
+    /// Rebases or squashes the task's change onto the target in the merge's worktree.
     fn build(&mut self, on: &mut dyn FnMut(&Progress)) -> Result<Option<MergeOutcome>> {
         let git = self.slot_git.clone();
         let (old, head) = (self.journal.old.clone(), self.journal.task_head.clone());
@@ -328,10 +328,14 @@ impl MergeJob {
             Strategy::Rebase => &head,
             Strategy::Squash => &old,
         };
-        git.cmd(["checkout", "--quiet", "--detach", "--force"])
-            .arg(start)
-            .run()?;
-        git.cmd(["clean", "-fdq"]).run()?;
+        if self.journal.attempt > 1 {
+            // Building again on a target that moved: back to the start (the pool reset the
+            // worktree for the first attempt).
+            git.cmd(["checkout", "--quiet", "--detach", "--force"])
+                .arg(start)
+                .run()?;
+            git.cmd(["clean", "-fdq"]).run()?;
+        }
         let result = match self.req.strategy {
             Strategy::Rebase => git.cmd(["rebase", "--quiet", "--no-verify"]).arg(&old),
             Strategy::Squash => git
@@ -404,7 +408,7 @@ impl MergeJob {
             ),
         ];
         // Written before the gate starts: a merge that dies while the gate runs is known to
-        // have left processes working in its temporary worktree.
+        // have left processes working in its worktree.
         self.save(Step::Gating)?;
         let paths = self.paths.clone();
         let tree = self.slot.path.clone();
@@ -748,7 +752,8 @@ fn run_gate(
         let _ = child.wait();
         return Err(e);
     }
-    let deadline = Instant::now() + gate.timeout;
+    let begun = Instant::now();
+    let deadline = begun + gate.timeout;
     let (status, timed_out) = loop {
         match child.try_wait() {
             Ok(Some(status)) => break (Some(status), false),
@@ -756,7 +761,11 @@ fn run_gate(
                 kill_group(pid);
                 break (child.wait().ok(), true);
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            // Short gates are noticed quickly, long ones cost few wake-ups.
+            Ok(None) if begun.elapsed() < Duration::from_millis(200) => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 kill_group(pid);
                 let _ = child.wait();
@@ -764,8 +773,10 @@ fn run_gate(
             }
         }
     };
-    // Whatever the gate left running in the background goes too: its folder is removed.
-    kill_group(pid);
+    // Whatever the gate left running in the background goes too.
+    if pool::group_alive(pid) {
+        kill_group(pid);
+    }
     let mut tail = read_tail(log)?;
     if timed_out {
         tail.push_str(&format!(
@@ -894,7 +905,7 @@ pub struct Recovered {
 }
 
 /// Settles every merge of `repo` whose process died: finished when the target already has
-/// the merged commit, else rolled back; temporary worktrees and journals are removed.
+/// the merged commit, else rolled back; their journals are removed.
 /// Merges still running (their lock is held) are left alone. Call it when a host starts
 /// and before merging; [`super::queue::MergeQueue::reconcile`] applies the result.
 pub fn recover(worktrees: &Worktrees, repo: &Repo) -> Result<Vec<Recovered>> {

@@ -31,10 +31,10 @@ pub fn lock_of(path: &Path) -> PathBuf {
     path.with_file_name(format!("{name}.lock"))
 }
 
-/// Takes a free slot of the pool in `merges_dir` and resets it to `start` (a commit),
-/// making it when it does not exist (or is broken).
-pub fn take(repo: &Repo, git: &Git, merges_dir: &Path, start: &str) -> Result<Slot> {
-    let pool = merges_dir.join("pool");
+/// Takes a free slot of the repository's pool and resets it to `start` (a commit), making
+/// it when it does not exist (or is broken).
+pub fn take(worktrees: &Worktrees, repo: &Repo, git: &Git, start: &str) -> Result<Slot> {
+    let pool = worktrees.merges_dir(repo).join("pool");
     for n in 0..MAX_SLOTS {
         let path = pool.join(n.to_string());
         let Some(lock) = FileLock::try_acquire(&lock_of(&path))? else {
@@ -45,6 +45,7 @@ pub fn take(repo: &Repo, git: &Git, merges_dir: &Path, start: &str) -> Result<Sl
         if path.exists() && reset(git, &path, start).is_ok() {
             return Ok(Slot { path, _lock: lock });
         }
+        let _admin = worktrees.admin_lock(repo)?;
         remove(repo, &path)?;
         git.cmd(["worktree", "add", "--detach", "--quiet"])
             .arg(&path)
@@ -96,6 +97,21 @@ pub fn kill_strays_if_free(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether any process is in process group `pgid`.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    procs.flatten().any(|p| {
+        let stat = std::fs::read_to_string(p.path().join("stat")).unwrap_or_default();
+        // Fields after the command name (in parentheses): state, ppid, pgrp, ...
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok())
+            == Some(pgid)
+    })
+}
+
 /// Kills every process working in `dir` (found by its current directory, so a reused pid is
 /// never hit).
 fn kill_processes_in(dir: &Path) {
@@ -135,7 +151,9 @@ impl Worktrees {
                 continue;
             };
             kill_processes_in(&path);
+            let admin = self.admin_lock(repo)?;
             remove(repo, &path)?;
+            drop(admin);
             let _ = std::fs::remove_file(&lock_path);
             drop(lock);
             removed.push(path);
