@@ -8,26 +8,12 @@
 //!
 //! `MAESTRO_BENCH_FILES` changes the repository's size, `MAESTRO_BENCH_RUNS` the samples.
 
-use maestro_core::worktree::*;
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+#[path = "../tests/worktree_support/mod.rs"]
+mod worktree_support;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "commit.gpgSign=false"])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use maestro_core::worktree::*;
+use std::time::{Duration, Instant};
+use worktree_support::git;
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key)

@@ -618,18 +618,24 @@ impl Worktrees {
         if !path.starts_with(&self.root) {
             return Ok(());
         }
-        if repo.listed(path)?.is_some() {
-            let _ = repo
-                .git()
-                .cmd(["worktree", "remove", "--force", "--force"])
-                .arg(path)
-                .output()?;
-        }
+        force_remove(repo, path)
+    }
+}
+
+/// Removes a worktree Maestro made, whatever state it is in, and git's record of it (the
+/// caller holds the admin lock and has checked that nothing in it is needed).
+fn force_remove(repo: &Repo, path: &Path) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        let _ = repo
+            .git()
+            .cmd(["worktree", "remove", "--force", "--force"])
+            .arg(path)
+            .output()?;
         if path.symlink_metadata().is_ok() {
             std::fs::remove_dir_all(path).map_err(|e| io_error("remove", path, &e))?;
         }
-        drop_admin_entry(repo, path)
     }
+    drop_admin_entry(repo, path)
 }
 
 /// Refuses a recorded branch name git would not accept.

@@ -8,9 +8,9 @@
 //! branch checked out. Whatever a killed merge left in a slot (a rebase in progress, files,
 //! processes of its gate) is cleared by the next merge that takes it.
 
-use super::flock::{FileLock, io_error};
+use super::flock::FileLock;
 use super::git::Git;
-use super::{Repo, Worktrees, canonical_or_same, dir_entries, drop_admin_entry};
+use super::{Repo, Worktrees, canonical_or_same, dir_entries, force_remove};
 use crate::error::{Code, Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -46,7 +46,7 @@ pub fn take(worktrees: &Worktrees, repo: &Repo, git: &Git, start: &str) -> Resul
             return Ok(Slot { path, _lock: lock });
         }
         let _admin = worktrees.admin_lock(repo)?;
-        remove(repo, &path)?;
+        force_remove(repo, &path)?;
         git.cmd(["worktree", "add", "--detach", "--quiet"])
             .arg(&path)
             .arg(start)
@@ -71,21 +71,6 @@ fn reset(git: &Git, path: &Path, start: &str) -> Result<()> {
     // Untracked files go; ignored ones (build output) stay for the next gate.
     g.cmd(["clean", "-fdq"]).run()?;
     Ok(())
-}
-
-/// Removes a slot's worktree and git's record of it.
-fn remove(repo: &Repo, path: &Path) -> Result<()> {
-    if path.symlink_metadata().is_ok() {
-        let _ = repo
-            .git()
-            .cmd(["worktree", "remove", "--force", "--force"])
-            .arg(path)
-            .output()?;
-        if path.symlink_metadata().is_ok() {
-            std::fs::remove_dir_all(path).map_err(|e| io_error("remove", path, &e))?;
-        }
-    }
-    drop_admin_entry(repo, path)
 }
 
 /// Kills the processes a dead merge's gate left in the slot at `path`, unless a live merge
@@ -152,7 +137,7 @@ impl Worktrees {
             };
             kill_processes_in(&path);
             let admin = self.admin_lock(repo)?;
-            remove(repo, &path)?;
+            force_remove(repo, &path)?;
             drop(admin);
             let _ = std::fs::remove_file(&lock_path);
             drop(lock);
