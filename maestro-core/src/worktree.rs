@@ -11,19 +11,19 @@
 //!   held; [`verify`] checks a worktree is what it claims before an agent starts in it.
 //! - [`commit_pending`] commits whatever a session left (nothing lost).
 //! - [`merge::MergeJob`] merges one task branch onto a target in a detached worktree of the
-//!   repository's [pool](pool) (never the user's tree), with a
+//!   repository's pool (never the user's tree), with a
 //!   journal so a killed merge is finished or rolled back by [`merge::recover`];
 //!   [`queue::MergeQueue`] orders the merges of one target.
 //! - [`Worktrees::list`] and [`Worktrees::gc`] compare the store's records with git and the
 //!   disk; [`plan::plan_gc`] decides, [`Worktrees::apply_gc`] acts.
 
-pub mod flock;
+mod flock;
 pub mod gc;
 pub mod git;
 pub mod journal;
 pub mod merge;
 pub mod plan;
-pub mod pool;
+mod pool;
 pub mod queue;
 
 use crate::error::{Code, Error, Result};
@@ -34,6 +34,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use journal::Step;
 pub use merge::{MergeJob, MergeOutcome, MergeRequest, Progress, Recovered, recover};
 pub use plan::{
     Gate, GcAction, GcPlan, Kept, Settings, Strategy, WorktreeInfo, WorktreeRecord, WorktreeState,
@@ -449,7 +450,7 @@ impl Worktrees {
 
     /// The repository's lock for adding and removing worktrees. git itself is not safe
     /// there: a `git worktree add` reading the record of another one being added fails.
-    pub fn admin_lock(&self, repo: &Repo) -> Result<FileLock> {
+    pub(crate) fn admin_lock(&self, repo: &Repo) -> Result<FileLock> {
         self.admin_lock_of(&repo.common_dir)
     }
 

@@ -4,14 +4,13 @@
 use crate::error::{Code, Error, Result};
 use serde_json::json;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// An exclusive lock on a file, held until dropped.
 #[derive(Debug)]
 pub struct FileLock {
     file: File,
-    path: PathBuf,
 }
 
 impl Drop for FileLock {
@@ -59,17 +58,10 @@ impl FileLock {
             .open(path)
             .map_err(|e| io_error("open", path, &e))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(Self {
-                file,
-                path: path.to_path_buf(),
-            })),
+            Ok(()) => Ok(Some(Self { file })),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(io_error("lock", path, &e)),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Files of merge `<id>` in `<repo folder>/merges/`: `<id>.json` (the journal),
 //! `<id>.lock` and `<id>.gate.log` (the gate's output); it builds in a worktree of the
-//! [pool](super::pool), `merges/pool/<n>`.
+//! pool, `merges/pool/<n>`.
 
 use super::flock::io_error;
 use super::plan::Strategy;

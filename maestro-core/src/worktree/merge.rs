@@ -1,14 +1,14 @@
 //! The merge engine: one task branch onto one target branch, never in the user's own work
 //! tree.
 //!
-//! A [`MergeJob`] takes a detached worktree of the repository's [pool](super::pool) under its
+//! A [`MergeJob`] takes a detached worktree of the repository's pool under its
 //! `merges/` folder, rebases or squashes the task branch onto the target there, runs the gate (if
 //! any), then moves the target with a compare-and-swap `git update-ref <ref> <new> <old>`.
 //! If another process moved the target first, the swap fails and the job builds again on
 //! the new target. A work tree that has the target checked out is brought along when clean
 //! (`read-tree -u -m <old> <new>`); a dirty one makes the merge wait instead.
 //!
-//! Each step is written to a [journal](super::journal) first, so [`recover`] can finish or
+//! Each step is written to a [`journal`] first, so [`recover`] can finish or
 //! roll back a merge whose process died: the target is either before or after, never half.
 //! [`MergeJob::step`] runs one step at a time (the caller sees every step, and tests can
 //! stop between steps as a crash would); [`MergeJob::run`] runs them all.
@@ -185,7 +185,7 @@ pub struct MergeJob {
 impl MergeJob {
     /// Starts a merge: settles merges of the repository whose process died (see
     /// [`MergeJob::take_recovered`]), resolves both branches, takes a worktree of the
-    /// [pool](pool) and writes the journal. Missing branches are `not_found` errors.
+    /// pool and writes the journal. Missing branches are `not_found` errors.
     pub fn begin(worktrees: &Worktrees, repo: &Repo, req: MergeRequest) -> Result<Self> {
         let recovered = recover(worktrees, repo)?;
         plan::validate_task_id(&req.task_id)?;
