@@ -43,6 +43,8 @@ pub enum Code {
     NoTaskContext,
     NoProjectContext,
     NoSessionContext,
+    NotARepository,
+    WorktreeConflict,
     Unauthorized,
     PayloadTooLarge,
     ConnectionRefused,
@@ -50,6 +52,7 @@ pub enum Code {
     Timeout,
     ServerError,
     StorageError,
+    GitFailed,
     InternalError,
 }
 
@@ -80,6 +83,8 @@ impl Code {
         Code::NoTaskContext,
         Code::NoProjectContext,
         Code::NoSessionContext,
+        Code::NotARepository,
+        Code::WorktreeConflict,
         Code::Unauthorized,
         Code::PayloadTooLarge,
         Code::ConnectionRefused,
@@ -87,6 +92,7 @@ impl Code {
         Code::Timeout,
         Code::ServerError,
         Code::StorageError,
+        Code::GitFailed,
         Code::InternalError,
     ];
 
@@ -117,6 +123,8 @@ impl Code {
             Code::NoTaskContext => "no_task_context",
             Code::NoProjectContext => "no_project_context",
             Code::NoSessionContext => "no_session_context",
+            Code::NotARepository => "not_a_repository",
+            Code::WorktreeConflict => "worktree_conflict",
             Code::Unauthorized => "unauthorized",
             Code::PayloadTooLarge => "payload_too_large",
             Code::ConnectionRefused => "connection_refused",
@@ -124,6 +132,7 @@ impl Code {
             Code::Timeout => "timeout",
             Code::ServerError => "server_error",
             Code::StorageError => "storage_error",
+            Code::GitFailed => "git_failed",
             Code::InternalError => "internal_error",
         }
     }
@@ -145,7 +154,7 @@ impl Code {
             | NotFound | NothingReady => Kind::NotFound,
             InvalidArgument | MissingRequiredField | InvalidStatus | InvalidPriority
             | AmbiguousId | NoTaskContext | NoProjectContext | NoSessionContext
-            | PayloadTooLarge | IdempotencyKeyReused => Kind::InvalidInput,
+            | PayloadTooLarge | IdempotencyKeyReused | NotARepository => Kind::InvalidInput,
             InvalidTransition
             | DependencyCycle
             | DependenciesIncomplete
@@ -153,10 +162,11 @@ impl Code {
             | TaskClaimed
             | SessionLost
             | SessionEnded
-            | ClaimReleased => Kind::Conflict,
+            | ClaimReleased
+            | WorktreeConflict => Kind::Conflict,
             Unauthorized => Kind::Unauthorized,
             ConnectionRefused | NetworkError | Timeout => Kind::Unavailable,
-            ServerError | StorageError | InternalError => Kind::Internal,
+            ServerError | StorageError | GitFailed | InternalError => Kind::Internal,
         }
     }
 

@@ -61,6 +61,7 @@ pub mod server;
 pub mod skills;
 pub mod sqlite;
 pub mod store;
+pub mod worktree;
 
 pub use rules::{dag, task_status as status};
 
