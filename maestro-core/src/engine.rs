@@ -419,6 +419,10 @@ pub trait Backend: Send + Sync + 'static {
     fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
         crate::clock::system()
     }
+    /// See [`Store::read_only`].
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -428,6 +432,9 @@ impl<B: Backend> Store for B {
     }
     fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
         Backend::clock(self)
+    }
+    fn read_only(&self) -> bool {
+        Backend::read_only(self)
     }
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Backend::commit_notifications(self)

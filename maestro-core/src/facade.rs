@@ -186,7 +186,8 @@ impl Maestro {
     /// [`lease::reap_interval`] in this process, with the caller refreshed first so it is
     /// never expired by its own call; for reads, refreshes the calling session (refusing
     /// one that ended). A remote store's server reaps itself, and sees the caller of its
-    /// writes; a read's caller is refreshed there with a heartbeat.
+    /// writes; a read's caller is refreshed there with a heartbeat. A read-only store is
+    /// left as it is.
     async fn upkeep(&self, op: &OpContext, kind: Upkeep) -> Result<()> {
         if self.store.is_remote() {
             if kind == Upkeep::Read
@@ -194,6 +195,10 @@ impl Maestro {
             {
                 self.store.heartbeat(op, id).await?;
             }
+            return Ok(());
+        }
+        if self.store.read_only() {
+            // Nothing can be refreshed or reaped; reads go on, writes are refused.
             return Ok(());
         }
         let now = self.store.clock().now_ms();

@@ -71,6 +71,7 @@ pub struct SqliteStore {
 struct Inner {
     path: Option<PathBuf>,
     opts: SqliteOptions,
+    access: Access,
     pool: Mutex<Pool>,
     available: Condvar,
     /// In-process writers queue here rather than spinning on SQLite's busy handler.
@@ -99,6 +100,8 @@ impl SqliteStore {
         Self::open_with(path, SqliteOptions::default())
     }
 
+    /// A store this process cannot write (a read-only file system, say) opens read-only:
+    /// reads work, and every write is refused with a `storage_error` that says so.
     pub fn open_with(path: impl AsRef<Path>, opts: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -107,7 +110,34 @@ impl SqliteStore {
                     .with_suggestion("Check the path given with --db or MAESTRO_DB")
             })?;
         }
-        Self::with_first_connection(Some(path), opts)
+        if !path.exists() || writable(&path) {
+            return Self::with_first_connection(Some(path), opts, Access::ReadWrite);
+        }
+        let read_only = Access::ReadOnly { immutable: false };
+        Self::with_first_connection(Some(path.clone()), opts.clone(), read_only).or_else(|e| {
+            // Read as it is only when everything is in the file itself: an immutable read
+            // would not see what a WAL left behind holds.
+            if !wal_is_empty(&path) {
+                return Err(e);
+            }
+            let immutable = Access::ReadOnly { immutable: true };
+            Self::with_first_connection(Some(path), opts, immutable)
+        })
+    }
+
+    /// Whether this store refuses writes (see [`SqliteStore::open_with`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.access != Access::ReadWrite
+    }
+
+    fn read_only_error(&self) -> Error {
+        let path = self.inner.path.as_deref().unwrap_or(Path::new(":memory:"));
+        Error::storage(format!(
+            "The store {} is read-only here (a read-only file system, or no permission to write it or its folder): it can be read, not changed",
+            path.display()
+        ))
+        .with_details(serde_json::json!({ "db": path.display().to_string(), "readOnly": true }))
+        .with_suggestion("Write through a store this process can change: a writable copy of the file (cp it elsewhere and pass --db), or the server that owns it (--server)")
     }
 
     /// A private in-memory store (one connection), for tests and experiments.
@@ -123,12 +153,21 @@ impl SqliteStore {
                 max_connections: 1,
                 ..opts
             },
+            Access::ReadWrite,
         )
     }
 
-    fn with_first_connection(path: Option<PathBuf>, opts: SqliteOptions) -> Result<Self> {
-        let mut conn = connect(path.as_deref(), opts.busy_timeout)?;
-        migrate::migrate(&mut conn)?;
+    fn with_first_connection(
+        path: Option<PathBuf>,
+        opts: SqliteOptions,
+        access: Access,
+    ) -> Result<Self> {
+        let mut conn = connect(path.as_deref(), opts.busy_timeout, access)?;
+        if access == Access::ReadWrite {
+            migrate::migrate(&mut conn)?;
+        } else {
+            migrate::check_current(&conn)?;
+        }
         let latest: i64 =
             conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
         let (commits, _) = watch::channel(latest);
@@ -136,6 +175,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 opts,
+                access,
                 pool: Mutex::new(Pool {
                     idle: vec![conn],
                     open: 1,
@@ -172,7 +212,7 @@ impl SqliteStore {
             if pool.open < inner.opts.max_connections.max(1) {
                 pool.open += 1;
                 drop(pool);
-                return match connect(inner.path.as_deref(), inner.opts.busy_timeout) {
+                return match connect(inner.path.as_deref(), inner.opts.busy_timeout, inner.access) {
                     Ok(conn) => Ok(PooledConn {
                         store: inner,
                         conn: Some(conn),
@@ -442,15 +482,46 @@ impl Drop for PooledConn<'_> {
     }
 }
 
-fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
+/// How the store's connections open the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    /// A store this process cannot write (a read-only file system, no permission): reads
+    /// only. `immutable` when not even SQLite's shared-memory file can be created, so the
+    /// file is read as it is, without locks (nobody can write it either).
+    ReadOnly {
+        immutable: bool,
+    },
+}
+
+fn connect(path: Option<&Path>, busy_timeout: Duration, access: Access) -> Result<Connection> {
     let conn = match path {
-        Some(p) => Connection::open_with_flags(
-            p,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
+        Some(p) => match access {
+            Access::ReadWrite => Connection::open_with_flags(
+                p,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            ),
+            Access::ReadOnly { immutable } => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI;
+                if immutable {
+                    let uri = format!(
+                        "file:{}?immutable=1",
+                        p.display()
+                            .to_string()
+                            .replace('?', "%3f")
+                            .replace('#', "%23")
+                    );
+                    Connection::open_with_flags(uri, flags)
+                } else {
+                    Connection::open_with_flags(p, flags)
+                }
+            }
+        }
         .map_err(|e| {
             Error::storage(format!("cannot open database {}: {e}", p.display()))
                 .with_details(serde_json::json!({ "db": p.display().to_string() }))
@@ -465,7 +536,7 @@ fn connect(path: Option<&Path>, busy_timeout: Duration) -> Result<Connection> {
     // whenever a parameter it peeked at while planning (a `LIMIT ?`, a `LIKE ?`) is bound
     // again, and re-parses it on every execution despite the statement cache.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    if path.is_some() {
+    if path.is_some() && access == Access::ReadWrite {
         // Switching a new database to WAL takes an exclusive lock, and SQLite answers
         // SQLITE_BUSY at once (without calling the busy handler) when several connections
         // race to do it; retry within the busy timeout. WAL is persistent, so every later
@@ -563,6 +634,9 @@ impl Backend for SqliteStore {
     /// two thread hand-offs of the blocking pool. Mutations of unbounded size (batches,
     /// prunes, reaps) always go to the blocking pool.
     async fn write<W: WriteOp>(&self, op: &OpContext, w: W) -> Result<W::Output> {
+        if self.is_read_only() {
+            return Err(self.read_only_error());
+        }
         if !W::LONG
             && let Some(out) = self.try_write_in_place(op, &w)
         {
@@ -581,6 +655,37 @@ impl Backend for SqliteStore {
     fn clock(&self) -> Arc<dyn Clock> {
         self.inner.opts.clock.clone()
     }
+
+    fn read_only(&self) -> bool {
+        self.is_read_only()
+    }
+}
+
+/// Whether the WAL beside `path` is missing or empty (every commit is in the file).
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(true, |m| m.len() == 0)
+}
+
+/// Whether this process may write `path` and create files beside it (SQLite's WAL and
+/// shared-memory files): false on a read-only file system, even for root.
+fn writable(path: &Path) -> bool {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    may_write(path) && may_write(dir)
+}
+
+#[cfg(unix)]
+fn may_write(path: &Path) -> bool {
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+#[cfg(not(unix))]
+fn may_write(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
 }
 
 #[cfg(test)]

@@ -289,6 +289,10 @@ pub trait Store: Send + Sync + 'static {
     fn is_remote(&self) -> bool {
         self.server().is_some()
     }
+    /// Whether the store refuses writes (opened read-only).
+    fn read_only(&self) -> bool {
+        false
+    }
     /// The clock the store stamps rows with.
     fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
         crate::clock::system()

@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod endpoint;
+pub mod fs;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

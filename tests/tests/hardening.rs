@@ -1,6 +1,8 @@
 //! A hostile client against the real `maestro serve` process: stalled bodies under a low
-//! descriptor limit, and tokens in `/ws?token=` URLs kept out of its logs.
+//! descriptor limit, and tokens in `/ws?token=` URLs kept out of its logs; a store on a
+//! read-only file system.
 
+use maestro_tests::fs::Tmpfs;
 use maestro_tests::{Sandbox, Server, http, sandbox};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -124,4 +126,71 @@ fn tokens_in_ws_urls_never_reach_the_log() {
         !log.contains("token="),
         "a query string reached the log:\n{log}"
     );
+}
+
+/// A store on a file system remounted read-only, both cleanly closed and with the WAL a
+/// killed server left behind: reads see every commit, `whoami` says it is read-only, and
+/// writes are refused with a `storage_error` saying why, the file unchanged.
+#[test]
+fn a_store_on_a_read_only_file_system_is_read_and_refuses_writes() {
+    for killed_writer in [false, true] {
+        let fs = Tmpfs::mount("16m");
+        let mut sb = sandbox!();
+        let db = fs.join("m.db");
+        sb.set_env("MAESTRO_DB", &db.display().to_string());
+        sb.init();
+        let first = sb.task("first", &[]);
+        let server = killed_writer.then(|| Server::start(&sb, &db, "127.0.0.1:0", &[]));
+        let second = sb.task("second", &["--depends-on", &first]);
+        if let Some(server) = server {
+            // The server's connection keeps the WAL (and the last commit in it) on disk.
+            server.kill();
+            assert!(
+                fs.join("m.db-wal").exists(),
+                "the killed server left no WAL"
+            );
+        }
+        let before = std::fs::read(&db).unwrap();
+        fs.set_read_only(true);
+
+        let listed = sb.ok(&["task", "list"]);
+        let titles: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            ["first", "second"],
+            "killed writer: {killed_writer}"
+        );
+        assert_eq!(
+            sb.ok(&["task", "get", &second])["dependencies"][0],
+            first.as_str()
+        );
+        assert_eq!(sb.ok(&["status"])["tasks"]["total"], 2);
+        assert_eq!(sb.ok(&["task", "ready"]).as_array().unwrap().len(), 1);
+        let me = sb.ok(&["whoami"]);
+        assert_eq!(me["readOnly"], true, "{me}");
+        assert!(sb.run(&["whoami"]).stdout.contains("(read-only)"));
+
+        let err = sb.fails(&["task", "create", "third"], "storage_error", 1);
+        assert_eq!(err["details"]["readOnly"], true, "{err}");
+        assert!(
+            err["message"].as_str().unwrap().contains("read-only"),
+            "{err}"
+        );
+        assert!(
+            err["suggestion"].as_str().unwrap().contains("--db"),
+            "{err}"
+        );
+        sb.fails(&["task", "start", &first], "storage_error", 1);
+        assert_eq!(std::fs::read(&db).unwrap(), before, "the file changed");
+
+        fs.set_read_only(false);
+        assert_eq!(sb.ok(&["whoami"])["readOnly"], false);
+        sb.task("third", &[]);
+        assert_eq!(sb.ok(&["task", "list"]).as_array().unwrap().len(), 3);
+    }
 }

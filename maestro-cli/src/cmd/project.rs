@@ -107,14 +107,20 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
     let server = ctx.server_url()?;
     let path = ctx.db_path();
     let project_flag = ctx.project()?;
-    let project_id = match &project_flag {
-        Some(p) => Some(p.clone()),
-        None if server.is_some() || path.exists() => match ctx.open(false)?.project(None).await {
+    let store = if server.is_some() || path.exists() {
+        Some(ctx.open(false)?)
+    } else {
+        None
+    };
+    let read_only = store.as_ref().is_some_and(|m| m.store().read_only());
+    let project_id = match (&project_flag, &store) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(m)) => match m.project(None).await {
             Ok(p) => Some(p.id),
             Err(e) if e.code() == maestro_core::Code::NoProjectContext => None,
             Err(e) => return Err(e),
         },
-        None => None,
+        (None, None) => None,
     };
     let (mode, key, location) = match &server {
         Some(url) => ("remote", "server", url.clone()),
@@ -123,6 +129,7 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
     let data = json!({
         "mode": mode,
         key: location,
+        "readOnly": read_only,
         "projectId": project_id,
         "sessionId": ctx.session_id(),
         "taskIds": ctx.task_ids(),
@@ -132,7 +139,14 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
         let row = |k: &str, v: Option<String>| vec![s.dim(k), v.unwrap_or_else(|| none.clone())];
         let rows = vec![
             row("mode", Some(mode.into())),
-            row(key, Some(location.clone())),
+            row(
+                key,
+                Some(if read_only {
+                    format!("{location} (read-only)")
+                } else {
+                    location.clone()
+                }),
+            ),
             row("project", project_id.clone()),
             row("session", ctx.session_id()),
             row(

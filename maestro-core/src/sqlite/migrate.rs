@@ -40,6 +40,19 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// For a store that cannot be migrated (read-only): its schema must be the current one.
+pub fn check_current(conn: &Connection) -> Result<()> {
+    let current = version(conn)?;
+    check_not_newer(current)?;
+    if current < LATEST_VERSION {
+        return Err(Error::storage(format!(
+            "the database has schema version {current} and needs migrating to {LATEST_VERSION}, which a read-only store cannot do"
+        ))
+        .with_suggestion("Open it once where it can be written, so it is migrated"));
+    }
+    Ok(())
+}
+
 fn check_not_newer(current: i64) -> Result<()> {
     if current > LATEST_VERSION {
         return Err(Error::storage(format!(
