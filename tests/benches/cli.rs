@@ -109,4 +109,35 @@ fn main() {
     bench(&sb, "task ready --json", &["task", "ready", "--json"]);
     bench(&sb, "status --json", &["status", "--json"]);
     bench(&sb, "--version", &["--version"]);
+    // As an agent runs them: with a session (whose lease each call refreshes), on its task.
+    let mut sb = sb;
+    let session = String::from_utf8_lossy(
+        &sb.command(&["session", "register", "-q"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    sb.set_env("MAESTRO_SESSION_ID", &session);
+    let claimed = sb
+        .command(&["task", "claim", "--next", "-q"])
+        .output()
+        .unwrap();
+    let task = String::from_utf8_lossy(&claimed.stdout).trim().to_string();
+    bench(
+        &sb,
+        "task list --json, as a session",
+        &["task", "list", "--json"],
+    );
+    bench(
+        &sb,
+        "update --task T --json, as its owner",
+        &["update", "step", "--task", &task, "--json"],
+    );
+    bench(
+        &sb,
+        "task get T --json, as its owner",
+        &["task", "get", &task, "--json"],
+    );
 }
