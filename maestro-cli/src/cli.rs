@@ -596,7 +596,7 @@ pub enum SessionCmd {
     /// Ask a host to launch a worker agent for a task (the session starts as `spawning`, or
     /// `waiting` until the task's dependencies are done)
     #[command(
-        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n  maestro session spawn --task t-7k2m --agent claude --max-cost 2 --max-tokens 500000\n  maestro session spawn --task t-7k2m --resume s-4f2k   # continue a lost worker's conversation\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist (exit 2 or 3). Past its budget (or config budget.maxCostUsd/maxTokens) the\nhost stops the agent: the session ends `stopped` (budget_exceeded) and its task is released."
+        after_help = "Examples:\n  maestro session spawn --task t-7k2m\n  maestro session spawn --task t-7k2m --agent claude --skill maestro-worker --name parser-worker\n  maestro session spawn --task t-7k2m --agent claude --max-cost 2 --max-tokens 500000\n  maestro session spawn --task t-7k2m --resume s-4f2k   # continue a lost worker's conversation\n\nRefused at once: a completed or cancelled task, a task that already has a live worker\nsession (exit 4; --force spawns anyway), an unknown skill or agent profile, a --cwd that\ndoes not exist or is outside the spawn roots (MAESTRO_SPAWN_ROOTS or config spawnRoots;\ndefault: the project's directory) (exit 2 or 3). Past its budget (or config budget.maxCostUsd/maxTokens) the\nhost stops the agent: the session ends `stopped` (budget_exceeded) and its task is released."
     )]
     Spawn {
         #[arg(long, value_name = "ID", value_delimiter = ',')]
@@ -608,7 +608,7 @@ pub enum SessionCmd {
         /// Agent profile (claude, codex, gemini or one from config agents.<name>)
         #[arg(long, value_name = "PROFILE")]
         agent: Option<String>,
-        /// Working directory of the agent
+        /// Working directory of the agent, under the host's spawn roots
         #[arg(long, value_name = "DIR")]
         cwd: Option<PathBuf>,
         /// worker (default) or orchestrator

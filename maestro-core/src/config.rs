@@ -74,7 +74,8 @@ impl Env {
         home.join(PROJECT_DIR)
     }
 
-    fn absolute(&self, p: &Path) -> PathBuf {
+    /// `p` against the working directory when relative.
+    pub fn absolute(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {

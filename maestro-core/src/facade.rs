@@ -37,6 +37,8 @@ pub struct Maestro {
     last_reap: Arc<AtomicI64>,
     /// The agent profiles a spawn request may name, when known (the host's config).
     profiles: Option<Arc<crate::host::plan::Profiles>>,
+    /// The folders spawn requests may name as `cwd`, when known (the host's config).
+    spawn_roots: Option<Arc<crate::host::plan::SpawnRoots>>,
 }
 
 impl std::fmt::Debug for Maestro {
@@ -131,6 +133,7 @@ impl Maestro {
             lease: lease::DEFAULT_LEASE,
             last_reap: Arc::new(AtomicI64::new(i64::MIN)),
             profiles: None,
+            spawn_roots: None,
         }
     }
 
@@ -168,6 +171,13 @@ impl Maestro {
     /// host that launches them), or asking a resume of one that cannot.
     pub fn with_agent_profiles(mut self, profiles: crate::host::plan::Profiles) -> Self {
         self.profiles = Some(Arc::new(profiles));
+        self
+    }
+
+    /// Refuses spawn requests whose `cwd` is outside `roots` (those of the host that will
+    /// launch them); without, a local store only checks that the folder exists.
+    pub fn with_spawn_roots(mut self, roots: crate::host::plan::SpawnRoots) -> Self {
+        self.spawn_roots = Some(Arc::new(roots));
         self
     }
 
@@ -672,13 +682,16 @@ impl Maestro {
         }
         if !self.store.is_remote()
             && let Some(cwd) = &new.cwd
-            && !Path::new(cwd).is_dir()
         {
-            return Err(Error::invalid_argument(format!(
-                "The working directory {cwd} does not exist"
-            ))
-            .with_details(json!({ "field": "cwd", "value": cwd }))
-            .with_suggestion("Pass --cwd with an existing directory"));
+            match &self.spawn_roots {
+                Some(roots) => {
+                    roots.resolve(cwd)?;
+                }
+                None if !Path::new(cwd).is_dir() => {
+                    return Err(crate::host::plan::no_such_cwd(cwd));
+                }
+                None => {}
+            }
         }
         self.upkeep(op, Upkeep::Write).await?;
         self.store

@@ -120,6 +120,8 @@ pub struct HostOptions {
     pub prices: crate::agent::PriceTable,
     /// Limits for sessions spawned without their own (config `budget`).
     pub default_budget: Budget,
+    /// The folders a request's `cwd` must be in (default: this process's directory).
+    pub spawn_roots: plan::SpawnRoots,
 }
 
 impl HostOptions {
@@ -138,6 +140,7 @@ impl HostOptions {
             path_prefix: None,
             prices: Default::default(),
             default_budget: Budget::default(),
+            spawn_roots: plan::SpawnRoots::new(std::env::current_dir().into_iter().collect()),
         }
     }
 }
@@ -509,6 +512,12 @@ impl Host {
             }
             None => None,
         };
+        if let Some(cwd) = &session.cwd {
+            self.opts
+                .spawn_roots
+                .resolve(cwd)
+                .map_err(|e| e.message().to_string())?;
+        }
         let inherited = std::env::var("PATH").ok();
         let plan = plan::plan_launch(&plan::PlanInput {
             session,

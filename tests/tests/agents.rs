@@ -52,6 +52,12 @@ fn run_worker_on(cli: AgentCli, mut sb: Sandbox, remote: bool) {
     let endpoint = ModelEndpoint::start(lifecycle());
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    // The worker's tree is not the project directory, so the store is outside it; the host
+    // (and the server, which checks requests) allow it as a spawn root.
+    let tree = sb.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let tree_arg = tree.display().to_string();
+    sb.set_env("MAESTRO_SPAWN_ROOTS", &tree_arg);
     let _server = if remote {
         sb.set_env("MAESTRO_TOKEN", "s3cret-token");
         let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
@@ -69,15 +75,11 @@ fn run_worker_on(cli: AgentCli, mut sb: Sandbox, remote: bool) {
         None
     };
     configure(cli, &mut sb, &endpoint);
-    // The worker's tree is not the project directory, so the store is outside it.
-    let tree = sb.path().join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
     let t = sb.task(
         "Write the notes",
         &["--desc", "Write NOTES.md, then complete."],
     );
     let host = sb.spawn(&["host", "--agent", cli.name(), "--json"], &[]);
-    let tree_arg = tree.display().to_string();
     let s = id(&sb.ok(&["session", "spawn", "--task", &t, "--cwd", &tree_arg]));
     let ended = until(Duration::from_secs(180), || {
         let st = sb.ok(&["session", "get", &s]);

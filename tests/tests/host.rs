@@ -268,6 +268,90 @@ fn unknown_profiles_and_missing_programs_fail_with_a_reason() {
     assert_eq!(sb.ok(&["task", "get", &t])["status"], "pending");
 }
 
+/// A request may name a working directory only under the folders the host's operator allows
+/// (default: the project's directory): `/etc`, an escape through `..` or a link are refused
+/// at once, by a local store and by a server; a request some other client let through is
+/// refused by the host, which launches nothing.
+#[test]
+fn agents_work_only_under_the_spawn_roots() {
+    let mut sb = sandbox!();
+    let script = setup(&mut sb);
+    let launched = sb.path().join("launched.log");
+    let cmd = format!(
+        "{{\"command\":[\"sh\",\"{script}\"],\"env\":{{\"LAUNCH_LOG\":\"{}\"}}}}",
+        launched.display()
+    );
+    sb.ok(&["config", "set", "agents.scripted", &cmd]);
+    std::fs::create_dir_all(sb.cwd().join("sub")).unwrap();
+    std::os::unix::fs::symlink("/etc", sb.cwd().join("sub/link")).unwrap();
+    let root = sb.cwd().canonicalize().unwrap().display().to_string();
+    let t = sb.task("Somewhere", &[]);
+    let refused = |env: &[(&str, &str)], task: &str| {
+        for cwd in ["/etc", "..", "sub/../..", "sub/link"] {
+            let e = sb.fails_with(
+                env,
+                &["session", "spawn", "--task", task, "--cwd", cwd, "--force"],
+                "invalid_argument",
+                2,
+            );
+            assert_eq!(e["details"]["spawnRoots"][0], root.as_str(), "{cwd}: {e}");
+            assert!(
+                e["suggestion"]
+                    .as_str()
+                    .unwrap()
+                    .contains("MAESTRO_SPAWN_ROOTS")
+            );
+        }
+    };
+    refused(&[], &t);
+    let inside = sb.ok(&["session", "spawn", "--task", &t, "--cwd", "sub"]);
+    assert_eq!(inside["status"], "spawning");
+
+    // Through a server, which checks requests against its own roots.
+    let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
+    let remote = [("MAESTRO_API_URL", server.url.as_str())];
+    sb.ok_with(&remote, &["project", "create", "remote", "--default"]);
+    let rt = id(&sb.ok_with(&remote, &["task", "create", "Remote"]));
+    refused(&remote, &rt);
+    sb.ok_with(
+        &remote,
+        &["session", "spawn", "--task", &rt, "--cwd", "sub"],
+    );
+    drop(server);
+
+    // A client allowing everything makes the request; the host, with the default roots,
+    // refuses it when it comes to launch it (and launches the one inside).
+    let t2 = sb.task("Elsewhere", &[]);
+    let outside = id(&sb.ok_with(
+        &[("MAESTRO_SPAWN_ROOTS", "/")],
+        &[
+            "session", "spawn", "--task", &t2, "--agent", "scripted", "--cwd", "/etc",
+        ],
+    ));
+    let host = sb.spawn(&["host", "--agent", "scripted"], &[]);
+    let ended = until(100, || {
+        sb.ok(&["session", "get", &outside])["status"] == "failed"
+            && sb.ok(&["task", "get", &t])["status"] == "completed"
+    });
+    let run = stop(host);
+    assert!(ended, "{}\n{}", run.stdout, run.stderr);
+    let failed = sb.ok(&["session", "get", &outside]);
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside the folders"),
+        "{failed}"
+    );
+    let log = std::fs::read_to_string(&launched).unwrap_or_default();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [id(&inside)],
+        "launched: {log}"
+    );
+    assert_eq!(sb.ok(&["task", "get", &t2])["status"], "pending");
+}
+
 #[test]
 fn a_killed_worker_is_lost_after_its_lease_and_another_finishes_its_task() {
     let mut sb = sandbox!();

@@ -33,6 +33,7 @@ pub fn options(ctx: &mut Ctx, agent: Option<String>) -> Result<HostOptions> {
         .and_then(|p| p.parent().map(|d| d.to_path_buf()));
     opts.prices = ctx.settings().prices()?;
     opts.default_budget = ctx.settings().default_budget()?;
+    opts.spawn_roots = ctx.settings().spawn_roots()?;
     Ok(opts)
 }
 

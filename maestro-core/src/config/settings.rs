@@ -5,7 +5,7 @@
 use super::{Config, Env, setting};
 use crate::error::{Code, Error, Result};
 use crate::facade::Maestro;
-use crate::host::plan::Profiles;
+use crate::host::plan::{Profiles, SpawnRoots};
 use crate::store::OpContext;
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -152,6 +152,39 @@ impl Settings {
         Profiles::from_config(self.config()?.get("agents"))
     }
 
+    /// The folders agents may be spawned in: `MAESTRO_SPAWN_ROOTS` (a `:`-separated list) >
+    /// config `spawnRoots` (a list, or one folder) > the project's directory (the nearest
+    /// folder holding `.maestro/`, else the working directory). Relative folders are taken
+    /// from the working directory.
+    pub fn spawn_roots(&self) -> Result<SpawnRoots> {
+        let dirs: Vec<PathBuf> = if let Some(list) = self.env.var("MAESTRO_SPAWN_ROOTS") {
+            std::env::split_paths(list)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        } else {
+            match self.config()?.get("spawnRoots") {
+                None => Vec::new(),
+                Some(serde_json::Value::String(one)) => vec![PathBuf::from(one)],
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .map(|v| v.as_str().map(PathBuf::from).ok_or(v))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|v| bad_spawn_roots(v.clone()))?,
+                Some(other) => return Err(bad_spawn_roots(other.clone())),
+            }
+        };
+        let dirs = if dirs.is_empty() {
+            vec![
+                self.env
+                    .project_root()
+                    .unwrap_or_else(|| self.env.cwd().to_path_buf()),
+            ]
+        } else {
+            dirs.iter().map(|d| self.env.absolute(d)).collect()
+        };
+        Ok(SpawnRoots::new(dirs))
+    }
+
     /// Model prices for agents that report no cost (config `prices`).
     pub fn prices(&self) -> Result<crate::agent::PriceTable> {
         crate::agent::PriceTable::from_config(self.config()?.get("prices"))
@@ -210,12 +243,21 @@ impl Settings {
     }
 
     /// A facade on a local store with these settings: the lease it keeps, the skills it
-    /// reads and the agent profiles spawn requests may name.
+    /// reads, the agent profiles spawn requests may name and the folders they may work in.
     pub fn local(&self, m: Maestro) -> Result<Maestro> {
         Ok(m.with_skills_dir(Some(self.skills_dir()))
             .with_lease(self.lease()?)
-            .with_agent_profiles(self.agent_profiles()?))
+            .with_agent_profiles(self.agent_profiles()?)
+            .with_spawn_roots(self.spawn_roots()?))
     }
+}
+
+fn bad_spawn_roots(value: serde_json::Value) -> Error {
+    Error::invalid_argument("config 'spawnRoots' must be a list of folders")
+        .with_details(serde_json::json!({ "field": "spawnRoots", "value": value }))
+        .with_suggestion(
+            "Set it to folders agents may work in, e.g. maestro config set spawnRoots '[\"/srv/repos\"]'",
+        )
 }
 
 /// What a server's caller gave explicitly (command-line flags, function arguments).

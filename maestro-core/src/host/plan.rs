@@ -979,6 +979,48 @@ pub fn exit_outcome(code: Option<i32>, signal: Option<i32>) -> ExitOutcome {
     }
 }
 
+/// A spawn request's `cwd` that is not an existing directory.
+pub(crate) fn no_such_cwd(cwd: &str) -> Error {
+    Error::invalid_argument(format!("The working directory {cwd} does not exist"))
+        .with_details(json!({ "field": "cwd", "value": cwd }))
+        .with_suggestion("Pass --cwd with an existing directory")
+}
+
+/// The folders a host lets agents work in, as its operator configured them (config
+/// `spawnRoots`, `MAESTRO_SPAWN_ROOTS`; default: the project's directory). A spawn request
+/// naming a `cwd` elsewhere is refused (see [`crate::rules::spawn::check_cwd`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnRoots {
+    dirs: Vec<PathBuf>,
+}
+
+impl SpawnRoots {
+    pub fn new(dirs: Vec<PathBuf>) -> Self {
+        Self { dirs }
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The resolved `cwd` (symlinks and `..` followed) when it is an existing directory
+    /// under one of the roots. Roots that do not exist hold nothing.
+    pub fn resolve(&self, cwd: &str) -> Result<PathBuf> {
+        let resolved = Path::new(cwd)
+            .canonicalize()
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| no_such_cwd(cwd))?;
+        let roots: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .filter_map(|d| d.canonicalize().ok())
+            .collect();
+        crate::rules::spawn::check_cwd(&resolved, cwd, &roots)?;
+        Ok(resolved)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1344,5 +1386,29 @@ mod tests {
         let o = exit_outcome(None, Some(9));
         assert_eq!(o.exit_code, 137);
         assert_eq!(o.reason.as_deref(), Some("killed by signal 9"));
+    }
+
+    #[test]
+    fn spawn_roots_resolve_links_and_dot_dots_before_checking() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("project");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(d.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), root.join("link")).unwrap();
+        let roots = SpawnRoots::new(vec![root.clone(), d.path().join("missing")]);
+        let inside = root.join("src").display().to_string();
+        assert_eq!(
+            roots.resolve(&inside).unwrap(),
+            root.canonicalize().unwrap().join("src")
+        );
+        for escape in [root.join("src/../.."), root.join("link")] {
+            let e = roots.resolve(&escape.display().to_string()).unwrap_err();
+            assert!(e.message().contains("outside"), "{}", e.message());
+        }
+        let e = roots
+            .resolve(&root.join("nope").display().to_string())
+            .unwrap_err();
+        assert!(e.message().contains("does not exist"), "{}", e.message());
+        assert!(roots.resolve("/etc").is_err());
     }
 }

@@ -4,10 +4,12 @@
 //! refused at once (unless forced) instead of failing later on the host. A request for a
 //! task whose dependencies are open is accepted as `waiting` and becomes a spawn request
 //! (`spawning`) when the task is ready. A task deleted or cancelled stops its requests.
+//! An agent works only in a folder under the roots its host's operator allows.
 
 use crate::error::{Code, Error, Result};
 use crate::model::{Session, SessionStatus, Task, TaskStatus};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 
 /// The status a worker's spawn request for `task` starts in. `unfinished` counts the task's
 /// dependencies that are not completed.
@@ -77,6 +79,33 @@ pub fn waiting(task: Option<&Task>, ready: bool) -> Waiting {
     }
 }
 
+/// Refuses a working directory outside the allowed `roots`. Both are resolved paths
+/// (absolute, no `..`, symlinks followed), so `/work/p/../../etc` is `/etc` here; `asked`
+/// is the directory as the request named it.
+pub fn check_cwd(cwd: &Path, asked: &str, roots: &[PathBuf]) -> Result<()> {
+    if roots.iter().any(|root| cwd.starts_with(root)) {
+        return Ok(());
+    }
+    let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    Err(Error::invalid_argument(format!(
+        "The working directory {asked} is outside the folders agents may work in ({})",
+        if shown.is_empty() {
+            "none exists".to_string()
+        } else {
+            shown.join(", ")
+        }
+    ))
+    .with_details(json!({
+        "field": "cwd",
+        "value": asked,
+        "resolved": cwd.display().to_string(),
+        "spawnRoots": shown,
+    }))
+    .with_suggestion(
+        "Spawn in a folder under one of them (--cwd), or have the host's operator allow another root (MAESTRO_SPAWN_ROOTS or config spawnRoots)",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +167,19 @@ mod tests {
             waiting(Some(&task(TaskStatus::InProgress)), true),
             Waiting::Stop(_)
         ));
+    }
+
+    #[test]
+    fn a_cwd_must_be_a_root_or_below_one() {
+        let roots = [PathBuf::from("/work/p"), PathBuf::from("/srv/repos")];
+        assert!(check_cwd(Path::new("/work/p"), "/work/p", &roots).is_ok());
+        assert!(check_cwd(Path::new("/srv/repos/a/b"), "b", &roots).is_ok());
+        for outside in ["/etc", "/work/plan", "/work", "/"] {
+            let e = check_cwd(Path::new(outside), outside, &roots).unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{outside}");
+            assert_eq!(e.details()["spawnRoots"][1], "/srv/repos");
+        }
+        let e = check_cwd(Path::new("/work/p"), "/work/p", &[]).unwrap_err();
+        assert!(e.message().contains("none exists"), "{}", e.message());
     }
 }
