@@ -86,6 +86,12 @@ pub struct ServerOptions {
     /// accepting, and new connections wait in the listen backlog until one closes, so it
     /// never runs out of file descriptors for its store. Default: [`default_max_connections`].
     pub max_connections: usize,
+    /// Web origins (`https://maestro.example.com`) besides the server's own whose pages may
+    /// change data (`POST`/`PATCH`/`PUT`/`DELETE` under `/api`) or open `/ws`: requests a
+    /// browser sends with another `Origin` are refused with 403, so a page elsewhere cannot
+    /// drive a server on the user's loopback. Clients that send no `Origin` (the CLI, the
+    /// bindings) are not concerned.
+    pub allowed_origins: Vec<String>,
 }
 
 impl ServerOptions {
@@ -110,6 +116,7 @@ impl ServerOptions {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             max_connections: default_max_connections(),
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -139,6 +146,19 @@ impl ServerOptions {
                 "max_connections must be at most {}",
                 tokio::sync::Semaphore::MAX_PERMITS
             )));
+        }
+        if let Some(bad) = self
+            .allowed_origins
+            .iter()
+            .find(|o| !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/'))
+        {
+            return Err(
+                Error::invalid_argument(format!("'{bad}' is not a web origin"))
+                    .with_details(serde_json::json!({ "field": "allowedOrigins", "value": bad }))
+                    .with_suggestion(
+                        "Give scheme, host and port only, e.g. https://maestro.example.com",
+                    ),
+            );
         }
         if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(Error::invalid_argument("The token is empty")

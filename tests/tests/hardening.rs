@@ -128,6 +128,85 @@ fn tokens_in_ws_urls_never_reach_the_log() {
     );
 }
 
+/// A page of another origin cannot drive a server on the user's loopback through the
+/// visitor's browser: its writes and WebSocket upgrades are refused (403), while reads,
+/// the server's own pages, allowed origins and clients that send no `Origin` go through.
+#[test]
+fn pages_of_other_origins_cannot_change_data_or_open_the_websocket() {
+    let mut sb = sandbox!();
+    sb.set_env(
+        "MAESTRO_ALLOWED_ORIGINS",
+        "https://dash.example.com/, http://other.test:8080",
+    );
+    let server = Server::start(&sb, &sb.path().join("server.db"), "127.0.0.1:0", &[]);
+    let addr = server.addr.clone();
+    let (status, body) = http(&addr, "POST", "/api/projects", &[], br#"{"name":"p"}"#);
+    assert_eq!(status, 201, "{body}");
+    let own = format!("http://{addr}");
+    let json = ("Content-Type", "application/json");
+    let task = br#"{"title":"from a page"}"#;
+    let ws = [
+        ("Connection", "Upgrade, close"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let created = |origin: Option<&str>| {
+        let mut headers = vec![json];
+        headers.extend(origin.map(|o| ("Origin", o)));
+        http(&addr, "POST", "/api/tasks", &headers, task)
+    };
+    for evil in [
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1",
+        "https://dash.example.com.evil",
+    ] {
+        let (status, body) = created(Some(evil));
+        assert_eq!(status, 403, "{evil}: {body}");
+        let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(e["error"], "unauthorized", "{body}");
+        assert!(
+            e["suggestion"]
+                .as_str()
+                .unwrap()
+                .contains("MAESTRO_ALLOWED_ORIGINS")
+        );
+        let mut upgrade = ws.to_vec();
+        upgrade.push(("Origin", evil));
+        assert_eq!(http(&addr, "GET", "/ws", &upgrade, b"").0, 403, "{evil}");
+        let (status, _) = http(&addr, "GET", "/api/tasks", &[("Origin", evil)], b"");
+        assert_eq!(status, 200, "reads stay open to {evil}");
+    }
+    let (status, body) = http(&addr, "GET", "/api/tasks", &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.matches("from a page").count(),
+        0,
+        "a refused write landed: {body}"
+    );
+    for fine in [
+        None,
+        Some(own.as_str()),
+        Some("https://dash.example.com"),
+        Some("http://other.test:8080"),
+    ] {
+        let (status, body) = created(fine);
+        assert_eq!(status, 201, "{fine:?}: {body}");
+        let mut upgrade = ws.to_vec();
+        upgrade[0] = ("Connection", "Upgrade");
+        upgrade.extend(fine.map(|o| ("Origin", o)));
+        assert_eq!(http(&addr, "GET", "/ws", &upgrade, b"").0, 101, "{fine:?}");
+    }
+    // A proxy that rewrites Host says where the page was loaded from.
+    let proxied = [
+        json,
+        ("Origin", "https://maestro.corp"),
+        ("X-Forwarded-Host", "maestro.corp"),
+    ];
+    assert_eq!(http(&addr, "POST", "/api/tasks", &proxied, task).0, 201);
+}
+
 /// A store on a file system remounted read-only, both cleanly closed and with the WAL a
 /// killed server left behind: reads see every commit, `whoami` says it is read-only, and
 /// writes are refused with a `storage_error` saying why, the file unchanged.

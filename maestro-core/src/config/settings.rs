@@ -8,7 +8,7 @@ use crate::facade::Maestro;
 use crate::host::plan::{Profiles, SpawnRoots};
 use crate::store::OpContext;
 use std::cell::OnceCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What the caller gave explicitly (command-line flags, function arguments); each wins over
@@ -157,32 +157,52 @@ impl Settings {
     /// folder holding `.maestro/`, else the working directory). Relative folders are taken
     /// from the working directory.
     pub fn spawn_roots(&self) -> Result<SpawnRoots> {
-        let dirs: Vec<PathBuf> = if let Some(list) = self.env.var("MAESTRO_SPAWN_ROOTS") {
-            std::env::split_paths(list)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        } else {
-            match self.config()?.get("spawnRoots") {
-                None => Vec::new(),
-                Some(serde_json::Value::String(one)) => vec![PathBuf::from(one)],
-                Some(serde_json::Value::Array(items)) => items
-                    .iter()
-                    .map(|v| v.as_str().map(PathBuf::from).ok_or(v))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|v| bad_spawn_roots(v.clone()))?,
-                Some(other) => return Err(bad_spawn_roots(other.clone())),
-            }
-        };
-        let dirs = if dirs.is_empty() {
+        let example = "maestro config set spawnRoots '[\"/srv/repos\"]'";
+        let dirs: Vec<PathBuf> = self
+            .list("MAESTRO_SPAWN_ROOTS", ':', "spawnRoots", "folders", example)?
+            .iter()
+            .map(|d| self.env.absolute(Path::new(d)))
+            .collect();
+        Ok(SpawnRoots::new(if dirs.is_empty() {
             vec![
                 self.env
                     .project_root()
                     .unwrap_or_else(|| self.env.cwd().to_path_buf()),
             ]
         } else {
-            dirs.iter().map(|d| self.env.absolute(d)).collect()
+            dirs
+        }))
+    }
+
+    /// A list setting: `env_key` split on `sep` > config `config_key` (a list of strings,
+    /// or one string) > empty. `what` and `example` make the error of a bad config value.
+    fn list(
+        &self,
+        env_key: &str,
+        sep: char,
+        config_key: &str,
+        what: &str,
+        example: &str,
+    ) -> Result<Vec<String>> {
+        let items: Vec<String> = if let Some(text) = self.env.var(env_key) {
+            text.split(sep).map(str::to_string).collect()
+        } else {
+            match self.config()?.get(config_key) {
+                None => Vec::new(),
+                Some(serde_json::Value::String(one)) => vec![one.clone()],
+                Some(v @ serde_json::Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| bad_list(config_key, what, example, v))?,
+                Some(v) => return Err(bad_list(config_key, what, example, v)),
+            }
         };
-        Ok(SpawnRoots::new(dirs))
+        Ok(items
+            .into_iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect())
     }
 
     /// Model prices for agents that report no cost (config `prices`).
@@ -252,12 +272,10 @@ impl Settings {
     }
 }
 
-fn bad_spawn_roots(value: serde_json::Value) -> Error {
-    Error::invalid_argument("config 'spawnRoots' must be a list of folders")
-        .with_details(serde_json::json!({ "field": "spawnRoots", "value": value }))
-        .with_suggestion(
-            "Set it to folders agents may work in, e.g. maestro config set spawnRoots '[\"/srv/repos\"]'",
-        )
+fn bad_list(key: &str, what: &str, example: &str, value: &serde_json::Value) -> Error {
+    Error::invalid_argument(format!("config '{key}' must be a list of {what}"))
+        .with_details(serde_json::json!({ "field": key, "value": value }))
+        .with_suggestion(format!("Set it to a list, e.g. {example}"))
 }
 
 /// What a server's caller gave explicitly (command-line flags, function arguments).
@@ -275,7 +293,9 @@ impl Settings {
     /// The options of a server over `m`: the token (flag > `MAESTRO_TOKEN`), how long
     /// idempotency records are kept (`MAESTRO_OP_RETENTION_HOURS` > config
     /// `opRetentionHours` > 24 h), the connection cap (flag > `MAESTRO_MAX_CONNECTIONS`) and
-    /// the body deadline (flag > `MAESTRO_BODY_TIMEOUT`, seconds). `maestro serve` and the
+    /// the body deadline (flag > `MAESTRO_BODY_TIMEOUT`, seconds), the web origins allowed
+    /// besides its own (`MAESTRO_ALLOWED_ORIGINS`, comma-separated > config
+    /// `allowedOrigins`). `maestro serve` and the
     /// bindings' embedded servers both take their options from here.
     pub fn server_options(
         &self,
@@ -342,6 +362,17 @@ impl Settings {
                     )
                 })?;
         }
+        opts.allowed_origins = self
+            .list(
+                "MAESTRO_ALLOWED_ORIGINS",
+                ',',
+                "allowedOrigins",
+                "web origins",
+                "maestro config set allowedOrigins '[\"https://maestro.example.com\"]'",
+            )?
+            .into_iter()
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect();
         Ok(opts)
     }
 }
@@ -403,5 +434,40 @@ mod tests {
         let vars = [("MAESTRO_LEASE_SECONDS".to_string(), "1.5".to_string())];
         let s = Settings::new(Env::from_parts(vars, env.cwd()), Overrides::default());
         assert_eq!(s.lease().unwrap(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn spawn_roots_come_from_the_environment_then_config_then_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("proj");
+        std::fs::create_dir_all(project.join(".maestro")).unwrap();
+        std::fs::create_dir_all(project.join("sub")).unwrap();
+        let home = (
+            "MAESTRO_HOME".to_string(),
+            dir.path().join("h").display().to_string(),
+        );
+        let at = |vars: Vec<(String, String)>| {
+            let mut vars = vars;
+            vars.push(home.clone());
+            Settings::new(
+                Env::from_parts(vars, project.join("sub")),
+                Overrides::default(),
+            )
+        };
+        assert_eq!(at(vec![]).spawn_roots().unwrap().dirs(), [project.clone()]);
+        let config = project.join(".maestro/config.json");
+        std::fs::write(&config, r#"{"spawnRoots": ["/srv/a", "rel"]}"#).unwrap();
+        assert_eq!(
+            at(vec![]).spawn_roots().unwrap().dirs(),
+            [PathBuf::from("/srv/a"), project.join("sub/rel")]
+        );
+        let env = vec![("MAESTRO_SPAWN_ROOTS".to_string(), "/x: /y :".to_string())];
+        assert_eq!(
+            at(env).spawn_roots().unwrap().dirs(),
+            [PathBuf::from("/x"), PathBuf::from("/y")]
+        );
+        std::fs::write(&config, r#"{"spawnRoots": [1]}"#).unwrap();
+        let e = at(vec![]).spawn_roots().unwrap_err();
+        assert!(e.message().contains("spawnRoots"), "{}", e.message());
     }
 }

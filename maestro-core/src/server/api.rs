@@ -7,10 +7,11 @@ use crate::protocol::{CLIENT_HEADER, IDEMPOTENCY_HEADER, SESSION_HEADER};
 use crate::store::OpContext;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, IF_MATCH, SEC_WEBSOCKET_PROTOCOL, WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, IF_MATCH, ORIGIN, SEC_WEBSOCKET_PROTOCOL,
+    WWW_AUTHENTICATE,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -47,7 +48,7 @@ impl IntoResponse for ApiError {
             tracing::debug!(code = %self.error.code(), message = self.error.message(), "request refused");
         }
         let mut resp = json_response(status, &self.error.to_json());
-        if self.error.code() == Code::Unauthorized {
+        if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -403,6 +404,63 @@ pub(crate) fn refuse_unauthorized(state: &AppState, req: &Request) -> Option<Res
         ))
         .into_response(),
     )
+}
+
+/// A page of another web origin must not change data or open `/ws` (a browser sends such
+/// requests to a loopback server on the page's behalf, with no token needed there): the 403
+/// answer to a request whose `Origin` is neither the server's own (its `Host`, or the
+/// `X-Forwarded-Host` a proxy set) nor one of `allowed_origins`. Reads need no check (a
+/// browser does not let another origin read the answers) and clients that send no `Origin`
+/// are not browsers.
+pub(crate) fn refuse_cross_origin(state: &AppState, req: &Request) -> Option<Response> {
+    let origin = req.headers().get(ORIGIN)?;
+    let path = req.uri().path();
+    let api = path == "/api" || path.starts_with("/api/");
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !(path == "/ws" || api && !reads) {
+        return None;
+    }
+    let origin = origin.to_str().unwrap_or_default();
+    let allowed = state
+        .opts
+        .allowed_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin));
+    if allowed || same_origin(origin, req.headers()) {
+        return None;
+    }
+    let error = Error::new(
+        Code::Unauthorized,
+        format!("Requests from pages at {origin} may not change this server's data"),
+    )
+    .with_details(json!({ "origin": origin }))
+    .with_suggestion(
+        "Open the dashboard from the server's own address, or allow the origin with MAESTRO_ALLOWED_ORIGINS (config allowedOrigins)",
+    );
+    Some(
+        ApiError {
+            error,
+            status: Some(StatusCode::FORBIDDEN),
+        }
+        .into_response(),
+    )
+}
+
+/// Whether `origin` (`http://host:port`) names the host the request was sent to.
+fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    [HOST.as_str(), "x-forwarded-host"].iter().any(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(authority))
+    })
 }
 
 /// 404 for an unknown route.

@@ -108,7 +108,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware: checks the token, then counts every request by route template (the
+/// Middleware: checks the token and the origin of browsers' requests, then counts every request by route template (the
 /// requests that match none under one `unmatched` label), method and status, and times it.
 /// Only route templates are labelled or logged, never a raw path or query string (a
 /// `/ws?token=` must not reach a log).
@@ -116,7 +116,9 @@ pub(crate) async fn track(State(s): State<AppState>, req: Request, next: Next) -
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = method_label(req.method());
-    let resp = match super::api::refuse_unauthorized(&s, &req) {
+    let refused = super::api::refuse_unauthorized(&s, &req)
+        .or_else(|| super::api::refuse_cross_origin(&s, &req));
+    let resp = match refused {
         Some(refused) => refused,
         None => next.run(req).await,
     };
