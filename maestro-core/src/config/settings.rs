@@ -454,7 +454,10 @@ mod tests {
                 Overrides::default(),
             )
         };
-        assert_eq!(at(vec![]).spawn_roots().unwrap().dirs(), [project.clone()]);
+        assert_eq!(
+            at(vec![]).spawn_roots().unwrap().dirs(),
+            std::slice::from_ref(&project)
+        );
         let config = project.join(".maestro/config.json");
         std::fs::write(&config, r#"{"spawnRoots": ["/srv/a", "rel"]}"#).unwrap();
         assert_eq!(
