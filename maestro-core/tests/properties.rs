@@ -1,5 +1,5 @@
-//! Property tests: the wire codec, id parsing, the task status machine and the dependency
-//! graph against simple models, and arbitrary bodies and frames against a real server.
+//! Property tests: the wire codec, id parsing, the task and session status machines and the
+//! dependency graph against simple models, and arbitrary bodies and frames against a real server.
 //!
 //! Each property runs `PROPTEST_CASES` cases (proptest's default, 256); for a longer run:
 //! `PROPTEST_CASES=10000 cargo test -p maestro-core --test properties`.
@@ -8,9 +8,10 @@ use chrono::{TimeZone, Utc};
 use maestro_core::dag::{self, Node};
 use maestro_core::id::{self, IdKind};
 use maestro_core::protocol::{ClientFrame, Op, ServerFrame};
+use maestro_core::rules;
 use maestro_core::status::{self, Transition};
 use maestro_core::{
-    Code, Event, EventType, NewTask, Priority, SessionPatch, SessionStatus, StatusAction,
+    Code, Event, EventType, NewTask, Priority, Session, SessionPatch, SessionStatus, StatusAction,
     StatusChange, SubtaskPatch, TaskPatch, TaskStatus,
 };
 use proptest::prelude::*;
@@ -555,6 +556,88 @@ proptest! {
     fn reopen_leads_somewhere_allowed(from in select(vec![TaskStatus::Completed, TaskStatus::Cancelled])) {
         let to = status::reopen_target(from);
         prop_assert!(allowed(from, to, false), "{} -> {}", from, to);
+    }
+}
+
+// ---- the session status machine -------------------------------------------------------
+
+/// SPEC §2: waiting → spawning → starting → active → completed | failed | stopped | lost, a
+/// request may be given up (failed, stopped), a starting agent may end at once, and the
+/// end is final.
+fn session_allowed(from: SessionStatus, to: SessionStatus) -> bool {
+    use SessionStatus::*;
+    const TABLE: &[(SessionStatus, SessionStatus)] = &[
+        (Waiting, Spawning),
+        (Waiting, Failed),
+        (Waiting, Stopped),
+        (Spawning, Starting),
+        (Spawning, Failed),
+        (Spawning, Stopped),
+        (Starting, Active),
+        (Starting, Completed),
+        (Starting, Failed),
+        (Starting, Stopped),
+        (Starting, Lost),
+        (Active, Completed),
+        (Active, Failed),
+        (Active, Stopped),
+        (Active, Lost),
+    ];
+    TABLE.contains(&(from, to))
+}
+
+fn session_in(status: SessionStatus) -> Session {
+    serde_json::from_value(serde_json::json!({
+        "id": "s-1", "projectId": "p-1", "name": "w", "role": "worker", "taskIds": ["t-1"],
+        "status": status, "createdAt": "2026-01-01T00:00:00Z", "lastSeen": "2026-01-01T00:00:00Z",
+    }))
+    .expect("a session")
+}
+
+fn session_status() -> impl Strategy<Value = SessionStatus> {
+    select(SessionStatus::ALL)
+}
+
+proptest! {
+    #[test]
+    fn session_transitions_match_the_table(from in session_status(), to in session_status()) {
+        let s = session_in(from);
+        match rules::session_status::check(&s, to) {
+            Ok(false) => prop_assert_eq!(from, to),
+            Ok(true) => prop_assert!(from != to && session_allowed(from, to)),
+            Err(e) => {
+                prop_assert!(from != to && !session_allowed(from, to));
+                // An ended session is told it ended (or was lost), not that the step is
+                // unknown; a live one is told where it may go.
+                let want = match from {
+                    SessionStatus::Lost => Code::SessionLost,
+                    f if f.is_terminal() => Code::SessionEnded,
+                    _ => Code::InvalidTransition,
+                };
+                prop_assert_eq!(e.code(), want);
+            }
+        }
+        // The gate refuses exactly the sessions that ended.
+        prop_assert_eq!(rules::session_status::gate(&s).is_err(), from.is_terminal());
+        prop_assert_eq!(from.is_terminal(), SessionStatus::ALL.iter().all(|t| !session_allowed(from, *t)));
+    }
+
+    #[test]
+    fn a_session_walk_ends_once_and_for_good(steps in prop::collection::vec(session_status(), 1..30)) {
+        let mut s = session_in(SessionStatus::Waiting);
+        let mut ended: Option<SessionStatus> = None;
+        for to in steps {
+            let before = s.status;
+            if let Ok(true) = rules::session_status::check(&s, to) {
+                s.status = to;
+            }
+            prop_assert!(s.status == before || session_allowed(before, s.status));
+            if let Some(end) = ended {
+                prop_assert_eq!(s.status, end, "a session left its end");
+            } else if s.status.is_terminal() {
+                ended = Some(s.status);
+            }
+        }
     }
 }
 
