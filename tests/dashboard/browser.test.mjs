@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { browser, cli, open, serve, waitState, workspace } from './harness.mjs';
+import { browser, cli, open, rest, serve, waitState, workspace } from './harness.mjs';
 
 let br;
 before(async () => {
@@ -229,6 +229,36 @@ test('with a token: a login form, the token kept for the tab and sent in the han
   await page.reload();
   await waitState(page, 'connected');
   await page.waitForSelector(card(t.id));
+  await done();
+});
+
+test("what agents used shows on their sessions and, summed, on their task", async () => {
+  const { ws, srv, page, done } = await setup();
+  const t = await cli(ws, ['task', 'create', 'Costly work']);
+  // Two workers' sessions for the task (requests no host launches here).
+  const first = await cli(ws, ['session', 'spawn', '--task', t.id, '--name', 'first-run']);
+  const second = await cli(ws, ['session', 'spawn', '--task', t.id, '--name', 'second-run', '--force']);
+  await waitState(page, 'connected');
+  await page.click('#nav a[data-view="sessions"]');
+  await page.waitForFunction(() => document.querySelector('#sessions')?.textContent.includes('second-run'));
+  assert.equal(await page.$('#sessions th:has-text("Cost")'), null, 'no usage columns before any usage');
+  // What a host records as it reads each agent's output, live on the page.
+  const usage = (inputTokens, outputTokens, costUsd, turns) => ({ usage: { inputTokens, outputTokens, cachedInputTokens: 0, costUsd, turns } });
+  await rest(srv.url, 'PATCH', `/api/sessions/${first.id}`, usage(12000, 800, 0.42, 3));
+  await rest(srv.url, 'PATCH', `/api/sessions/${second.id}`, usage(3000, 200, 0.08, 1));
+  await page.waitForFunction(() => document.querySelector('.view-head .counts')?.textContent.includes('total $0.50'));
+  const row = await page.textContent(`#sessions tr[data-id="${first.id}"]`);
+  assert.match(row, /12\.0k/);
+  assert.match(row, /\$0\.42/);
+  await page.goto(`${srv.url}/#/task/${t.id}`);
+  await page.waitForSelector('#task-title');
+  await page.waitForFunction(() => document.querySelector('#task-view h3 + dl.usage'));
+  assert.equal(await page.textContent('#task-view h3:has(+ dl.usage)'), 'Usage (2 sessions)');
+  const kv = await page.textContent('#task-view dl.usage');
+  assert.match(kv, /input tokens15,000/);
+  assert.match(kv, /output tokens1,000/);
+  assert.match(kv, /cost\$0\.5000/);
+  assert.match(kv, /turns4/);
   await done();
 });
 

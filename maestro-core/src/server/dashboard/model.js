@@ -225,6 +225,23 @@ export class Model {
     return [...out].sort();
   }
 
+  /**
+   * What the task's agents used, summed over its sessions that report a usage (each field
+   * only when some session reports it); `null` when none does.
+   */
+  taskUsage(taskId) {
+    let out = null;
+    for (const s of this.sessions.values()) {
+      if (!s.usage || !(s.taskIds ?? []).includes(taskId)) continue;
+      out ??= { sessions: 0 };
+      out.sessions += 1;
+      for (const k of ['inputTokens', 'outputTokens', 'cachedInputTokens', 'costUsd', 'turns']) {
+        if (typeof s.usage[k] === 'number') out[k] = (out[k] ?? 0) + s.usage[k];
+      }
+    }
+    return out;
+  }
+
   /** The session's display name. */
   sessionName(id) {
     const s = this.sessions.get(id);

@@ -88,7 +88,7 @@ export class TaskView {
       st === 'completed' || st === 'cancelled' ? button('Reopen', () => a.status(t, 'reopen')) : null,
       st !== 'completed' && st !== 'cancelled' ? button('Spawn worker…', () => a.spawn(t)) : null,
     ];
-    const usage = t.usage;
+    const usage = m.taskUsage(t.id);
     fill(this.el, 
       h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Board'), ' / ', h('span', { class: 'id' }, t.id)),
       det.deleted ? h('p', { class: 'warn' }, 'This task was deleted.') : null,
@@ -166,7 +166,7 @@ export class TaskView {
                 h('dl', { class: 'kv', id: 'worktree' }, kv('branch', t.worktree.branch), kv('base', t.worktree.base), kv('path', t.worktree.path)),
               ]
             : null,
-          usage ? [h('h3', null, 'Usage'), usageList(usage)] : null,
+          usage ? [h('h3', null, usage.sessions > 1 ? `Usage (${usage.sessions} sessions)` : 'Usage'), usageList(usage)] : null,
           h('h3', null, 'Times'),
           h('dl', { class: 'kv' }, kv('created', ago(t.createdAt)), kv('updated', ago(t.updatedAt)), kv('started', t.startedAt && ago(t.startedAt)), kv('completed', t.completedAt && ago(t.completedAt)), kv('version', String(t.version))),
         ),
@@ -184,7 +184,7 @@ function kv(k, v) {
   return [h('dt', null, k), h('dd', null, v)];
 }
 
-/** Tokens and cost, when the JSON carries them. */
+/** Tokens and cost, those a usage carries. */
 export function usageList(u) {
   return h(
     'dl',
