@@ -331,6 +331,7 @@ fn the_compose_file_names_files_that_exist_and_settings_that_are_documented() {
         read("scripts/deploy-lib.sh"),
         read("Dockerfile"),
         read("maestro-core/src/config.rs"),
+        read("maestro-core/src/config/settings.rs"),
         read("maestro-core/src/skills.rs"),
         read("maestro-core/src/host.rs"),
         serve,
