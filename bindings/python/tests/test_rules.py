@@ -157,8 +157,13 @@ def test_spawn_requests_are_checked_at_once(any_client: maestro.Client, tmp_path
     b = c.create_task("b", depends_on=[a.id])
     waiting = c.spawn_session(b.id)
     assert waiting.status == "waiting"
-    spawned = c.spawn_session(a.id, agent="claude", cwd=str(tmp_path))
+    # A folder under the spawn roots (by default the project's directory) is accepted...
+    spawned = c.spawn_session(a.id, agent="claude", cwd=str(Path.cwd()))
     assert spawned.status == "spawning"
+    # ...and one outside them is refused at once, naming the roots.
+    with pytest.raises(maestro.ValidationError) as outside:
+        c.spawn_session(a.id, cwd=str(tmp_path), force=True)
+    assert outside.value.details["spawnRoots"] == [str(Path.cwd().resolve())]
     with pytest.raises(maestro.TaskClaimedError) as err:
         c.spawn_session(a.id)
     assert err.value.details["sessionIds"] == [spawned.id]
