@@ -77,7 +77,7 @@ impl Sandbox {
         let cwd = dir.path().join("work");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&cwd).unwrap();
-        let env = vec![
+        let mut env = vec![
             ("HOME".to_string(), home.display().to_string()),
             (
                 "PATH".to_string(),
@@ -85,6 +85,11 @@ impl Sandbox {
             ),
             ("NO_COLOR".to_string(), "1".to_string()),
         ];
+        // Under `cargo llvm-cov` the binary is instrumented: it must write its profile where
+        // the coverage report looks, not into the sandbox.
+        if let Ok(profile) = std::env::var("LLVM_PROFILE_FILE") {
+            env.push(("LLVM_PROFILE_FILE".to_string(), profile));
+        }
         Self {
             dir,
             spawned: Default::default(),
