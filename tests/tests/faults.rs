@@ -5,7 +5,8 @@
 use maestro_core::remote::{HttpStore, SyncClient, SyncEvent, SyncOptions};
 use maestro_core::retry::RetryPolicy;
 use maestro_core::{Event, Maestro, NewTask, OpContext, Task, TaskFilter};
-use maestro_tests::{Sandbox, Server, free_port, sandbox, until};
+use maestro_tests::fs::Tmpfs;
+use maestro_tests::{Sandbox, Server, free_port, http, sandbox, until};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -360,4 +361,165 @@ fn a_subscriber_gets_every_event_exactly_once_through_repeated_server_kills() {
         );
     }
     assert_eq!(got, log, "the events differ from the log's");
+}
+
+/// Fills the file system holding `dir` with one file, `dir/filler`, until it is full.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => panic!("cannot fill {}: {e}", dir.display()),
+        }
+    }
+    let _ = f.sync_all();
+    path
+}
+
+/// A description big enough (60 KiB, under the limit of 64) that a few need new pages.
+fn bulky(i: usize) -> String {
+    format!("{i}:{}", "x".repeat(60 * 1024))
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_a_storage_error_and_loses_nothing() {
+    let fs = Tmpfs::mount("8m");
+    let mut sb = sandbox!();
+    let db = fs.join("m.db");
+    sb.set_env("MAESTRO_DB", &db.display().to_string());
+    sb.init();
+    let first = sb.task("before the disk filled", &[]);
+    let filler = fill(fs.path());
+
+    // Writes go on while pages are free, then fail, each with a clear storage_error.
+    let mut created = vec![first];
+    let mut refused = None;
+    for i in 0..200 {
+        let r = sb.run(&[
+            "task",
+            "create",
+            &format!("big {i}"),
+            "--desc",
+            &bulky(i),
+            "--json",
+        ]);
+        let v = r.json();
+        if v["success"] == true {
+            created.push(v["data"]["id"].as_str().unwrap().to_string());
+            continue;
+        }
+        assert_eq!(r.code, 1, "{v}");
+        refused = Some(v);
+        break;
+    }
+    let e = refused.expect("200 writes of 60 KiB fitted on a full 8 MiB disk");
+    assert_eq!(e["error"], "storage_error", "{e}");
+    assert_eq!(e["details"]["diskFull"], true, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("is full"), "{e}");
+    assert!(
+        e["suggestion"].as_str().unwrap().contains("Free space"),
+        "{e}"
+    );
+    // A new process may not even read (SQLite cannot create its WAL index), and then says
+    // why; when it can, it sees every write that was answered.
+    let r = sb.run(&["task", "list", "--json"]);
+    let v = r.json();
+    if v["success"] == true {
+        assert_eq!(v["data"].as_array().unwrap().len(), created.len(), "{v}");
+    } else {
+        assert_eq!(v["details"]["diskFull"], true, "{v}");
+    }
+    let e = sb.fails(
+        &["task", "create", "small", "--desc", &bulky(0)],
+        "storage_error",
+        1,
+    );
+    assert_eq!(e["details"]["diskFull"], true, "{e}");
+
+    // (The check itself needs the WAL index, hence room on the disk.)
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(integrity(&db), "ok");
+    let after = sb.task("after space was freed", &["--desc", &bulky(1)]);
+    created.push(after);
+    assert_eq!(integrity(&db), "ok");
+    let ids: Vec<String> = sb
+        .ok(&["task", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(maestro_tests::id)
+        .collect();
+    let mut want = created.clone();
+    want.sort();
+    let mut have = ids;
+    have.sort();
+    assert_eq!(have, want);
+}
+
+#[test]
+fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health() {
+    let fs = Tmpfs::mount("8m");
+    let sb = sandbox!();
+    let db = fs.join("m.db");
+    sb.ok(&["--db", db.to_str().unwrap(), "init", "--name", "full"]);
+    let server = Server::start(&sb, &db, "127.0.0.1:0", &[]);
+    let addr = server.addr.clone();
+    let json = [("Content-Type", "application/json")];
+    let create = |i: usize| {
+        let body = serde_json::json!({ "title": format!("big {i}"), "description": bulky(i) });
+        http(
+            &addr,
+            "POST",
+            "/api/tasks",
+            &json,
+            body.to_string().as_bytes(),
+        )
+    };
+    let (status, body) = create(0);
+    assert_eq!(status, 201, "{body}");
+    let filler = fill(fs.path());
+
+    let mut created = 1;
+    let mut refused = None;
+    for i in 1..200 {
+        let (status, body) = create(i);
+        if status == 201 {
+            created += 1;
+            continue;
+        }
+        refused = Some((status, body));
+        break;
+    }
+    let (status, body) = refused.expect("200 writes of 60 KiB fitted on a full 8 MiB disk");
+    let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["error"], "storage_error", "{status} {e}");
+    assert_eq!(e["details"]["diskFull"], true, "{e}");
+    assert_eq!(status, 503, "{e}");
+    // The server keeps answering: reads work, and /health says writes fail.
+    let (status, list) = http(&addr, "GET", "/api/tasks?limit=500", &[], b"");
+    assert_eq!(status, 200, "{list}");
+    let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        created,
+        "{listed}"
+    );
+    let (status, health) = http(&addr, "GET", "/health", &[], b"");
+    let h: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(status, 503, "{h}");
+    assert_eq!(h["error"]["error"], "storage_error", "{h}");
+    assert_eq!(h["error"]["details"]["diskFull"], true, "{h}");
+    assert_eq!(integrity(&db), "ok");
+
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(create(1000).0, 201);
+    let (status, health) = http(&addr, "GET", "/health", &[], b"");
+    assert_eq!(status, 200, "{health}");
+    drop(server);
+    assert_eq!(integrity(&db), "ok");
 }
