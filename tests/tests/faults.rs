@@ -523,3 +523,118 @@ fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health(
     drop(server);
     assert_eq!(integrity(&db), "ok");
 }
+
+/// A worker that claims its task, does half of it, then waits (a child `sleep` in its
+/// process group) as if thinking for a long time.
+const SLOW_WORKER: &str = r#"#!/bin/sh
+set -eu
+T="${MAESTRO_TASK_IDS%%,*}"
+maestro task claim "$T" -q >/dev/null
+s=$(maestro subtask create "$T" "first half" -q)
+maestro subtask complete "$T" "$s" -q >/dev/null
+sleep 60
+maestro task complete "$T" -q >/dev/null
+"#;
+
+/// The pids of the live (not zombie) processes in process group `pgid`.
+fn live_group(pgid: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid pgrp …
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans() {
+    let mut sb = sandbox!();
+    sb.init();
+    let home = sb.path().join("maestro-home");
+    sb.set_env("MAESTRO_HOME", &home.display().to_string());
+    let script = sb.path().join("slow.sh");
+    std::fs::write(&script, SLOW_WORKER).unwrap();
+    let cmd = format!("[\"sh\",\"{}\"]", script.display());
+    sb.ok(&["config", "set", "agents.slow.command", &cmd]);
+    let tasks = [sb.task("first", &[]), sb.task("second", &[])];
+    let host_a = sb.spawn(&["host", "--json"], &[]);
+    let sessions: Vec<String> = tasks
+        .iter()
+        .map(|t| maestro_tests::id(&sb.ok(&["session", "spawn", "--task", t, "--agent", "slow"])))
+        .collect();
+    let half_way = until(300, || {
+        tasks.iter().all(|t| {
+            sb.ok(&["subtask", "list", t])
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["completed"] == true)
+        })
+    });
+    assert!(half_way, "the workers did not get half way");
+    let pids: Vec<i64> = sessions
+        .iter()
+        .map(|s| sb.ok(&["session", "get", s])["pid"].as_i64().unwrap())
+        .collect();
+
+    // The host dies at once; its agents (in their own process groups) live on, unwatched.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &host_a.id().to_string()])
+        .status();
+    maestro_tests::wait(host_a);
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "worker {pid} died with its host"
+        );
+    }
+
+    // The next host on this machine stops them and says what became of their sessions.
+    let host_b = sb.spawn(&["host", "--json"], &[]);
+    let gone = until(300, || pids.iter().all(|p| live_group(*p).is_empty()));
+    let left: Vec<Vec<i64>> = pids.iter().map(|p| live_group(*p)).collect();
+    for p in left.iter().flatten() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+    assert!(gone, "orphan agent processes left running: {left:?}");
+    let marked = until(100, || {
+        sessions
+            .iter()
+            .all(|s| sb.ok(&["session", "get", s])["status"] == "lost")
+    });
+    for s in &sessions {
+        let s = sb.ok(&["session", "get", s]);
+        assert!(marked, "{s}");
+        assert!(s["reason"].as_str().unwrap().contains("host"), "{s}");
+    }
+    // Their tasks went back to the queue, for another worker to pick up.
+    for t in &tasks {
+        let d = sb.ok(&["task", "get", t]);
+        assert_eq!(d["status"], "pending", "{d}");
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &host_b.id().to_string()])
+        .status();
+    let run = maestro_tests::wait(host_b);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let lost: usize = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "recovered")
+        .map(|e| e["sessionIds"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(lost, 2, "{}", run.stdout);
+}
