@@ -285,9 +285,48 @@ fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
     assert_eq!(created, tasks.len());
 }
 
+/// Asserts that `got` is the event log `log`, each event once and in order.
+fn assert_is_the_log(who: &str, got: &[Event], log: &[Event]) {
+    let key = |e: &Event| (e.seq, e.event_type, e.data.get("id").cloned());
+    let got_keys: Vec<_> = got.iter().map(key).collect();
+    let log_keys: Vec<_> = log.iter().map(key).collect();
+    if got_keys != log_keys {
+        let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
+        let repeated: Vec<i64> = seqs
+            .windows(2)
+            .filter(|w| w[1] <= w[0])
+            .map(|w| w[1])
+            .collect();
+        let missing: Vec<i64> = log
+            .iter()
+            .map(|e| e.seq)
+            .filter(|s| !seqs.contains(s))
+            .collect();
+        panic!(
+            "{who} received {} events, the log holds {}; repeated or out of order: \
+             {repeated:?}; missing: {missing:?}",
+            got.len(),
+            log.len()
+        );
+    }
+    assert_eq!(got, log, "{who}: the events differ from the log's");
+}
+
+/// The events a `maestro events --follow --json` printed to `file` so far.
+fn followed(file: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    // A line being written is left for later.
+    let complete = text.rsplit_once('\n').map_or("", |(done, _)| done);
+    complete
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 #[test]
-fn a_subscriber_gets_every_event_exactly_once_through_repeated_server_kills() {
+fn subscribers_get_every_event_exactly_once_through_repeated_server_kills() {
     let (mut load, server) = Loaded::start(2);
+    // The core's sync client, in this process …
     let received: Arc<Mutex<Vec<Event>>> = Default::default();
     let reader = {
         let received = received.clone();
@@ -307,17 +346,32 @@ fn a_subscriber_gets_every_event_exactly_once_through_repeated_server_kills() {
             }
         })
     };
+    // … and `maestro events --follow` in a process of its own.
+    let follow_file = load.sb.path().join("followed.jsonl");
+    let mut follower = load
+        .sb
+        .command(&["events", "--follow", "--since", "0", "--json"])
+        .env("MAESTRO_API_URL", &load.url)
+        .stdout(std::fs::File::create(&follow_file).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let received_len = || received.lock().unwrap().len();
+    let followed_len = || followed(&follow_file).len();
 
     let mut server = Some(server);
     for round in 1..=SUBSCRIBER_KILLS {
-        // Kill only once the subscriber is live again and has seen new events.
-        let before = received_len();
+        // Kill only once both subscribers are live again and have seen new events.
+        let (before, before_cli) = (received_len(), followed_len());
+        let both = until(1200, || {
+            received_len() >= before + 40 && followed_len() >= before_cli + 40
+        });
         assert!(
-            until(1200, || received_len() >= before + 40),
-            "the subscriber is stuck at {} events after {} kills",
+            both,
+            "a subscriber is stuck after {} kills: {} and {} events",
+            round - 1,
             received_len(),
-            round - 1
+            followed_len()
         );
         server = Some(load.kill_and_restart(server.take().unwrap()));
     }
@@ -327,40 +381,22 @@ fn a_subscriber_gets_every_event_exactly_once_through_repeated_server_kills() {
     let latest = rt.block_on(async { Maestro::open(db).unwrap().latest_seq().await.unwrap() });
     let caught_up = until(1200, || {
         received.lock().unwrap().last().map(|e| e.seq) == Some(latest)
+            && followed(&follow_file).last().map(|e| e.seq) == Some(latest)
     });
+    let _ = follower.kill();
+    let _ = follower.wait();
     assert!(
         caught_up,
-        "the subscriber stopped at {} of {latest} events",
-        received_len()
+        "the subscribers stopped at {} and {} of {latest} events",
+        received_len(),
+        followed_len()
     );
     reader.abort();
     drop(server);
 
-    let got = received.lock().unwrap().clone();
     let log = event_log(rt, db);
-    let key = |e: &Event| (e.seq, e.event_type, e.data.get("id").cloned());
-    let got_keys: Vec<_> = got.iter().map(key).collect();
-    let log_keys: Vec<_> = log.iter().map(key).collect();
-    if got_keys != log_keys {
-        let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
-        let repeated: Vec<i64> = seqs
-            .windows(2)
-            .filter(|w| w[1] <= w[0])
-            .map(|w| w[1])
-            .collect();
-        let missing: Vec<i64> = log
-            .iter()
-            .map(|e| e.seq)
-            .filter(|s| !seqs.contains(s))
-            .collect();
-        panic!(
-            "received {} events, the log holds {}; repeated or out of order: {repeated:?}; \
-             missing: {missing:?}",
-            got.len(),
-            log.len()
-        );
-    }
-    assert_eq!(got, log, "the events differ from the log's");
+    assert_is_the_log("the sync client", &received.lock().unwrap(), &log);
+    assert_is_the_log("maestro events --follow", &followed(&follow_file), &log);
 }
 
 /// Fills the file system holding `dir` with one file, `dir/filler`, until it is full.
