@@ -423,6 +423,10 @@ pub trait Backend: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
+    /// See [`Store::write_trouble`].
+    fn write_trouble(&self) -> Option<Error> {
+        None
+    }
 }
 
 #[async_trait]
@@ -435,6 +439,9 @@ impl<B: Backend> Store for B {
     }
     fn read_only(&self) -> bool {
         Backend::read_only(self)
+    }
+    fn write_trouble(&self) -> Option<Error> {
+        Backend::write_trouble(self)
     }
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Backend::commit_notifications(self)

@@ -60,6 +60,10 @@ pub enum HostEvent {
     LaunchFailed { session: Session, reason: String },
     /// Sessions declared lost (their tasks were released).
     Lost { sessions: Vec<Session> },
+    /// Sessions left behind by a host on this machine that died (killed, crashed) with its
+    /// agents running: their agents were stopped and the sessions declared lost, their tasks
+    /// released.
+    Recovered { sessions: Vec<Session> },
     /// Something failed; the host goes on (after `retry_in`, when it retries).
     Trouble {
         message: String,
@@ -219,6 +223,17 @@ impl Host {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut capture = tokio::time::interval(self.opts.poll.max(Duration::from_millis(200)));
         capture.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        match self.recover(&op).await {
+            Ok(sessions) if !sessions.is_empty() => {
+                summary.lost += sessions.len();
+                (self.report)(&HostEvent::Recovered { sessions });
+            }
+            Ok(_) => {}
+            Err(e) => (self.report)(&HostEvent::Trouble {
+                message: format!("cannot look for sessions of dead hosts: {}", e.message()),
+                retry_in: None,
+            }),
+        }
         loop {
             let state = *control.borrow();
             match state {
@@ -453,6 +468,20 @@ impl Host {
 
     /// Spawn requests waiting in every project.
     async fn waiting_requests(&self) -> Result<Vec<String>> {
+        let filter = SessionFilter {
+            status: Some(SessionStatus::Spawning),
+            ..Default::default()
+        };
+        Ok(self
+            .sessions(filter)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect())
+    }
+
+    /// The sessions of every project that `filter` selects (its project and cursor aside).
+    async fn sessions(&self, filter: SessionFilter) -> Result<Vec<Session>> {
         let mut out = Vec::new();
         for p in self.m.list_projects().await? {
             let mut cursor = None;
@@ -461,13 +490,12 @@ impl Host {
                     .m
                     .list_sessions(SessionFilter {
                         project_id: Some(p.id.clone()),
-                        status: Some(SessionStatus::Spawning),
                         limit: Some(MAX_LIMIT),
                         cursor,
-                        ..Default::default()
+                        ..filter.clone()
                     })
                     .await?;
-                out.extend(page.items.into_iter().map(|s| s.id));
+                out.extend(page.items);
                 cursor = page.next_cursor;
                 if cursor.is_none() {
                     break;
@@ -475,6 +503,39 @@ impl Host {
             }
         }
         Ok(out)
+    }
+
+    /// Finds the live sessions launched by a host on this machine that no longer runs
+    /// ([`plan::host_is_gone`]), stops their agents (which run on unwatched: nobody would
+    /// record their end or keep their lease) and declares the sessions lost, so their tasks
+    /// go back to the queue at once rather than when their lease runs out.
+    async fn recover(&self, op: &OpContext) -> Result<Vec<Session>> {
+        let live = SessionFilter {
+            active: true,
+            ..Default::default()
+        };
+        let mut recovered = Vec::new();
+        for s in self.sessions(live).await? {
+            let Some(host) = s.host.as_deref().filter(|_| s.status.is_live()) else {
+                continue;
+            };
+            if !plan::host_is_gone(host, &self.opts.host_name, process_alive) {
+                continue;
+            }
+            if let Some(pid) = s.pid.filter(|&pid| runs_session(pid, &s.id)) {
+                stop_orphan(pid).await;
+            }
+            let patch = SessionPatch {
+                status: Some(SessionStatus::Lost),
+                reason: Some(format!(
+                    "its host {host} stopped while the agent ran; host {} stopped the agent",
+                    self.opts.host_name
+                )),
+                ..Default::default()
+            };
+            recovered.push(self.m.update_session(op, &s.id, patch).await?);
+        }
+        Ok(recovered)
     }
 
     /// Renders the prompt and starts the agent; `Err` is the reason the launch failed.
@@ -746,6 +807,36 @@ async fn start_in_tmux(
     }
     write_file(&go_file, b"")?;
     Ok(Watch::Pane { pid, exit_file })
+}
+
+/// Whether process `pid` runs (a zombie, dead but not reaped, does not).
+fn process_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Whether process `pid` is the agent of session `id` (its environment says so), so that a
+/// pid since reused by another process is left alone.
+fn runs_session(pid: i64, id: &str) -> bool {
+    let var = format!("MAESTRO_SESSION_ID={id}");
+    process_alive(pid)
+        && std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == var.as_bytes()))
+}
+
+/// Stops an agent nobody watches: SIGTERM to its process group, SIGKILL after the grace.
+async fn stop_orphan(pid: i64) {
+    capture::signal_group(pid, "TERM");
+    let poll = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while process_alive(pid) && waited < capture::STOP_GRACE {
+        tokio::time::sleep(poll).await;
+        waited += poll;
+    }
+    capture::signal_group(pid, "KILL");
 }
 
 /// Waits for an agent to end: reaps a child, or polls a tmux pane's pid.

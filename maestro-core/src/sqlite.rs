@@ -111,7 +111,8 @@ impl SqliteStore {
             })?;
         }
         if !path.exists() || writable(&path) {
-            return Self::with_first_connection(Some(path), opts, Access::ReadWrite);
+            return Self::with_first_connection(Some(path.clone()), opts, Access::ReadWrite)
+                .map_err(|e| explain_full_disk(&path, e));
         }
         let read_only = Access::ReadOnly { immutable: false };
         Self::with_first_connection(Some(path.clone()), opts.clone(), read_only).or_else(|e| {
@@ -623,11 +624,13 @@ impl Backend for SqliteStore {
         {
             match self.read_now(conn, &q) {
                 Err(e) if e.is_busy() => {}
-                done => return done,
+                done => return done.map_err(|e| self.explain(e)),
             }
         }
         let store = self.clone();
-        blocking(move || store.read_sync(|rows| run_now(q.run(rows)))).await
+        blocking(move || store.read_sync(|rows| run_now(q.run(rows))))
+            .await
+            .map_err(|e| self.explain(e))
     }
 
     /// In place when it cannot wait (see `try_write_in_place`): a write costs less than the
@@ -641,11 +644,13 @@ impl Backend for SqliteStore {
             && let Some(out) = self.try_write_in_place(op, &w)
         {
             self.checkpoint_if_due();
-            return out;
+            return out.map_err(|e| self.explain(e));
         }
         let store = self.clone();
         let op = op.clone();
-        blocking(move || store.write_sync(&op, &w)).await
+        blocking(move || store.write_sync(&op, &w))
+            .await
+            .map_err(|e| self.explain(e))
     }
 
     fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
@@ -659,6 +664,67 @@ impl Backend for SqliteStore {
     fn read_only(&self) -> bool {
         self.is_read_only()
     }
+
+    fn write_trouble(&self) -> Option<Error> {
+        let path = self.inner.path.as_deref()?;
+        disk_is_full(path).then(|| full_disk_error(path, None))
+    }
+}
+
+impl SqliteStore {
+    /// `e`, explained when it happened because the disk holding the store is full.
+    fn explain(&self, e: Error) -> Error {
+        match self.inner.path.as_deref() {
+            Some(path) => explain_full_disk(path, e),
+            None => e,
+        }
+    }
+}
+
+/// Below this much free space, a storage error is put down to a full disk.
+const FULL_BELOW_BYTES: u64 = 1 << 20;
+
+/// Whether the file system holding `path` has (almost) no space left for this process.
+#[cfg(unix)]
+fn disk_is_full(path: &Path) -> bool {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES)
+}
+
+#[cfg(not(unix))]
+fn disk_is_full(_: &Path) -> bool {
+    false
+}
+
+/// A storage error `e` (SQLite says "database or disk is full", or only "disk I/O error"
+/// when it cannot grow its WAL index) as what it is when the disk holding `path` is full.
+fn explain_full_disk(path: &Path, e: Error) -> Error {
+    if e.code() != crate::Code::StorageError || e.is_busy() || e.details().get("diskFull").is_some()
+    {
+        return e;
+    }
+    let said_full = e.message().contains("database or disk is full");
+    if said_full || disk_is_full(path) {
+        full_disk_error(path, Some(e.message()))
+    } else {
+        e
+    }
+}
+
+fn full_disk_error(path: &Path, cause: Option<&str>) -> Error {
+    let mut details = serde_json::json!({ "db": path.display().to_string(), "diskFull": true });
+    if let Some(cause) = cause {
+        details["cause"] = cause.into();
+    }
+    Error::storage(format!(
+        "The disk holding the store {} is full: it cannot be changed (and a new process may not even read it) until there is space",
+        path.display()
+    ))
+    .with_details(details)
+    .with_suggestion("Free space on that disk (df shows it); what was written before is kept, and writes work again once there is room")
 }
 
 /// Whether the WAL beside `path` is missing or empty (every commit is in the file).

@@ -293,6 +293,11 @@ pub trait Store: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
+    /// Why writes would fail now though reads work (the disk holding the store is full),
+    /// for `/health`.
+    fn write_trouble(&self) -> Option<crate::Error> {
+        None
+    }
     /// The clock the store stamps rows with.
     fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
         crate::clock::system()

@@ -847,6 +847,8 @@ mod against_the_server {
             (Method::PATCH, format!("/api/sessions/{ses}")),
             (Method::POST, format!("/api/sessions/{ses}/heartbeat")),
             (Method::POST, format!("/api/sessions/{ses}/claim-spawn")),
+            (Method::POST, "/api/tasks/batch".to_string()),
+            (Method::PATCH, format!("/api/subtasks/{sub}")),
         ];
         for action in [
             "start", "complete", "block", "reopen", "cancel", "release", "claim",
@@ -854,6 +856,41 @@ mod against_the_server {
             r.push((Method::POST, format!("/api/tasks/{task}/{action}")));
         }
         r
+    }
+
+    /// The routes that read a query or an id from the path (GET only: an arbitrary id may be
+    /// a prefix of the target's, which a write would change).
+    const READ_ROUTES: &[&str] = &[
+        "/api/tasks",
+        "/api/tasks/ready",
+        "/api/sessions",
+        "/api/events",
+        "/api/status",
+        "/api/projects",
+        "/api/tasks/{}",
+        "/api/tasks/{}/timeline",
+        "/api/tasks/{}/subtasks",
+        "/api/sessions/{}",
+        "/api/projects/{}",
+    ];
+
+    /// Query parameters: the names the routes read (and others), with any value.
+    fn query() -> impl Strategy<Value = Vec<(String, String)>> {
+        let name = prop_oneof![
+            4 => select(vec![
+                "projectId", "status", "priority", "label", "ready", "sessionId", "active",
+                "limit", "cursor", "since", "projects", "count", "project",
+            ])
+            .prop_map(str::to_string),
+            1 => any::<String>(),
+        ];
+        let value = prop_oneof![
+            2 => any::<String>(),
+            1 => any::<i64>().prop_map(|n| n.to_string()),
+            1 => select(vec!["true", "false", "pending", "high", "", "0", "-1", "1e9"])
+                .prop_map(str::to_string),
+        ];
+        prop::collection::vec((name, value), 0..5)
     }
 
     fn body() -> impl Strategy<Value = Vec<u8>> {
@@ -869,7 +906,7 @@ mod against_the_server {
         #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases.min(300), ..ProptestConfig::default() })]
 
         #[test]
-        fn any_body_gets_an_answer_never_a_server_error(route in 0usize..19, body in body()) {
+        fn any_body_gets_an_answer_never_a_server_error(route in 0usize..21, body in body()) {
             let t = target();
             let routes = routes(t);
             let (method, path) = &routes[route % routes.len()];
@@ -884,6 +921,36 @@ mod against_the_server {
                 (resp.status().as_u16(), resp.text().await.unwrap())
             });
             prop_assert!(status < 500, "{} {} → {}: {}", method, path, status, text);
+            let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+            if status >= 400 {
+                prop_assert!(answer["error"].is_string() && answer["message"].is_string(), "{}", answer);
+            }
+        }
+
+        #[test]
+        fn any_query_or_path_id_gets_an_answer_never_a_server_error(
+            route in 0usize..11,
+            id in prop_oneof![any::<String>(), text()],
+            query in query(),
+        ) {
+            let t = target();
+            let template = READ_ROUTES[route % READ_ROUTES.len()];
+            let mut url = reqwest::Url::parse(&t.server.url("/")).unwrap();
+            {
+                let mut path = url.path_segments_mut().unwrap();
+                path.clear();
+                for seg in template.trim_start_matches('/').split('/') {
+                    path.push(if seg == "{}" { &id } else { seg });
+                }
+            }
+            if !query.is_empty() {
+                url.query_pairs_mut().extend_pairs(query.iter());
+            }
+            let (status, text) = t.rt.block_on(async {
+                let resp = t.server.http.get(url.clone()).send().await.unwrap();
+                (resp.status().as_u16(), resp.text().await.unwrap())
+            });
+            prop_assert!(status < 500, "GET {} → {}: {}", url, status, text);
             let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
             if status >= 400 {
                 prop_assert!(answer["error"].is_string() && answer["message"].is_string(), "{}", answer);

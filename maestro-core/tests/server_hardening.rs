@@ -415,3 +415,95 @@ async fn websocket_protocol_errors_close_with_their_code() {
     assert_eq!(frames[1], ServerFrame::Pong);
     assert!(get(&addr, "/health").await.starts_with("HTTP/1.1 200"));
 }
+
+/// One frame of any shape a client could send: any opcode, FIN or not, reserved bits,
+/// masked or not, any payload of up to 129 bytes (messages past the limit are the example
+/// test's: here all frames fit in one read of the server, so that it never closes with
+/// bytes unread, which would reset the connection and lose its close frame).
+fn any_frame() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let payload = prop_oneof![
+        3 => prop::collection::vec(any::<u8>(), 0..130),
+        1 => "\\PC{0,40}".prop_map(String::into_bytes),
+    ];
+    (
+        0u8..16,
+        any::<bool>(),
+        0u8..8,
+        prop::bool::weighted(0.9),
+        payload,
+    )
+        .prop_map(|(opcode, fin, rsv, masked, payload)| {
+            let mut f = frame(opcode, fin, masked, &payload);
+            f[0] |= if rsv == 0 || rsv > 3 { 0 } else { rsv << 4 };
+            f
+        })
+}
+
+/// Whatever frames a client sends, the server's frame decoder either keeps the connection
+/// (a ping after them is answered) or closes it with a close frame and a code, never with a
+/// bare end of stream; and the server keeps answering everyone else.
+#[test]
+fn any_frames_get_an_answer_or_a_close_with_a_code() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(TestServer::start_with(|o| o.max_body_bytes = 1024));
+    let addr = addr(&s);
+    let config = ProptestConfig {
+        cases: ProptestConfig::default().cases.min(200),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(frames in prop::collection::vec(any_frame(), 1..5))| {
+        let outcome = rt.block_on(async {
+            let mut tcp = raw_ws(&addr).await;
+            // Up to a close frame of the client (nothing may follow it), then a ping.
+            let mut bytes = Vec::new();
+            let mut closed = false;
+            // A close without a code may be answered by one without a code.
+            let mut may_echo_no_code = false;
+            for f in &frames {
+                bytes.extend_from_slice(f);
+                if f[0] & 0x0f == 0x8 {
+                    closed = true;
+                    may_echo_no_code = f[1] & 0x7f == 0;
+                    break;
+                }
+            }
+            if !closed {
+                bytes.extend(frame(0x1, true, true, ClientFrame::Ping.encode().as_bytes()));
+            }
+            tcp.write_all(&bytes).await.unwrap();
+            let mut ws = WebSocketStream::from_raw_socket(tcp, Role::Client, None).await;
+            loop {
+                match timeout(WAIT, ws.next()).await {
+                    Err(_) => break Err("no answer and no close".to_string()),
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        if ServerFrame::decode(&t).ok() == Some(ServerFrame::Pong) {
+                            break Ok(None);
+                        }
+                    }
+                    Ok(Some(Ok(Message::Close(close)))) => {
+                        break match close {
+                            Some(c) => Ok(Some(c.code)),
+                            None if may_echo_no_code => Ok(None),
+                            None => Err("a close frame without a code".to_string()),
+                        };
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    Ok(other) => break Err(format!("the stream ended without a close: {other:?}")),
+                }
+            }
+        });
+        prop_assert!(outcome.is_ok(), "{:?} after {:?}", outcome, frames);
+        if let Ok(Some(code)) = outcome {
+            prop_assert!(code != CloseCode::Policy, "1008 after {:?}", frames);
+        }
+        let health = rt.block_on(get(&addr, "/health"));
+        prop_assert!(health.starts_with("HTTP/1.1 200"), "{}", health);
+    });
+}

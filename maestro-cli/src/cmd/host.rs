@@ -183,21 +183,31 @@ fn report(out: Out, e: &HostEvent) {
                 None => format!("⚠ {message}"),
             },
         ),
-        HostEvent::Lost { sessions } => (
-            json!({"event": "lost", "sessionIds": sessions.iter().map(|s| &s.id).collect::<Vec<_>>()}),
-            format!(
-                "⚠ lost (lease expired, tasks released): {}",
-                sessions
-                    .iter()
-                    .map(|s| s.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        HostEvent::Recovered { sessions } => lost_line(
+            "recovered",
+            "their host died; agents stopped, tasks released",
+            sessions,
         ),
+        HostEvent::Lost { sessions } => {
+            lost_line("lost", "lease expired, tasks released", sessions)
+        }
     };
     if out.json {
         let _ = writeln!(std::io::stdout().lock(), "{value}");
     } else if !out.quiet {
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
+}
+
+/// The JSON line and the text line of sessions declared lost, and why.
+fn lost_line(
+    event: &str,
+    why: &str,
+    sessions: &[maestro_core::Session],
+) -> (serde_json::Value, String) {
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    (
+        json!({"event": event, "sessionIds": ids}),
+        format!("⚠ lost ({why}): {}", ids.join(", ")),
+    )
 }

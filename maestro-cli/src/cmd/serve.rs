@@ -71,6 +71,9 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 HostEvent::LaunchFailed { session, reason } => {
                     tracing::warn!(session = %session.id, %reason, "agent could not start")
                 }
+                HostEvent::Recovered { sessions } => {
+                    tracing::warn!(count = sessions.len(), "sessions of a dead host lost, agents stopped, tasks released")
+                }
                 HostEvent::Lost { sessions } => {
                     tracing::warn!(count = sessions.len(), "sessions lost, tasks released")
                 }

@@ -102,13 +102,7 @@ impl LiveAgent {
 
     /// Sends `signal` (`TERM`, `KILL`) to the agent's process group.
     pub fn signal(&self, signal: &str) {
-        if self.pid > 0 {
-            let _ = std::process::Command::new("kill")
-                .args([&format!("-{signal}"), "--", &format!("-{}", self.pid)])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
+        signal_group(self.pid, signal);
     }
 
     /// Stops the agent: SIGTERM now (SIGKILL follows, see [`LiveAgent::escalate`]).
@@ -126,6 +120,17 @@ impl LiveAgent {
         {
             self.signal("KILL");
         }
+    }
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to the process group led by `pid`.
+pub fn signal_group(pid: i64, signal: &str) {
+    if pid > 0 {
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), "--", &format!("-{pid}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 

@@ -1021,6 +1021,22 @@ impl SpawnRoots {
     }
 }
 
+/// Whether `session_host` (a session's `host`: `<hostname>:<pid>`, see
+/// [`super::default_host_name`]) names another host process on this machine than
+/// `this_host` that no longer runs (`alive` says which pids do): its agents run unwatched.
+/// Hosts on other machines, and names of another form, are never judged here.
+pub fn host_is_gone(session_host: &str, this_host: &str, alive: impl Fn(i64) -> bool) -> bool {
+    let (Some((machine, pid)), Some((this_machine, this_pid))) =
+        (session_host.rsplit_once(':'), this_host.rsplit_once(':'))
+    else {
+        return false;
+    };
+    match pid.parse::<i64>() {
+        Ok(pid) if pid > 0 => machine == this_machine && pid.to_string() != this_pid && !alive(pid),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1410,5 +1426,19 @@ mod tests {
             .unwrap_err();
         assert!(e.message().contains("does not exist"), "{}", e.message());
         assert!(roots.resolve("/etc").is_err());
+    }
+
+    #[test]
+    fn a_host_is_gone_when_it_ran_here_under_another_pid_that_no_longer_runs() {
+        let dead = |_: i64| false;
+        assert!(host_is_gone("box:41", "box:77", dead));
+        // Still running, this very host, another machine, or a name of another form.
+        assert!(!host_is_gone("box:41", "box:77", |pid| pid == 41));
+        assert!(!host_is_gone("box:77", "box:77", dead));
+        assert!(!host_is_gone("other:41", "box:77", dead));
+        for odd in ["box", "box:", "box:x", "box:0", "box:-3", ""] {
+            assert!(!host_is_gone(odd, "box:77", dead), "{odd}");
+        }
+        assert!(!host_is_gone("box:41", "box", dead));
     }
 }

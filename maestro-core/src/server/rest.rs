@@ -68,7 +68,11 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn health(State(s): State<AppState>) -> Response {
     let check = tokio::time::timeout(Duration::from_secs(5), s.maestro.latest_seq()).await;
     let (code, db, error) = match check {
-        Ok(Ok(_)) => (StatusCode::OK, "ok", None),
+        // Reads work; writes may not (a full disk).
+        Ok(Ok(_)) => match s.maestro.store().write_trouble() {
+            None => (StatusCode::OK, "ok", None),
+            Some(e) => (StatusCode::SERVICE_UNAVAILABLE, "error", Some(e.to_json())),
+        },
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, "error", Some(e.to_json())),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

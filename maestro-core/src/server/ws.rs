@@ -157,7 +157,15 @@ impl Conn {
                 msg = self.socket.recv() => {
                     last_heard = Instant::now();
                     let text = match msg {
-                        None | Some(Ok(Message::Close(_))) => return "client closed",
+                        None => return "client closed",
+                        Some(Ok(Message::Close(_))) => {
+                            // Completes the closing handshake: the answer queued on reading
+                            // the client's close (its code echoed, 1002 for a code that is not
+                            // allowed) goes out before the socket is dropped.
+                            let flush = futures_util::SinkExt::flush(&mut self.socket);
+                            let _ = tokio::time::timeout(self.state.opts.write_timeout, flush).await;
+                            return "client closed";
+                        }
                         Some(Err(e)) => return self.on_read_error(e).await,
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => {
