@@ -6,6 +6,25 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 
+/// Makes a write to a closed stdout or stderr (`maestro … | head -1`) end the process
+/// quietly with exit code 0 instead of a panic, for every command: output is written with
+/// `print!` and friends in places, and the reader going away is not an error to report.
+pub fn exit_quietly_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 /// How to print.
 #[derive(Debug, Clone, Copy)]
 pub struct Out {

@@ -213,8 +213,9 @@ pub async fn run(ctx: &mut Ctx, a: DemoArgs) -> Result<()> {
         );
         if a.keep {
             text.push_str(&format!(
-                "\n\nExplore it:\n  export MAESTRO_DB={}\n  maestro status\n  maestro task get {} \n  maestro session list\n  maestro session logs {}",
+                "\n\nExplore it:\n  export MAESTRO_DB={} MAESTRO_HOME={}\n  maestro status\n  maestro task get {} \n  maestro session list\n  maestro session logs {}",
                 db.display(),
+                dir.path.display(),
                 tasks.last().map(|t| t.id.as_str()).unwrap_or(""),
                 workers.first().map(|w| w.id.as_str()).unwrap_or("")
             ));

@@ -53,12 +53,16 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             confirm(ctx, &t, "Updated");
         }
         TaskCmd::Start(a) => {
-            let id = ctx.default_task(&m, a.id.as_deref()).await?;
+            let id = ctx
+                .default_task(&m, a.id.as_deref(), "maestro task start <id>")
+                .await?;
             let t = m.start_task(&op, &id, a.force).await?;
             confirm(ctx, &t, "Started");
         }
         TaskCmd::Complete(a) => {
-            let id = ctx.default_task(&m, a.id.as_deref()).await?;
+            let id = ctx
+                .default_task(&m, a.id.as_deref(), "maestro task complete <id>")
+                .await?;
             let t = m.complete_task(&op, &id, a.force).await?;
             confirm(ctx, &t, "Completed");
         }
@@ -187,7 +191,9 @@ fn patch(a: TaskUpdateArgs) -> Result<(String, TaskPatch)> {
 pub async fn update_progress(ctx: &mut Ctx, message: &str, task: Option<&str>) -> Result<()> {
     let m = ctx.open(false)?;
     let op = ctx.op();
-    let ids = ctx.context_tasks(&m, task).await?;
+    let ids = ctx
+        .context_tasks(&m, task, "maestro update <message> --task <id>")
+        .await?;
     let mut entries = Vec::with_capacity(ids.len());
     for id in &ids {
         entries.push(m.add_progress(&op, id, message).await?);
