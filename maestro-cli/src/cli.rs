@@ -176,7 +176,7 @@ pub enum Command {
     Session(SessionCmd),
     /// Read and write settings (.maestro/config.json, then $MAESTRO_HOME/config.json)
     #[command(
-        after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set retries=5\n  maestro config --get retries\n  maestro config --list"
+        after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set leaseSeconds=300\n  maestro config --get leaseSeconds\n  maestro config --list"
     )]
     Config(ConfigArgs),
     /// The durable event log (every change, in order)
@@ -740,22 +740,37 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCmd {
-    /// Print a value
+    /// Print a setting's effective value and where it comes from (flag, env, project or
+    /// user file, default)
+    #[command(
+        after_help = "Examples:\n  maestro config get leaseSeconds\n  maestro config get apiUrl --json   # {\"value\": …, \"source\": \"env\", \"from\": \"MAESTRO_API_URL\"}"
+    )]
     Get { key: String },
-    /// Set a value (JSON values are parsed: numbers, arrays, objects)
+    /// Set a value (JSON values are parsed: numbers, arrays, objects); known keys are checked
+    #[command(
+        after_help = "Examples:\n  maestro config set leaseSeconds 300\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config set x.team backend        # your own keys live under x.\n\nA key Maestro does not know is refused unless it starts with x.; a value is refused when\nthe setting would not accept it (the error says why and what it takes)."
+    )]
     Set {
         key: String,
+        /// The value; a negative number is a value, not a flag
+        #[arg(allow_negative_numbers = true)]
         value: String,
         /// Write to the user config even inside a project
         #[arg(long)]
         global: bool,
     },
-    /// Remove a value
+    /// Remove a value (and the objects it leaves empty)
+    #[command(
+        after_help = "Examples:\n  maestro config unset apiUrl\n  maestro config unset agents.scripted --global"
+    )]
     Unset {
         key: String,
         #[arg(long)]
         global: bool,
     },
-    /// Print every setting with the file it comes from
+    /// Print every setting in effect with where it comes from
+    #[command(
+        after_help = "Examples:\n  maestro config list\n  maestro config list --json\n  maestro config list -q     # key=value lines"
+    )]
     List,
 }
