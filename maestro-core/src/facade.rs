@@ -351,7 +351,8 @@ impl Maestro {
         }
         if patch.is_empty() {
             return Err(Error::invalid_argument("Nothing to update")
-                .with_suggestion("Pass at least one of --title, --desc, --priority, --status, --add-dep, --remove-dep"));
+                .with_details(json!({ "taskId": id }))
+                .with_suggestion(format!("Pass at least one of --title, --desc, --priority, --status, --add-dep, --remove-dep, --label, --metadata, e.g. 'maestro task update {id} --priority high'")));
         }
         self.upkeep(op, Upkeep::Write).await?;
         self.store.update_task(op, id, patch).await

@@ -5,7 +5,6 @@ use crate::output::{relative, table};
 use maestro_core::facade::SubscriptionItem;
 use maestro_core::facade::subscribe::SubscribeOptions;
 use maestro_core::{Event, Maestro, Result};
-use std::io::Write;
 
 pub async fn run(ctx: &mut Ctx, since: Option<i64>, limit: usize, follow: bool) -> Result<()> {
     let project = ctx.project()?;
@@ -21,9 +20,21 @@ pub async fn run(ctx: &mut Ctx, since: Option<i64>, limit: usize, follow: bool) 
     let events = m.events_since(since, limit, &projects).await?;
     ctx.out.success(&events, |s| {
         if events.is_empty() {
-            return format!("No events after seq {since}");
+            return if s.quiet {
+                String::new()
+            } else {
+                format!("No events after seq {since}")
+            };
         }
         let rows: Vec<Vec<String>> = events.iter().map(|e| row(s, e)).collect();
+        if s.quiet {
+            // One event a line, without the header and the time.
+            return rows
+                .iter()
+                .map(|r| r[..3].join(" ").trim_end().to_string())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
         table(s, &["seq", "type", "entity", "when"], &rows)
     });
     Ok(())
@@ -50,8 +61,7 @@ fn print_event(ctx: &Ctx, style: &crate::output::Style, e: &Event) -> Result<boo
     } else {
         row(style, e).join("  ")
     };
-    let mut stdout = std::io::stdout().lock();
-    Ok(writeln!(stdout, "{line}").is_ok() && stdout.flush().is_ok())
+    Ok(crate::output::print_line(&line))
 }
 
 /// Prints events as they are committed (JSON lines with --json), until interrupted: the

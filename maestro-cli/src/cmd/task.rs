@@ -3,7 +3,7 @@
 use super::json_object;
 use crate::cli::{TaskCmd, TaskCreateArgs, TaskListArgs, TaskUpdateArgs};
 use crate::context::Ctx;
-use crate::output::{Style, relative, table, task_line, task_table};
+use crate::output::{Style, clean, relative, table, task_line, task_table};
 use maestro_core::{
     ClaimRequest, NewTask, Result, StatusAction, StatusChange, Task, TaskDetail, TaskFilter,
     TaskPatch, TimelineEntry, TimelineQuery,
@@ -235,20 +235,28 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
     let mut out = format!(
         "{} {}\n{}  {}  version {}  updated {}",
         s.cyan(&t.id),
-        s.bold(&t.title),
+        s.bold(&clean(&t.title)),
         s.status(t.status),
         s.priority(t.priority),
         t.version,
         relative(&t.updated_at)
     );
     if !t.labels.is_empty() {
-        out.push_str(&format!("  labels: {}", t.labels.join(", ")));
+        out.push_str(&format!("  labels: {}", clean(&t.labels.join(", "))));
     }
     if !t.session_ids.is_empty() {
         out.push_str(&format!("\nassigned: {}", t.session_ids.join(", ")));
     }
     if let Some(r) = &t.blocked_reason {
-        out.push_str(&format!("\nblocked: {r}"));
+        out.push_str(&format!("\nblocked: {}", clean(r)));
+    }
+    if !t.metadata.is_empty() {
+        let pairs: Vec<String> = t
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{}={}", clean(k), clean(&v.to_string())))
+            .collect();
+        out.push_str(&format!("\nmetadata: {}", pairs.join("  ")));
     }
     if !t.description.is_empty() {
         out.push_str(&format!("\n\n{}", t.description));
@@ -289,7 +297,7 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
         out.push_str(&format!(
             "\n  {}. {mark} {} {}",
             st.order,
-            st.title,
+            clean(&st.title),
             s.dim(&st.id)
         ));
     }
