@@ -179,17 +179,18 @@ pub enum Command {
         after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set leaseSeconds=300\n  maestro config --get leaseSeconds\n  maestro config --list"
     )]
     Config(ConfigArgs),
-    /// The durable event log (every change, in order)
+    /// The durable event log of the project (every change, in order)
     #[command(
-        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
+        after_help = "Examples:\n  maestro events --since 0\n  maestro events --limit 50 --cursor <nextCursor>\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
     )]
     Events {
-        /// Show events after this sequence number (default: 0; with --follow: from now)
-        #[arg(long, value_name = "SEQ")]
+        /// Show events after this sequence number (default: 0; with --follow: from now);
+        /// --cursor takes a page's nextCursor
+        #[arg(long, visible_alias = "cursor", value_name = "SEQ")]
         since: Option<i64>,
-        /// Most events to show
-        #[arg(long, default_value_t = 100, value_name = "N")]
-        limit: usize,
+        /// Most events to show (default 1000, at most 10000)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// Keep running and print new events as they happen
         #[arg(long, short)]
         follow: bool,
@@ -476,12 +477,13 @@ pub struct TaskListArgs {
     pub status: Option<TaskStatus>,
     #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
-    #[arg(long, value_name = "LABEL")]
-    pub label: Option<String>,
+    /// Only tasks carrying every one of these labels (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "LABEL")]
+    pub label: Vec<String>,
     /// Only tasks in the ready queue
     #[arg(long)]
     pub ready: bool,
-    /// Only tasks assigned to this session
+    /// Only tasks assigned to this session (a unique prefix is enough)
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
     /// Page size (default 100, at most 1000)

@@ -104,3 +104,93 @@ fn wide_titles_keep_the_columns_aligned_and_long_ones_end_in_an_ellipsis() {
     assert!(cols.iter().all(|c| *c == cols[0]), "{list}");
     assert!(list.contains('…'), "{list}");
 }
+
+/// The same list rules in local and remote mode: the default project, limits, cursors,
+/// labels and session prefixes.
+#[test]
+fn every_list_follows_the_same_rules_local_and_remote() {
+    let sb = sandbox!();
+    let db = sb.path().join("server.db");
+    let db = db.to_str().unwrap().to_string();
+    sb.ok(&["--db", &db, "init", "--name", "main"]);
+    let server = maestro_tests::Server::start(&sb, std::path::Path::new(&db), "127.0.0.1:0", &[]);
+    let local = sb.path().join("local.db");
+    let local = local.to_str().unwrap().to_string();
+    sb.ok(&["--db", &local, "init", "--name", "main"]);
+    for mode in [
+        vec!["--db", local.as_str()],
+        vec!["--server", server.url.as_str()],
+    ] {
+        let run = |args: &[&str]| {
+            let mut all = mode.clone();
+            all.extend_from_slice(args);
+            sb.ok(&all)
+        };
+        let other = run(&["project", "create", "other"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        run(&["--project", &other, "task", "create", "elsewhere"]);
+        let ab = run(&["task", "create", "both", "--label", "a,b"])["id"].clone();
+        run(&["task", "create", "only a", "--label", "a"]);
+        // Labels: every one given must be on the task, however they are written.
+        for args in [
+            &["--label", "a,b"][..],
+            &["--label", "a", "--label", "b"][..],
+        ] {
+            let mut all = vec!["task", "list"];
+            all.extend_from_slice(args);
+            let list = run(&all);
+            assert_eq!(
+                list.as_array().unwrap().len(),
+                1,
+                "{mode:?} {args:?}: {list}"
+            );
+            assert_eq!(list[0]["id"], ab);
+        }
+        // Events are the current project's, paged with nextCursor like every list.
+        let mut all = mode.clone();
+        all.extend_from_slice(&["events", "--limit", "1", "--json"]);
+        let page = sb.run(&all).json();
+        assert_eq!(page["data"].as_array().unwrap().len(), 1);
+        let next = page["nextCursor"].as_str().expect("nextCursor").to_string();
+        let rest = run(&["events", "--cursor", &next]);
+        assert!(
+            rest.as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["projectId"] != other.as_str()),
+            "{rest}"
+        );
+        // Limits: the same bounds everywhere.
+        for args in [
+            &["task", "list", "--limit", "0"][..],
+            &["task", "ready", "--limit", "0"][..],
+            &["events", "--limit", "100000"][..],
+        ] {
+            let mut all = mode.clone();
+            all.extend_from_slice(args);
+            sb.fails(&all, "invalid_argument", 2);
+        }
+        // A session prefix is enough; an unknown session is an error, not [].
+        let s = run(&["session", "register", "--name", "w"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let prefix = &s[..s.len() - 2];
+        run(&["task", "list", "--session", prefix]);
+        let mut all = mode.clone();
+        all.extend_from_slice(&["task", "list", "--session", "s-nosuchsession"]);
+        sb.fails(&all, "session_not_found", 3);
+        run(&["project", "use", &other]);
+        let back = run(&["project", "list"]);
+        let main = back
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "main")
+            .unwrap()["id"]
+            .clone();
+        run(&["project", "use", main.as_str().unwrap()]);
+    }
+}

@@ -6,19 +6,30 @@ use maestro_core::facade::SubscriptionItem;
 use maestro_core::facade::subscribe::SubscribeOptions;
 use maestro_core::{Event, Maestro, Result};
 
-pub async fn run(ctx: &mut Ctx, since: Option<i64>, limit: usize, follow: bool) -> Result<()> {
+pub async fn run(
+    ctx: &mut Ctx,
+    since: Option<i64>,
+    limit: Option<usize>,
+    follow: bool,
+) -> Result<()> {
     let project = ctx.project()?;
     let m = ctx.open(false)?;
-    let projects: Vec<String> = match project {
-        Some(p) => vec![m.project(Some(&p)).await?.id],
-        None => Vec::new(),
+    // The project like every other command: the named one, else the store's default (a
+    // store without projects has only project-less events).
+    let projects: Vec<String> = match m.project(project.as_deref()).await {
+        Ok(p) => vec![p.id],
+        Err(e) if project.is_none() && e.code() == maestro_core::Code::NoProjectContext => {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
     };
     if follow {
         return follow_events(ctx, &m, since, projects).await;
     }
     let since = since.unwrap_or(0);
-    let events = m.events_since(since, limit, &projects).await?;
-    ctx.out.success(&events, |s| {
+    let page = m.events_page(since, limit, &projects).await?;
+    let events = &page.items;
+    ctx.out.page(&page, |s| {
         if events.is_empty() {
             return if s.quiet {
                 String::new()

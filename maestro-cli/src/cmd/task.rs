@@ -143,7 +143,7 @@ fn filter(a: TaskListArgs, project: Option<String>) -> TaskFilter {
         project_id: project,
         status: a.status,
         priority: a.priority,
-        label: a.label,
+        label: Some(a.label.join(",")).filter(|l| !l.is_empty()),
         ready: a.ready,
         session_id: a.session,
         limit: a.limit,
