@@ -45,36 +45,93 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags every command takes. Each may be given more than once (the last one counts), so
+/// an agent adding `--json` to an example that already has it gets the same result.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Global {
     /// Print one JSON envelope on stdout ({"success": true, "data": ...}) and nothing else
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "json")]
     pub json: bool,
     /// Project to act on (default: MAESTRO_PROJECT_ID, then the store's default project)
-    #[arg(long, global = true, value_name = "ID")]
+    #[arg(long, global = true, value_name = "ID", overrides_with = "project")]
     pub project: Option<String>,
     /// SQLite database file (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", overrides_with = "db")]
     pub db: Option<PathBuf>,
     /// Maestro server URL: remote mode (default: MAESTRO_API_URL, then config apiUrl)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", overrides_with = "server")]
     pub server: Option<String>,
-    /// Print only essential output (ids) in human mode
-    #[arg(long, short, global = true)]
+    /// Print only essential output (ids, values) in human mode
+    #[arg(long, short, global = true, overrides_with = "quiet")]
     pub quiet: bool,
 }
 
-fn status_arg(s: &str) -> Result<TaskStatus, maestro_core::Error> {
-    s.parse()
+/// The value parser of one of the core's string enums: the core's own parse (so a bad value
+/// fails with the core's code, allowed values and suggestion) with the allowed values listed
+/// for `--help` and shell completion.
+#[derive(Clone)]
+pub struct CoreEnum<T: 'static> {
+    all: &'static [T],
+    name: fn(T) -> &'static str,
 }
-fn priority_arg(s: &str) -> Result<Priority, maestro_core::Error> {
-    s.parse()
+
+impl<T> CoreEnum<T> {
+    pub fn new(all: &'static [T], name: fn(T) -> &'static str) -> Self {
+        Self { all, name }
+    }
 }
-fn session_status_arg(s: &str) -> Result<SessionStatus, maestro_core::Error> {
-    s.parse()
+
+impl<T> clap::builder::TypedValueParser for CoreEnum<T>
+where
+    T: std::str::FromStr<Err = maestro_core::Error> + Copy + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let parse = |s: &str| s.parse::<T>();
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.all
+                .iter()
+                .map(|v| clap::builder::PossibleValue::new((self.name)(*v))),
+        ))
+    }
 }
-fn role_arg(s: &str) -> Result<Role, maestro_core::Error> {
-    s.parse()
+
+fn status_arg() -> CoreEnum<TaskStatus> {
+    CoreEnum::new(TaskStatus::ALL, TaskStatus::as_str)
+}
+fn priority_arg() -> CoreEnum<Priority> {
+    CoreEnum::new(Priority::ALL, Priority::as_str)
+}
+fn session_status_arg() -> CoreEnum<SessionStatus> {
+    CoreEnum::new(SessionStatus::ALL, SessionStatus::as_str)
+}
+fn role_arg() -> CoreEnum<Role> {
+    CoreEnum::new(Role::ALL, Role::as_str)
+}
+
+/// The command line as shell completion sees it: the hidden commands (the prototype's
+/// hyphenated aliases) left out, so they are never offered.
+pub fn completion_command() -> clap::Command {
+    let full = <Cli as clap::CommandFactory>::command();
+    let mut cmd = clap::Command::new("maestro")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(full.get_arguments().cloned());
+    if let Some(about) = full.get_about() {
+        cmd = cmd.about(about.clone());
+    }
+    cmd.subcommands(full.get_subcommands().filter(|c| !c.is_hide_set()).cloned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,20 +176,21 @@ pub enum Command {
     Session(SessionCmd),
     /// Read and write settings (.maestro/config.json, then $MAESTRO_HOME/config.json)
     #[command(
-        after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set retries=5\n  maestro config --get retries\n  maestro config --list"
+        after_help = "Examples:\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config get apiUrl\n  maestro config list\n  maestro config --set leaseSeconds=300\n  maestro config --get leaseSeconds\n  maestro config --list"
     )]
     Config(ConfigArgs),
-    /// The durable event log (every change, in order)
+    /// The durable event log of the project (every change, in order)
     #[command(
-        after_help = "Examples:\n  maestro events --since 0\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
+        after_help = "Examples:\n  maestro events --since 0\n  maestro events --limit 50 --cursor <nextCursor>\n  maestro events --since 120 --limit 50 --json\n  maestro events --follow          # new events from now on, as JSON lines with --json\n  maestro events --follow --since 0   # the whole log first, then live"
     )]
     Events {
-        /// Show events after this sequence number (default: 0; with --follow: from now)
-        #[arg(long, value_name = "SEQ")]
+        /// Show events after this sequence number (default: 0; with --follow: from now);
+        /// --cursor takes a page's nextCursor
+        #[arg(long, visible_alias = "cursor", value_name = "SEQ")]
         since: Option<i64>,
-        /// Most events to show
-        #[arg(long, default_value_t = 100, value_name = "N")]
-        limit: usize,
+        /// Most events to show (default 1000, at most 10000)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// Keep running and print new events as they happen
         #[arg(long, short)]
         follow: bool,
@@ -415,16 +473,17 @@ pub enum TaskCmd {
 
 #[derive(Debug, Args)]
 pub struct TaskListArgs {
-    #[arg(long, value_parser = status_arg, value_name = "STATUS")]
+    #[arg(long, value_parser = status_arg(), value_name = "STATUS")]
     pub status: Option<TaskStatus>,
-    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
-    #[arg(long, value_name = "LABEL")]
-    pub label: Option<String>,
+    /// Only tasks carrying every one of these labels (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "LABEL")]
+    pub label: Vec<String>,
     /// Only tasks in the ready queue
     #[arg(long)]
     pub ready: bool,
-    /// Only tasks assigned to this session
+    /// Only tasks assigned to this session (a unique prefix is enough)
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
     /// Page size (default 100, at most 1000)
@@ -440,7 +499,7 @@ pub struct TaskCreateArgs {
     pub title: String,
     #[arg(long, visible_alias = "description", value_name = "TEXT")]
     pub desc: Option<String>,
-    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
     /// Tasks this one depends on (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "ID")]
@@ -460,9 +519,9 @@ pub struct TaskUpdateArgs {
     pub title: Option<String>,
     #[arg(long, visible_alias = "description", value_name = "TEXT")]
     pub desc: Option<String>,
-    #[arg(long, value_parser = priority_arg, value_name = "PRIORITY")]
+    #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
-    #[arg(long, value_parser = status_arg, value_name = "STATUS")]
+    #[arg(long, value_parser = status_arg(), value_name = "STATUS")]
     pub status: Option<TaskStatus>,
     /// Add dependencies (comma-separated or repeated)
     #[arg(long, value_delimiter = ',', value_name = "ID")]
@@ -569,7 +628,7 @@ pub enum SessionCmd {
         #[arg(long)]
         name: Option<String>,
         /// worker (default) or orchestrator
-        #[arg(long, value_parser = role_arg)]
+        #[arg(long, value_parser = role_arg())]
         role: Option<Role>,
     },
     /// Show the current session (MAESTRO_SESSION_ID)
@@ -583,7 +642,7 @@ pub enum SessionCmd {
         /// Only sessions that have not ended
         #[arg(long)]
         active: bool,
-        #[arg(long, value_parser = session_status_arg, value_name = "STATUS")]
+        #[arg(long, value_parser = session_status_arg(), value_name = "STATUS")]
         status: Option<SessionStatus>,
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
@@ -612,7 +671,7 @@ pub enum SessionCmd {
         #[arg(long, value_name = "DIR")]
         cwd: Option<PathBuf>,
         /// worker (default) or orchestrator
-        #[arg(long, value_parser = role_arg)]
+        #[arg(long, value_parser = role_arg())]
         role: Option<Role>,
         /// Spawn even for a finished task or one that already has a live worker
         #[arg(long)]
@@ -654,7 +713,7 @@ pub enum SessionCmd {
     )]
     End {
         /// completed (default), failed or stopped
-        #[arg(long, value_parser = session_status_arg, value_name = "STATUS")]
+        #[arg(long, value_parser = session_status_arg(), value_name = "STATUS")]
         status: Option<SessionStatus>,
         /// Session id (default: MAESTRO_SESSION_ID)
         #[arg(long, value_name = "ID")]
@@ -683,22 +742,37 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCmd {
-    /// Print a value
+    /// Print a setting's effective value and where it comes from (flag, env, project or
+    /// user file, default)
+    #[command(
+        after_help = "Examples:\n  maestro config get leaseSeconds\n  maestro config get apiUrl --json   # {\"value\": …, \"source\": \"env\", \"from\": \"MAESTRO_API_URL\"}"
+    )]
     Get { key: String },
-    /// Set a value (JSON values are parsed: numbers, arrays, objects)
+    /// Set a value (JSON values are parsed: numbers, arrays, objects); known keys are checked
+    #[command(
+        after_help = "Examples:\n  maestro config set leaseSeconds 300\n  maestro config set apiUrl http://127.0.0.1:3000\n  maestro config set agents.scripted.command '[\"bash\",\"worker.sh\"]'\n  maestro config set x.team backend        # your own keys live under x.\n\nA key Maestro does not know is refused unless it starts with x.; a value is refused when\nthe setting would not accept it (the error says why and what it takes)."
+    )]
     Set {
         key: String,
+        /// The value; a negative number is a value, not a flag
+        #[arg(allow_negative_numbers = true)]
         value: String,
         /// Write to the user config even inside a project
         #[arg(long)]
         global: bool,
     },
-    /// Remove a value
+    /// Remove a value (and the objects it leaves empty)
+    #[command(
+        after_help = "Examples:\n  maestro config unset apiUrl\n  maestro config unset agents.scripted --global"
+    )]
     Unset {
         key: String,
         #[arg(long)]
         global: bool,
     },
-    /// Print every setting with the file it comes from
+    /// Print every setting in effect with where it comes from
+    #[command(
+        after_help = "Examples:\n  maestro config list\n  maestro config list --json\n  maestro config list -q     # key=value lines"
+    )]
     List,
 }

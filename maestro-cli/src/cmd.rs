@@ -56,8 +56,14 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());
+            let mut script = Vec::new();
+            let mut cmd = crate::cli::completion_command();
+            clap_complete::generate(shell, &mut cmd, "maestro", &mut script);
+            let script = String::from_utf8_lossy(&script).into_owned();
+            ctx.out.success(
+                &serde_json::json!({ "shell": shell.to_string(), "script": script }),
+                |_| script.clone(),
+            );
             Ok(())
         }
         Command::TaskListAlias(a) => task::run(ctx, TaskCmd::List(a)).await,

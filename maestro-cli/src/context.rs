@@ -4,7 +4,7 @@
 use crate::cli::Global;
 use crate::output::Out;
 use maestro_core::config::{Config, Env, Overrides, Settings};
-use maestro_core::{Error, Maestro, OpContext, Result};
+use maestro_core::{Code, Error, Maestro, OpContext, Result};
 use std::path::PathBuf;
 
 pub struct Ctx {
@@ -106,14 +106,38 @@ impl Ctx {
 
     /// The task a command without an explicit id acts on: the first of
     /// [`Ctx::context_tasks`].
-    pub async fn default_task(&self, m: &Maestro, explicit: Option<&str>) -> Result<String> {
-        Ok(self.context_tasks(m, explicit).await?.remove(0))
+    pub async fn default_task(
+        &self,
+        m: &Maestro,
+        explicit: Option<&str>,
+        example: &str,
+    ) -> Result<String> {
+        Ok(self.context_tasks(m, explicit, example).await?.remove(0))
     }
 
     /// The tasks `update` reports on: `explicit`, else `MAESTRO_TASK_IDS`, else the session's
-    /// in-progress tasks (a lost or ended session is told so first).
-    pub async fn context_tasks(&self, m: &Maestro, explicit: Option<&str>) -> Result<Vec<String>> {
+    /// in-progress tasks (a lost or ended session is told so first). Without any, the error
+    /// suggests `example`: this command with the task given.
+    pub async fn context_tasks(
+        &self,
+        m: &Maestro,
+        explicit: Option<&str>,
+        example: &str,
+    ) -> Result<Vec<String>> {
         m.context_tasks(&self.op(), explicit, &self.task_ids())
             .await
+            .map_err(|e| match e.code() {
+                Code::NoTaskContext => {
+                    let why = if e.details().get("sessionId").is_some() {
+                        "Your session has no task in progress: claim one with 'maestro task claim --next', or pass"
+                    } else {
+                        "Pass"
+                    };
+                    e.with_suggestion(format!(
+                        "{why} the task, e.g. '{example}' ('maestro task list' shows ids), or set MAESTRO_TASK_IDS"
+                    ))
+                }
+                _ => e,
+            })
     }
 }

@@ -5,6 +5,7 @@
 //! config `apiUrl` is set. Settings: flag > environment > project `.maestro/config.json` >
 //! user `$MAESTRO_HOME/config.json` > default.
 
+pub mod keys;
 pub mod settings;
 
 #[cfg(feature = "server")]
@@ -200,17 +201,26 @@ impl ConfigFile {
         Ok(())
     }
 
-    /// Removes a dotted key; returns whether it was there.
+    /// Removes a dotted key, and the objects it leaves empty; returns whether it was there.
     pub fn unset(&mut self, key: &str) -> bool {
-        let parts: Vec<&str> = key.split('.').collect();
-        let mut cur = &mut self.values;
-        for p in &parts[..parts.len() - 1] {
-            match cur.get_mut(*p).and_then(Value::as_object_mut) {
-                Some(next) => cur = next,
-                None => return false,
+        fn remove(m: &mut Map<String, Value>, parts: &[&str]) -> bool {
+            match parts {
+                [] => false,
+                [last] => m.remove(*last).is_some(),
+                [first, rest @ ..] => {
+                    let Some(inner) = m.get_mut(*first).and_then(Value::as_object_mut) else {
+                        return false;
+                    };
+                    let removed = remove(inner, rest);
+                    if removed && inner.is_empty() {
+                        m.remove(*first);
+                    }
+                    removed
+                }
             }
         }
-        cur.remove(parts[parts.len() - 1]).is_some()
+        let parts: Vec<&str> = key.split('.').collect();
+        remove(&mut self.values, &parts)
     }
 
     /// Writes the file atomically (temp file + rename), creating its folder.
@@ -248,7 +258,7 @@ impl ConfigFile {
     }
 }
 
-fn validate_key(key: &str) -> Result<()> {
+pub(crate) fn validate_key(key: &str) -> Result<()> {
     let ok = !key.is_empty()
         && key.split('.').all(|p| {
             !p.is_empty()
@@ -404,6 +414,8 @@ mod tests {
         assert_eq!(keys, vec!["agents.scripted.command", "apiUrl", "retries"]);
         project.unset("agents.scripted.command");
         assert!(project.get("agents.scripted.command").is_none());
+        // Objects left empty go too.
+        assert!(project.get("agents").is_none());
     }
 
     #[test]

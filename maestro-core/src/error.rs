@@ -178,6 +178,68 @@ impl Code {
         )
     }
 
+    /// What to do about an error of this code when the place that raises it knows no better:
+    /// every error carries a suggestion (SPEC §3). Commands named here exist and parse.
+    pub fn default_suggestion(self) -> &'static str {
+        use Code::*;
+        match self {
+            TaskNotFound => "Run 'maestro task list' to see available tasks",
+            SubtaskNotFound => "Run 'maestro subtask list <task-id>' to see the task's subtasks",
+            SessionNotFound => "Run 'maestro session list' to see sessions",
+            ProjectNotFound => "Run 'maestro project list' to see projects",
+            SkillNotFound => "Run 'maestro skill list' to see the skills",
+            NotFound => "Check the name or id; 'maestro status' shows what exists",
+            InvalidArgument | MissingRequiredField => {
+                "Fix the argument; the command's --help lists the allowed forms with examples"
+            }
+            InvalidStatus => "Use one of: pending, in_progress, blocked, completed, cancelled",
+            InvalidPriority => "Use one of: high, medium, low",
+            AmbiguousId => "Give more characters of the id; 'maestro task list' shows full ids",
+            InvalidTransition => {
+                "Re-read the task with 'maestro task get <id>' and pick a move its status allows"
+            }
+            DependencyCycle => {
+                "Remove a dependency with 'maestro task update <id> --remove-dep <dep-id>'"
+            }
+            DependenciesIncomplete => {
+                "Complete the dependencies first, or pick another task with 'maestro task ready'"
+            }
+            NothingReady => {
+                "Nothing is ready; see 'maestro task list --status pending' for what waits"
+            }
+            VersionConflict => {
+                "Re-read it with 'maestro task get <id>' and apply your change to the current version"
+            }
+            TaskClaimed => "Pick another task with 'maestro task claim --next'",
+            SessionLost | ClaimReleased => {
+                "Register again with 'maestro session register' and claim work with 'maestro task claim --next'"
+            }
+            SessionEnded => "Register a new session with 'maestro session register'",
+            IdempotencyKeyReused => "Use a new idempotency key for a different request",
+            NoTaskContext => {
+                "Pass a task id ('maestro task list' shows them), or set MAESTRO_TASK_IDS"
+            }
+            NoProjectContext => "Run 'maestro init' to create a project, or pass --project <id>",
+            NoSessionContext => "Run 'maestro session register' and export MAESTRO_SESSION_ID=<id>",
+            NotARepository => "Run it inside a git repository ('git init' makes one)",
+            WorktreeConflict => "See the worktrees git knows with 'git worktree list'",
+            Unauthorized => {
+                "Set MAESTRO_TOKEN (or 'maestro config set token <token>') to the server's token"
+            }
+            PayloadTooLarge => "Send less at once: shorten the text or split the request",
+            ConnectionRefused | NetworkError => {
+                "Check that the server runs ('maestro serve') and that --server / MAESTRO_API_URL names it; 'maestro whoami' shows which"
+            }
+            Timeout => "Retry the command; the server or database was slow to answer",
+            ServerError => "Retry the command; if it keeps failing, see the server's log",
+            StorageError => {
+                "Check that the database file is readable and writable and the disk has room; 'maestro whoami' shows which store is used"
+            }
+            GitFailed => "Run the git command shown in the details to see what git says",
+            InternalError => "Retry the command; if it keeps failing, report it with the message",
+        }
+    }
+
     /// The HTTP status the server answers with.
     pub fn http_status(self) -> u16 {
         match self {
@@ -255,7 +317,7 @@ impl Error {
             code,
             message: message.into(),
             details: Value::Object(Map::new()),
-            suggestion: None,
+            suggestion: Some(code.default_suggestion().to_string()),
             retryable: code.default_retryable(),
         })
     }
@@ -372,10 +434,12 @@ impl Error {
                 .get("details")
                 .cloned()
                 .unwrap_or(Value::Object(Map::new())),
-            suggestion: v
-                .get("suggestion")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            suggestion: Some(
+                v.get("suggestion")
+                    .and_then(Value::as_str)
+                    .unwrap_or(code.default_suggestion())
+                    .to_string(),
+            ),
             retryable: v
                 .get("retryable")
                 .and_then(Value::as_bool)
@@ -463,7 +527,7 @@ impl Error {
             Code::NoTaskContext,
             "No task id given and MAESTRO_TASK_IDS is not set",
         )
-        .with_suggestion("Pass a task id, e.g. 'maestro task start <id>', or set MAESTRO_TASK_IDS")
+        .with_suggestion("Pass a task id ('maestro task list' shows them), or set MAESTRO_TASK_IDS")
     }
     pub fn version_conflict(entity: &str, id: &str, expected: i64, actual: i64) -> Self {
         Error::new(

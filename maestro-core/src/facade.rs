@@ -351,7 +351,8 @@ impl Maestro {
         }
         if patch.is_empty() {
             return Err(Error::invalid_argument("Nothing to update")
-                .with_suggestion("Pass at least one of --title, --desc, --priority, --status, --add-dep, --remove-dep"));
+                .with_details(json!({ "taskId": id }))
+                .with_suggestion(format!("Pass at least one of --title, --desc, --priority, --status, --add-dep, --remove-dep, --label, --metadata, e.g. 'maestro task update {id} --priority high'")));
         }
         self.upkeep(op, Upkeep::Write).await?;
         self.store.update_task(op, id, patch).await
@@ -781,6 +782,28 @@ impl Maestro {
         }
         limits::page_size(Some(limit), limits::DEFAULT_EVENTS, limits::MAX_EVENTS)?;
         self.store.events_since(since, limit, projects).await
+    }
+    /// A page of the event log after `since` (at most `limit`, default 1000, at most
+    /// 10 000): `nextCursor` is the seq to read on from (`--since`/`--cursor`), set while
+    /// more events may follow. The same rules in local and remote mode.
+    pub async fn events_page(
+        &self,
+        since: i64,
+        limit: Option<usize>,
+        projects: &[String],
+    ) -> Result<Page<Event>> {
+        let limit = limits::page_size(limit, limits::DEFAULT_EVENTS, limits::MAX_EVENTS)?;
+        // One more than the page tells whether more follow (a full page of the largest
+        // size says "maybe").
+        let fetch = (limit + 1).min(limits::MAX_EVENTS);
+        let mut events = self.events_since(since, fetch, projects).await?;
+        let more = events.len() > limit || (fetch == limit && events.len() == limit);
+        events.truncate(limit);
+        let next_cursor = events.last().filter(|_| more).map(|e| e.seq.to_string());
+        Ok(Page {
+            items: events,
+            next_cursor,
+        })
     }
     pub async fn latest_seq(&self) -> Result<i64> {
         self.store.latest_seq().await

@@ -197,6 +197,8 @@ pub struct TaskFilter {
     pub project_id: Option<String>,
     pub status: Option<TaskStatus>,
     pub priority: Option<Priority>,
+    /// Only tasks carrying every one of these comma-separated labels (`a,b`: both), as
+    /// `task create --label a,b` gives them.
     pub label: Option<String>,
     /// Only tasks in the ready queue.
     pub ready: bool,
@@ -207,6 +209,17 @@ pub struct TaskFilter {
 }
 
 pub use crate::rules::limits::{DEFAULT_LIMIT, MAX_LIMIT};
+
+impl TaskFilter {
+    /// The labels a task must all carry (see [`TaskFilter::label`]).
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.label
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+    }
+}
 
 /// Changes to a subtask.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

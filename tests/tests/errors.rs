@@ -1,6 +1,7 @@
 //! Errors an agent can act on: codes, exit codes, suggestions, validation before I/O.
 
 use maestro_tests::sandbox;
+use serde_json::Value;
 
 #[test]
 fn bad_status_or_priority_fails_before_touching_the_store() {
@@ -292,4 +293,301 @@ fn completions_are_generated() {
     let r = sb.run(&["completions", "bash"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("maestro") && r.stdout.contains("complete"));
+    // The prototype's hyphenated aliases still run but are never offered.
+    assert!(
+        !r.stdout.contains("task-list"),
+        "hidden aliases are completed"
+    );
+    // Enum flags complete their values, not file names.
+    let zsh = sb.run(&["completions", "zsh"]).stdout;
+    assert!(
+        zsh.contains("--status=[]:STATUS:(pending in_progress blocked completed cancelled)"),
+        "{}",
+        zsh.lines()
+            .filter(|l| l.contains("--status"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(zsh.contains(":PRIORITY:(high medium low)"));
+    let help = sb.run(&["task", "list", "--help"]).stdout;
+    assert!(
+        help.contains("[possible values: pending, in_progress, blocked, completed, cancelled]")
+    );
+    assert!(help.contains("[possible values: high, medium, low]"));
+}
+
+#[test]
+fn a_closed_pipe_ends_any_command_quietly() {
+    let sb = sandbox!();
+    sb.init();
+    for i in 0..3 {
+        sb.task(&format!("task {i}"), &[]);
+    }
+    // The completion script is larger than a pipe's buffer, so the writer meets the closed end.
+    for cmd in [
+        "completions bash",
+        "completions zsh --json",
+        "task list",
+        "--help",
+        "events --since 0",
+    ] {
+        let out = sb
+            .shell(
+                &format!(
+                    "\"$MAESTRO_BIN\" {cmd} | head -c 1 >/dev/null; echo \"${{PIPESTATUS[0]}}\""
+                ),
+                &[],
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "maestro {cmd}: {stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "0",
+            "maestro {cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn json_mode_answers_everything_with_one_envelope() {
+    let sb = sandbox!();
+    sb.init();
+    // A repeated --json is harmless.
+    let r = sb.run(&["--json", "task", "list", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.json()["success"], true);
+    let v = sb.run(&["--version", "--json"]).json();
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let v = sb.run(&["task", "create", "--help", "--json"]).json();
+    assert_eq!(v["data"]["command"], "maestro task create");
+    assert!(v["data"]["help"].as_str().unwrap().contains("Examples:"));
+    let v = sb.run(&["completions", "bash", "--json"]).json();
+    assert!(v["data"]["script"].as_str().unwrap().contains("complete"));
+    // What is missing or unknown, and the parser's tip, are in details and the suggestion.
+    let e = sb.fails(&["task", "create"], "missing_required_field", 2);
+    assert_eq!(e["details"]["missing"], serde_json::json!(["<TITLE>"]));
+    assert!(e["message"].as_str().unwrap().contains("<TITLE>"), "{e}");
+    assert!(
+        e["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("'maestro task create <TITLE> --json'")
+            || e["suggestion"]
+                .as_str()
+                .unwrap()
+                .contains("'maestro task create --json <TITLE>'"),
+        "{e}"
+    );
+    let e = sb.fails(
+        &["task", "list", "--stauts", "pending"],
+        "invalid_argument",
+        2,
+    );
+    assert_eq!(e["details"]["argument"], "--stauts");
+    assert_eq!(e["details"]["didYouMean"], "--status");
+    assert!(
+        e["suggestion"]
+            .as_str()
+            .unwrap()
+            .contains("'maestro task list --status pending --json'"),
+        "{e}"
+    );
+    let e = sb.fails(&["task", "list", "--status", "done"], "invalid_status", 2);
+    assert_eq!(e["details"]["argument"], "--status <STATUS>");
+    let e = sb.fails(&["task"], "missing_required_field", 2);
+    assert!(
+        e["details"]["subcommands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "list")
+    );
+    let e = sb.fails(&["task", "get", "-x"], "invalid_argument", 2);
+    assert!(e["details"]["tips"].is_array(), "{e}");
+}
+
+/// Every `maestro …` command `suggestion` names that the real parser refuses (with
+/// `<placeholders>` filled in).
+fn unparsable_commands(suggestion: &str) -> Vec<String> {
+    maestro_cli::suggest::commands(suggestion)
+        .into_iter()
+        .filter(|words| !maestro_cli::suggest::parses(words))
+        .map(|words| words.join(" "))
+        .collect()
+}
+
+/// One envelope on stdout, a suggestion, and every command it names parses.
+fn check_envelope(sb: &maestro_tests::Sandbox, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let r = sb.run_with(env, &all);
+    let v = r.json();
+    assert_eq!(v["success"], false, "maestro {args:?} should fail: {v}");
+    assert_ne!(r.code, 0, "maestro {args:?}");
+    let s = v["suggestion"]
+        .as_str()
+        .unwrap_or_else(|| panic!("maestro {args:?}: no suggestion in {v}"));
+    assert!(!s.trim().is_empty(), "maestro {args:?}: empty suggestion");
+    let bad = unparsable_commands(s);
+    assert!(
+        bad.is_empty(),
+        "maestro {args:?} suggests commands that do not parse: {bad:?}\n{v}"
+    );
+    v
+}
+
+#[test]
+fn the_suggestion_checker_refuses_commands_that_do_not_exist() {
+    assert!(unparsable_commands("Run 'maestro task list' or 'maestro init'").is_empty());
+    assert!(unparsable_commands("e.g. 'maestro task start <id>'").is_empty());
+    assert_eq!(
+        unparsable_commands("Run 'maestro task finish <id>'").len(),
+        1
+    );
+    assert_eq!(
+        unparsable_commands("Pass it: maestro task list --token x").len(),
+        1
+    );
+    assert_eq!(unparsable_commands("See maestro session logs").len(), 1);
+}
+
+#[test]
+fn every_error_path_gives_one_envelope_with_a_suggestion_that_parses() {
+    let mut sb = sandbox!();
+    // Before any store exists.
+    let no_store: &[&[&str]] = &[
+        &["task", "list"],
+        &["status"],
+        &["--db", "/nonexistent/dir/x.db", "task", "get", "t-1"],
+    ];
+    for args in no_store {
+        check_envelope(&sb, &[], args);
+    }
+    sb.init();
+    let a = sb.task("A", &[]);
+    let b = sb.task("B", &["--depends-on", &a]);
+    let c = sb.task("C", &[]);
+    sb.ok(&["task", "cancel", &c]);
+    let corrupt = sb.path().join("corrupt.db");
+    std::fs::write(&corrupt, b"this is not a database, not at all, no").unwrap();
+    let corrupt = corrupt.to_str().unwrap().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        // The parser's refusals.
+        vec!["task", "create"],
+        vec!["task", "list", "--stauts", "done"],
+        vec!["tsak", "list"],
+        vec!["task"],
+        vec!["task", "list", "--status", "done"],
+        vec!["task", "create", "X", "--priority", "urgent"],
+        vec!["task", "list", "--limit", "abc"],
+        vec!["task", "block", &a],
+        vec!["completions", "nosh"],
+        vec!["session", "end", "--status", "bogus"],
+        // The core's.
+        vec!["task", "list", "--limit", "0"],
+        vec!["task", "list", "--cursor", "garbage"],
+        vec!["task", "get", "t-zzzzzzzz"],
+        vec!["task", "get", ""],
+        vec!["task", "start"],
+        vec!["task", "complete"],
+        vec!["update", "progress"],
+        vec!["task", "start", &b],
+        vec!["task", "start", &c],
+        vec!["task", "update", &a],
+        vec!["task", "update", &a, "--title", "x", "--if-version", "99"],
+        vec!["task", "update", &a, "--add-dep", &b],
+        vec!["task", "create", "X", "--metadata", "[1]"],
+        vec!["task", "claim", "--next"],
+        vec!["subtask", "complete", &a, "st-nothere"],
+        vec!["subtask", "update", &a, "st-nothere", "--order", "0"],
+        vec!["session", "get", "s-nothere"],
+        vec!["session", "info"],
+        vec!["session", "heartbeat"],
+        vec!["session", "spawn"],
+        vec!["session", "spawn", "--task", &a, "--agent", "nosuchagent"],
+        vec!["skill", "show", "nosuchskill"],
+        vec!["agent", "show", "nosuchagent"],
+        vec!["--project", "p-nothere", "task", "list"],
+        vec!["config", "get", "nosuch.key"],
+        vec!["config", "--set", "novalue"],
+        vec!["events", "--limit", "0"],
+        vec!["demo", "--workers", "0"],
+        vec!["--db", &corrupt, "task", "list"],
+    ];
+    for args in &cases {
+        check_envelope(&sb, &[], args);
+    }
+    let session = sb.ok(&["session", "register", "--name", "w"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let env = [("MAESTRO_SESSION_ID", session.as_str())];
+    check_envelope(&sb, &env, &["session", "logs", &session]);
+    check_envelope(&sb, &env, &["update", "no task in progress"]);
+    sb.ok_with(&env, &["task", "claim", &a]);
+    let other = sb.ok(&["session", "register", "--name", "w2"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = check_envelope(
+        &sb,
+        &[("MAESTRO_SESSION_ID", &other)],
+        &["task", "claim", &a],
+    );
+    assert_eq!(e["error"], "task_claimed");
+    sb.set_env("MAESTRO_SESSION_ID", &session);
+    sb.ok(&["session", "end"]);
+    check_envelope(&sb, &[], &["task", "claim", "--next"]);
+    sb.remove_env("MAESTRO_SESSION_ID");
+}
+
+#[test]
+fn remote_error_paths_give_the_same_envelopes() {
+    let sb = sandbox!();
+    let db = sb.path().join("server.db");
+    sb.ok(&["--db", db.to_str().unwrap(), "init", "--name", "remote"]);
+    let server = maestro_tests::Server::start(&sb, &db, "127.0.0.1:0", &["--token", "s3cret"]);
+    let url = server.url.clone();
+    let e = check_envelope(&sb, &[], &["--server", &url, "task", "list"]);
+    assert_eq!(e["error"], "unauthorized");
+    let env = [("MAESTRO_TOKEN", "s3cret")];
+    for args in [
+        vec!["task", "get", "t-zzzzzzzz"],
+        vec!["task", "list", "--limit", "0"],
+        vec!["task", "get", ""],
+        vec!["events", "--limit", "100000"],
+        vec!["task", "start"],
+        vec!["subtask", "update", "t-zzzz", "st-zz", "--order", "0"],
+    ] {
+        let mut all = vec!["--server", url.as_str()];
+        all.extend(args);
+        check_envelope(&sb, &env, &all);
+    }
+    let closed = format!("http://127.0.0.1:{}", maestro_tests::free_port());
+    let env = [("MAESTRO_RETRIES", "1"), ("MAESTRO_RETRY_DELAY", "50")];
+    check_envelope(&sb, &env, &["--server", &closed, "status"]);
+}
+
+#[test]
+fn every_error_code_has_a_suggestion_whose_commands_parse() {
+    for &code in maestro_core::Code::ALL {
+        let e = maestro_core::Error::new(code, "x");
+        let s = e
+            .suggestion()
+            .unwrap_or_else(|| panic!("{code}: no suggestion"));
+        assert!(!s.is_empty(), "{code}");
+        let bad = unparsable_commands(s);
+        assert!(bad.is_empty(), "{code} suggests {bad:?}");
+        // An error from a server that sent no suggestion gets one too.
+        let mut v = e.to_json();
+        v["suggestion"] = Value::Null;
+        assert!(
+            maestro_core::Error::from_json(&v)
+                .unwrap()
+                .suggestion()
+                .is_some()
+        );
+    }
 }

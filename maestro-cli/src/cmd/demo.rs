@@ -4,7 +4,7 @@
 
 use crate::cli::DemoArgs;
 use crate::context::Ctx;
-use crate::output::{Style, status_icon, truncate};
+use crate::output::{Style, status_icon, terminal_safe, truncate};
 use maestro_core::host::plan::{AgentProfile, StoreContext};
 use maestro_core::host::{Host, HostControl, HostOptions};
 use maestro_core::{
@@ -149,14 +149,14 @@ pub async fn run(ctx: &mut Ctx, a: DemoArgs) -> Result<()> {
         quiet: out.quiet,
     };
     if !out.json && !out.quiet {
-        println!(
+        crate::output::print_line(&format!(
             "{}\n",
             style.bold(&format!(
                 "Maestro demo: {} tasks with dependencies, scripted workers ({} at a time)",
                 PLAN.len(),
                 a.workers
             ))
-        );
+        ));
     }
 
     let started = Instant::now();
@@ -213,8 +213,9 @@ pub async fn run(ctx: &mut Ctx, a: DemoArgs) -> Result<()> {
         );
         if a.keep {
             text.push_str(&format!(
-                "\n\nExplore it:\n  export MAESTRO_DB={}\n  maestro status\n  maestro task get {} \n  maestro session list\n  maestro session logs {}",
+                "\n\nExplore it:\n  export MAESTRO_DB={} MAESTRO_HOME={}\n  maestro status\n  maestro task get {} \n  maestro session list\n  maestro session logs {}",
                 db.display(),
+                dir.path.display(),
                 tasks.last().map(|t| t.id.as_str()).unwrap_or(""),
                 workers.first().map(|w| w.id.as_str()).unwrap_or("")
             ));
@@ -298,7 +299,7 @@ async fn orchestrate(
             if !live && !silent && shown.get(&t.id) != Some(&t.status) {
                 shown.insert(t.id.clone(), t.status);
                 if t.status != TaskStatus::Pending {
-                    println!("{}", progress_line(style, t, done, workers.get(&t.id)));
+                    crate::output::print_line(&progress_line(style, t, done, workers.get(&t.id)));
                 }
             }
         }
@@ -308,7 +309,7 @@ async fn orchestrate(
                 let _ = write!(stdout, "\x1b[{drawn}A");
             }
             for l in &lines {
-                let _ = writeln!(stdout, "\x1b[2K{l}");
+                let _ = writeln!(stdout, "\x1b[2K{}", terminal_safe(l));
             }
             let _ = stdout.flush();
             drawn = lines.len();

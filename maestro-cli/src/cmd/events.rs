@@ -5,25 +5,47 @@ use crate::output::{relative, table};
 use maestro_core::facade::SubscriptionItem;
 use maestro_core::facade::subscribe::SubscribeOptions;
 use maestro_core::{Event, Maestro, Result};
-use std::io::Write;
 
-pub async fn run(ctx: &mut Ctx, since: Option<i64>, limit: usize, follow: bool) -> Result<()> {
+pub async fn run(
+    ctx: &mut Ctx,
+    since: Option<i64>,
+    limit: Option<usize>,
+    follow: bool,
+) -> Result<()> {
     let project = ctx.project()?;
     let m = ctx.open(false)?;
-    let projects: Vec<String> = match project {
-        Some(p) => vec![m.project(Some(&p)).await?.id],
-        None => Vec::new(),
+    // The project like every other command: the named one, else the store's default (a
+    // store without projects has only project-less events).
+    let projects: Vec<String> = match m.project(project.as_deref()).await {
+        Ok(p) => vec![p.id],
+        Err(e) if project.is_none() && e.code() == maestro_core::Code::NoProjectContext => {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
     };
     if follow {
         return follow_events(ctx, &m, since, projects).await;
     }
     let since = since.unwrap_or(0);
-    let events = m.events_since(since, limit, &projects).await?;
-    ctx.out.success(&events, |s| {
+    let page = m.events_page(since, limit, &projects).await?;
+    let events = &page.items;
+    ctx.out.page(&page, |s| {
         if events.is_empty() {
-            return format!("No events after seq {since}");
+            return if s.quiet {
+                String::new()
+            } else {
+                format!("No events after seq {since}")
+            };
         }
         let rows: Vec<Vec<String>> = events.iter().map(|e| row(s, e)).collect();
+        if s.quiet {
+            // One event a line, without the header and the time.
+            return rows
+                .iter()
+                .map(|r| r[..3].join(" ").trim_end().to_string())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
         table(s, &["seq", "type", "entity", "when"], &rows)
     });
     Ok(())
@@ -50,8 +72,7 @@ fn print_event(ctx: &Ctx, style: &crate::output::Style, e: &Event) -> Result<boo
     } else {
         row(style, e).join("  ")
     };
-    let mut stdout = std::io::stdout().lock();
-    Ok(writeln!(stdout, "{line}").is_ok() && stdout.flush().is_ok())
+    Ok(crate::output::print_line(&line))
 }
 
 /// Prints events as they are committed (JSON lines with --json), until interrupted: the

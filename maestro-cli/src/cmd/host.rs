@@ -7,7 +7,7 @@ use maestro_core::host::plan::{Profiles, StoreContext};
 use maestro_core::host::{Host, HostControl, HostEvent, HostOptions};
 use maestro_core::{Error, Result};
 use serde_json::json;
-use std::io::Write;
+
 use std::time::Duration;
 
 /// The host settings of this CLI call: profiles and lease from config, context from flags.
@@ -135,9 +135,7 @@ pub async fn run(ctx: &mut Ctx, a: HostArgs) -> Result<()> {
 
 /// A human note on stderr (JSON mode keeps stdout for JSON lines).
 fn note(out: Out, text: &str) {
-    if !out.quiet {
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
-    }
+    out.note(text);
 }
 
 /// One line per host event: JSON lines with --json, else readable text.
@@ -193,9 +191,9 @@ fn report(out: Out, e: &HostEvent) {
         }
     };
     if out.json {
-        let _ = writeln!(std::io::stdout().lock(), "{value}");
+        crate::output::print_line(&value.to_string());
     } else if !out.quiet {
-        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        crate::output::print_line(&text);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::cli::ProjectCmd;
 use crate::context::Ctx;
-use crate::output::{Style, table};
+use crate::output::{Style, pairs, plural, table};
 use maestro_core::config::{CONFIG_FILE, ConfigFile, DB_FILE, PROJECT_DIR};
 use maestro_core::{Project, ProjectInit, Result, TaskStatus};
 use serde_json::json;
@@ -135,6 +135,15 @@ pub async fn whoami(ctx: &mut Ctx) -> Result<()> {
         "taskIds": ctx.task_ids(),
     });
     ctx.out.success(&data, |s| {
+        if s.quiet {
+            return pairs(&[
+                ("mode", mode.to_string()),
+                (key, location.clone()),
+                ("project", project_id.clone().unwrap_or_default()),
+                ("session", ctx.session_id().unwrap_or_default()),
+                ("tasks", ctx.task_ids().join(",")),
+            ]);
+        }
         let none = s.dim("(none)");
         let row = |k: &str, v: Option<String>| vec![s.dim(k), v.unwrap_or_else(|| none.clone())];
         let rows = vec![
@@ -167,13 +176,28 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
     let m = ctx.open(false)?;
     let report = m.status_as(&ctx.op(), project.as_deref()).await?;
     ctx.out.success(&report, |s| {
+        let count = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_i64()).unwrap_or(0);
+        if s.quiet {
+            let mut p = vec![
+                ("project", report.project_id.clone()),
+                ("total", report.tasks.total.to_string()),
+                ("ready", report.tasks.ready.to_string()),
+                ("activeSessions", report.sessions.active.to_string()),
+            ];
+            for st in TaskStatus::ALL {
+                p.push((
+                    st.as_str(),
+                    count(report.tasks.by_status.get(st.as_str())).to_string(),
+                ));
+            }
+            return pairs(&p);
+        }
         if report.tasks.total == 0 {
             return format!(
                 "Project {}: no tasks yet — create one with: maestro task create \"<title>\"",
                 s.cyan(&report.project_id)
             );
         }
-        let count = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_i64()).unwrap_or(0);
         let rows: Vec<Vec<String>> = TaskStatus::ALL
             .iter()
             .map(|st| {
@@ -202,11 +226,15 @@ pub async fn status(ctx: &mut Ctx) -> Result<()> {
             String::new()
         };
         format!(
-            "Project {}  {} tasks, {} ready, {} active sessions\n\n{}\n\n{} {}{usage}",
+            "Project {}  {}, {} ready, {}\n\n{}\n\n{} {}{usage}",
             s.cyan(&report.project_id),
-            report.tasks.total,
+            plural(report.tasks.total as usize, "task", "tasks"),
             s.bold(&report.tasks.ready.to_string()),
-            report.sessions.active,
+            plural(
+                report.sessions.active as usize,
+                "active session",
+                "active sessions"
+            ),
             table(s, &["status", "tasks"], &rows),
             s.dim("priority:"),
             prio.join(" · ")

@@ -151,6 +151,16 @@ fn skill_table(st: &Style, list: &[&Skill]) -> String {
 }
 
 fn install_text(st: &Style, reports: &[InstallReport], force: bool) -> String {
+    if st.quiet {
+        // The files written, one a line.
+        return reports
+            .iter()
+            .flat_map(|r| &r.files)
+            .filter(|f| matches!(f.action, InstallAction::Created | InstallAction::Updated))
+            .map(|f| f.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
     let mut out = Vec::new();
     for r in reports {
         out.push(st.ok(&format!("Skills in {}", r.dir.display())));

@@ -3,7 +3,7 @@
 use super::json_object;
 use crate::cli::{TaskCmd, TaskCreateArgs, TaskListArgs, TaskUpdateArgs};
 use crate::context::Ctx;
-use crate::output::{Style, relative, table, task_line, task_table};
+use crate::output::{Style, clean, relative, table, task_line, task_table};
 use maestro_core::{
     ClaimRequest, NewTask, Result, StatusAction, StatusChange, Task, TaskDetail, TaskFilter,
     TaskPatch, TimelineEntry, TimelineQuery,
@@ -53,12 +53,16 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
             confirm(ctx, &t, "Updated");
         }
         TaskCmd::Start(a) => {
-            let id = ctx.default_task(&m, a.id.as_deref()).await?;
+            let id = ctx
+                .default_task(&m, a.id.as_deref(), "maestro task start <id>")
+                .await?;
             let t = m.start_task(&op, &id, a.force).await?;
             confirm(ctx, &t, "Started");
         }
         TaskCmd::Complete(a) => {
-            let id = ctx.default_task(&m, a.id.as_deref()).await?;
+            let id = ctx
+                .default_task(&m, a.id.as_deref(), "maestro task complete <id>")
+                .await?;
             let t = m.complete_task(&op, &id, a.force).await?;
             confirm(ctx, &t, "Completed");
         }
@@ -139,7 +143,7 @@ fn filter(a: TaskListArgs, project: Option<String>) -> TaskFilter {
         project_id: project,
         status: a.status,
         priority: a.priority,
-        label: a.label,
+        label: Some(a.label.join(",")).filter(|l| !l.is_empty()),
         ready: a.ready,
         session_id: a.session,
         limit: a.limit,
@@ -187,7 +191,9 @@ fn patch(a: TaskUpdateArgs) -> Result<(String, TaskPatch)> {
 pub async fn update_progress(ctx: &mut Ctx, message: &str, task: Option<&str>) -> Result<()> {
     let m = ctx.open(false)?;
     let op = ctx.op();
-    let ids = ctx.context_tasks(&m, task).await?;
+    let ids = ctx
+        .context_tasks(&m, task, "maestro update <message> --task <id>")
+        .await?;
     let mut entries = Vec::with_capacity(ids.len());
     for id in &ids {
         entries.push(m.add_progress(&op, id, message).await?);
@@ -229,20 +235,28 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
     let mut out = format!(
         "{} {}\n{}  {}  version {}  updated {}",
         s.cyan(&t.id),
-        s.bold(&t.title),
+        s.bold(&clean(&t.title)),
         s.status(t.status),
         s.priority(t.priority),
         t.version,
         relative(&t.updated_at)
     );
     if !t.labels.is_empty() {
-        out.push_str(&format!("  labels: {}", t.labels.join(", ")));
+        out.push_str(&format!("  labels: {}", clean(&t.labels.join(", "))));
     }
     if !t.session_ids.is_empty() {
         out.push_str(&format!("\nassigned: {}", t.session_ids.join(", ")));
     }
     if let Some(r) = &t.blocked_reason {
-        out.push_str(&format!("\nblocked: {r}"));
+        out.push_str(&format!("\nblocked: {}", clean(r)));
+    }
+    if !t.metadata.is_empty() {
+        let pairs: Vec<String> = t
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{}={}", clean(k), clean(&v.to_string())))
+            .collect();
+        out.push_str(&format!("\nmetadata: {}", pairs.join("  ")));
     }
     if !t.description.is_empty() {
         out.push_str(&format!("\n\n{}", t.description));
@@ -283,7 +297,7 @@ fn detail(s: &Style, d: &TaskDetail) -> String {
         out.push_str(&format!(
             "\n  {}. {mark} {} {}",
             st.order,
-            st.title,
+            clean(&st.title),
             s.dim(&st.id)
         ));
     }

@@ -2,11 +2,13 @@
 //! from its explicit arguments, the environment and the config files — in one place, so
 //! every front end resolves them alike (SPEC §4).
 
+use super::keys::{self, Effective, Source};
 use super::{Config, Env, setting};
 use crate::error::{Code, Error, Result};
 use crate::facade::Maestro;
 use crate::host::plan::{Profiles, SpawnRoots};
 use crate::store::OpContext;
+use serde_json::Value;
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +71,75 @@ impl Settings {
             self.config()?,
             config_key,
         ))
+    }
+
+    /// The effective value of setting `key` and where it comes from: flag > environment >
+    /// project file > user file > default (see [`super::keys::KEYS`]); `None` when nothing
+    /// sets it and it has no default.
+    pub fn effective(&self, key: &str) -> Result<Option<Effective>> {
+        let config = self.config()?;
+        let spec = keys::find(key).filter(|k| k.name == key);
+        let found = |value: Value, source: Source, from: Option<String>| {
+            Some(Effective {
+                key: key.to_string(),
+                value,
+                source,
+                from,
+            })
+        };
+        if let Some(spec) = spec {
+            let flag = match key {
+                "apiUrl" => self.over.server.as_deref(),
+                "token" => self.over.token.as_deref(),
+                "projectId" => self.over.project.as_deref(),
+                _ => None,
+            };
+            if let Some(v) = flag.filter(|v| !v.trim().is_empty()) {
+                return Ok(found(Value::String(v.to_string()), Source::Flag, None));
+            }
+            if let Some((var, v)) = spec.env.and_then(|var| Some((var, self.env.var(var)?))) {
+                let value = super::parse_value(v);
+                return Ok(found(value, Source::Env, Some(var.to_string())));
+            }
+        }
+        let files = config
+            .project
+            .iter()
+            .map(|f| (f, Source::Project))
+            .chain(std::iter::once((&config.user, Source::User)));
+        for (file, source) in files {
+            if let Some(v) = file.get(key) {
+                let from = Some(file.path.display().to_string());
+                return Ok(found(v.clone(), source, from));
+            }
+        }
+        Ok(spec
+            .and_then(|s| s.default)
+            .and_then(|d| serde_json::from_str(d).ok())
+            .and_then(|v| found(v, Source::Default, None)))
+    }
+
+    /// Every setting in effect: each known one that something sets (or that has a default),
+    /// and every other key of the config files, by key.
+    pub fn effective_all(&self) -> Result<Vec<Effective>> {
+        let mut out = Vec::new();
+        for k in keys::KEYS.iter().filter(|k| !k.name.ends_with(".*")) {
+            if self.config()?.get(k.name).is_some_and(Value::is_object) {
+                continue;
+            }
+            if let Some(e) = self.effective(k.name)? {
+                out.push(e);
+            }
+        }
+        for (key, _, _) in self.config()?.effective() {
+            if !out.iter().any(|e: &Effective| e.key == key)
+                && let Some(e) = self.effective(&key)?
+            {
+                out.push(e);
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// The server URL (remote mode): override > `MAESTRO_API_URL` > config `apiUrl`.

@@ -26,14 +26,20 @@ async fn owned_subtask<R: Rows>(
     if let Some(t) = task_input {
         let task_id = resolve(rows, IdKind::Task, t).await?;
         if sub.task_id != task_id {
-            return Err(Error::subtask_not_found(input)
-                .with_details(
+            return Err(Error::new(
+                crate::error::Code::SubtaskNotFound,
+                format!(
+                    "Subtask '{}' is not a subtask of task '{task_id}' (it belongs to '{}')",
+                    sub.id, sub.task_id
+                ),
+            )
+            .with_details(
                     json!({ "subtaskId": sub.id, "taskId": task_id, "ownerTaskId": sub.task_id }),
                 )
-                .with_suggestion(format!(
-                    "Subtask '{}' belongs to task '{}'; run 'maestro subtask list {task_id}'",
-                    sub.id, sub.task_id
-                )));
+            .with_suggestion(format!(
+                "Use its own task: 'maestro subtask list {}', or see this task's with 'maestro subtask list {task_id}'",
+                sub.task_id
+            )));
         }
     }
     Ok(sub)

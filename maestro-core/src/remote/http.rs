@@ -308,7 +308,9 @@ impl HttpStore {
             && (t.contains('\n') || t.contains('\r'))
         {
             return Err(Error::invalid_argument("The token contains a line break")
-                .with_suggestion("Check --token / MAESTRO_TOKEN"));
+                .with_suggestion(
+                    "Check MAESTRO_TOKEN (or config token) against the server's --token",
+                ));
         }
         let mut store = Self {
             base,

@@ -520,7 +520,9 @@ fn build_request(
     if let Some(t) = token.filter(|t| !t.trim().is_empty()) {
         let value = http::HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
             Error::invalid_argument("The token contains characters not allowed in a header")
-                .with_suggestion("Check --token / MAESTRO_TOKEN")
+                .with_suggestion(
+                    "Check MAESTRO_TOKEN (or config token) against the server's --token",
+                )
         })?;
         req.headers_mut().insert(http::header::AUTHORIZATION, value);
     }

@@ -400,7 +400,7 @@ pub(crate) fn refuse_unauthorized(state: &AppState, req: &Request) -> Option<Res
     };
     Some(
         ApiError::from(Error::new(Code::Unauthorized, what).with_suggestion(
-            "Send 'Authorization: Bearer <token>' (the CLI reads MAESTRO_TOKEN or --token)",
+            "Send 'Authorization: Bearer <token>' (the CLI sends MAESTRO_TOKEN, or config token: 'maestro config set token <token>')",
         ))
         .into_response(),
     )

@@ -277,11 +277,11 @@ impl Rows for SqliteRows<'_> {
                 SqlValue::Text(p.as_str().into()),
             );
         }
-        if let Some(l) = &f.label {
+        for l in f.labels() {
             bind(
                 &mut sql,
                 " AND EXISTS (SELECT 1 FROM json_each(t.labels) WHERE value = ?)",
-                SqlValue::Text(l.clone()),
+                SqlValue::Text(l.to_string()),
             );
         }
         if let Some(s) = &f.session_id {
