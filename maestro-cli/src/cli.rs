@@ -160,6 +160,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve Maestro's tools over the Model Context Protocol (stdio), for MCP clients
     Mcp(crate::cmd::mcp::McpArgs),
+    /// Register Maestro's MCP server, skills and heartbeat hooks with Claude Code, Codex or Gemini CLI
+    Setup(crate::cmd::setup::SetupArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"

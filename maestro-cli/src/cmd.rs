@@ -9,6 +9,7 @@ pub mod mcp;
 mod project;
 mod serve;
 mod session;
+pub mod setup;
 mod skill;
 mod subtask;
 mod task;
@@ -57,6 +58,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Mcp(a) => mcp::run(ctx, a).await,
+        Command::Setup(a) => setup::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());
