@@ -314,3 +314,113 @@ fn a_closed_stdin_ends_the_server_cleanly() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The real Claude Code, configured by `maestro setup claude` for a temporary project, does a
+/// task through Maestro's MCP tools alone: its scripted model claims the task, reports
+/// progress, adds a subtask and completes it.
+#[test]
+fn claude_code_set_up_by_maestro_setup_does_a_task_with_the_mcp_tools() {
+    use maestro_tests::agents::{AgentCli, configure, sandbox_outside_tmp, target_dir};
+    use maestro_tests::endpoint::{ModelEndpoint, Script, Turn};
+
+    let bin = env!("CARGO_BIN_EXE_maestro");
+    let mut sb = sandbox_outside_tmp(bin);
+    // A project of its own (a git repository), trusted as a person does once in Claude
+    // Code's dialog: Claude Code applies a project's permission rules only then.
+    let git = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(sb.cwd())
+        .status()
+        .expect("git");
+    assert!(git.success());
+    let trust =
+        json!({"projects": {sb.cwd().display().to_string(): {"hasTrustDialogAccepted": true}}});
+    std::fs::write(sb.path().join("home/.claude.json"), trust.to_string()).unwrap();
+    sb.init();
+    sb.ok(&["setup", "claude"]);
+    let t = sb.task("Tidy the changelog", &[]);
+    let s = id(&sb.ok(&["session", "register", "--name", "claude-mcp"]));
+    let script = Script::new(vec![
+        Turn::tool("mcp__maestro__claim", json!({"taskId": "{task}"})).say("Claiming it."),
+        Turn::tool(
+            "mcp__maestro__progress",
+            json!({"message": "Changelog tidied"}),
+        ),
+        Turn::tool("mcp__maestro__subtask", json!({"title": "Check the links"})),
+        Turn::tool("mcp__maestro__complete", json!({})),
+        Turn::finish("Done through Maestro's tools."),
+    ]);
+    let endpoint = ModelEndpoint::start(script);
+    configure(AgentCli::Claude, &mut sb, &endpoint);
+    // `maestro mcp` as .mcp.json names it: the binary under test first on PATH.
+    let dir = std::path::Path::new(bin)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{dir}:{}", sb.env_var("PATH").unwrap_or_default());
+    sb.set_env("PATH", &path);
+    let prompt = format!("Your task is {t} — do it with the maestro tools.");
+    let out = sb
+        .shell(
+            "timeout 300 claude -p \"$PROMPT\" --output-format stream-json --verbose",
+            &[("PROMPT", &prompt), ("MAESTRO_SESSION_ID", &s)],
+        )
+        .output()
+        .expect("run claude");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::write(target_dir().join("agent-e2e/claude-mcp-last.log"), &*stdout);
+    let context = format!(
+        "claude exit {:?}\nstdout:\n{stdout}\nstderr:\n{}\nendpoint:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr),
+        endpoint.transcript()
+    );
+    assert!(out.status.success(), "{context}");
+
+    // Claude Code connected the server setup registered and has the worker's tools.
+    let init: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["type"] == "system" && v["subtype"] == "init")
+        .unwrap_or_else(|| panic!("no init event\n{context}"));
+    assert_eq!(init["mcp_servers"][0]["name"], "maestro", "{context}");
+    assert_eq!(init["mcp_servers"][0]["status"], "connected", "{context}");
+    let offered: Vec<String> = init["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|n| n.starts_with("mcp__maestro__"))
+        .map(str::to_string)
+        .collect();
+    let mut want: Vec<String> = WORKER_TOOLS
+        .iter()
+        .map(|n| format!("mcp__maestro__{n}"))
+        .collect();
+    want.sort();
+    let mut offered = offered;
+    offered.sort();
+    assert_eq!(offered, want, "{context}");
+    let results = endpoint.tool_results();
+    assert_eq!(results.len(), 4, "{context}");
+    assert!(
+        results.iter().all(|r| !r.is_error),
+        "{results:?}\n{context}"
+    );
+    assert!(endpoint.problems().is_empty(), "{context}");
+    assert!(endpoint.escaped().is_empty(), "{context}");
+
+    let task = sb.ok(&["task", "get", &t]);
+    assert_eq!(task["status"], "completed", "{task}\n{context}");
+    assert_eq!(task["subtasks"][0]["title"], "Check the links");
+    let progress: Vec<&Value> = task["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "progress")
+        .collect();
+    assert_eq!(progress.len(), 1, "{task}");
+    assert_eq!(progress[0]["message"], "Changelog tidied");
+    assert_eq!(progress[0]["actorSessionId"], s.as_str());
+}
