@@ -216,6 +216,10 @@ pub enum Command {
         after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n  maestro serve --max-connections 2000 --body-timeout 10\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
+    /// Serve Maestro's tools over the Model Context Protocol (stdio), for MCP clients
+    Mcp(crate::cmd::mcp::McpArgs),
+    /// Register Maestro's MCP server, skills and heartbeat hooks with Claude Code, Codex or Gemini CLI
+    Setup(crate::cmd::setup::SetupArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"

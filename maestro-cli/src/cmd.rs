@@ -5,9 +5,11 @@ mod config;
 mod demo;
 mod events;
 mod host;
+pub mod mcp;
 mod project;
 mod serve;
 mod session;
+pub mod setup;
 mod skill;
 mod subtask;
 mod task;
@@ -55,6 +57,8 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Host(a) => host::run(ctx, a).await,
         Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
+        Command::Mcp(a) => mcp::run(ctx, a).await,
+        Command::Setup(a) => setup::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut cmd = crate::cli::completion_command();

@@ -8,7 +8,9 @@
 
 mod install;
 
-pub use install::{InstallAction, InstallReport, InstalledFile, install};
+pub use install::{
+    InstallAction, InstallReport, InstalledFile, UninstallReport, install, uninstall,
+};
 
 use crate::config::Env;
 use crate::error::{Code, Error, Result};

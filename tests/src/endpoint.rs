@@ -70,6 +70,9 @@ pub enum Action {
     Shell(String),
     /// Write a file (path relative to the working directory) with the agent's file tool.
     WriteFile { path: String, content: String },
+    /// Call a tool the CLI offers by its name there (e.g. an MCP server's tool,
+    /// `mcp__maestro__claim` in Claude Code), with these arguments.
+    Tool { name: String, input: Value },
     /// Answer with an HTTP error instead of a turn (status, error type, message).
     Fail {
         status: u16,
@@ -97,6 +100,13 @@ impl Turn {
         Self::with(Action::WriteFile {
             path: path.into(),
             content: content.into(),
+        })
+    }
+    /// A call of the tool the CLI offers as `name`.
+    pub fn tool(name: impl Into<String>, input: Value) -> Self {
+        Self::with(Action::Tool {
+            name: name.into(),
+            input,
         })
     }
     /// The final turn: `text` and no tool call.
@@ -483,6 +493,19 @@ impl Context {
     fn fill(&self, s: &str) -> String {
         s.replace("{cwd}", &self.cwd).replace("{task}", &self.task)
     }
+    /// `input` with its strings filled in.
+    fn fill_json(&self, input: &Value) -> Value {
+        match input {
+            Value::String(s) => Value::String(self.fill(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.fill_json(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), self.fill_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
     fn abs(&self, path: &str) -> String {
         let p = self.fill(path);
         if p.starts_with('/') || self.cwd.is_empty() {
@@ -544,6 +567,7 @@ fn simple_call(
     write: &str,
 ) -> Option<(String, Value)> {
     let (name, args) = match turn.action.as_ref()? {
+        Action::Tool { name, input } => (name.as_str(), ctx.fill_json(input)),
         Action::Shell(cmd) => (
             shell,
             json!({"command": ctx.fill(cmd), "description": "Run a command"}),
@@ -554,7 +578,9 @@ fn simple_call(
         ),
         Action::Fail { .. } => return None,
     };
-    if !offered.iter().any(|t| t == name) {
+    // A CLI may hold MCP tools back behind its tool search, so only its own are checked.
+    let own = !matches!(turn.action, Some(Action::Tool { .. }));
+    if own && !offered.iter().any(|t| t == name) {
         s.problems.push(format!(
             "{cli} offered no {name} tool (offered: {offered:?})"
         ));
@@ -867,6 +893,10 @@ fn openai(s: &mut Inner, path: &str, req: Value) -> Response {
             };
             Some(OpenAiCall::Function(name.to_string(), args.to_string()))
         }
+        Some(Action::Tool { name, input }) => Some(OpenAiCall::Function(
+            name.clone(),
+            ctx.fill_json(input).to_string(),
+        )),
         Some(Action::WriteFile { path, content }) => {
             let mut patch = format!("*** Begin Patch\n*** Add File: {}\n", ctx.fill(path));
             for line in ctx.fill(content).lines() {

@@ -131,6 +131,51 @@ pub fn install(skills: &[BundledSkill], dir: &Path, force: bool) -> Result<Insta
     })
 }
 
+/// What [`uninstall`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UninstallReport {
+    pub dir: PathBuf,
+    /// Files removed: they were as installed.
+    pub removed: Vec<PathBuf>,
+    /// Files left: edited since they were installed.
+    pub kept: Vec<PathBuf>,
+}
+
+/// Takes back what [`install`] wrote into `dir/<name>/`: each file still as it was written
+/// (its recorded hash), the record, and the folder once empty. Edited files stay.
+pub fn uninstall(skills: &[BundledSkill], dir: &Path) -> Result<UninstallReport> {
+    let mut report = UninstallReport {
+        dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    for skill in skills {
+        let folder = dir.join(skill.name);
+        let record_path = folder.join(RECORD_FILE);
+        let Some(record) = std::fs::read_to_string(&record_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Record>(&t).ok())
+        else {
+            continue;
+        };
+        for (name, recorded) in &record.files {
+            let path = folder.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) if &hash(&bytes) == recorded => {
+                    std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                    report.removed.push(path);
+                }
+                Ok(_) => report.kept.push(path),
+                Err(_) => {}
+            }
+        }
+        std::fs::remove_file(&record_path).map_err(|e| io_error(&record_path, e))?;
+        // Only an empty folder goes.
+        let _ = std::fs::remove_dir(&folder);
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +233,23 @@ mod tests {
         assert_eq!(r.kept().count(), 0);
         let bundled = BUNDLED.iter().find(|b| b.name == "maestro-worker").unwrap();
         assert_eq!(std::fs::read_to_string(&edited).unwrap(), bundled.skill_md);
+    }
+
+    #[test]
+    fn uninstall_takes_back_only_what_is_still_as_installed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("mine.txt"), "keep").unwrap();
+        install(BUNDLED, dir, false).unwrap();
+        let edited = dir.join("maestro-worker").join(SKILL_FILE);
+        std::fs::write(&edited, "my own worker notes").unwrap();
+        let r = uninstall(BUNDLED, dir).unwrap();
+        assert_eq!(r.removed.len(), 5);
+        assert_eq!(r.kept, vec![edited.clone()]);
+        assert!(!dir.join("maestro-cli").exists());
+        assert!(edited.exists() && dir.join("mine.txt").exists());
+        // Again: nothing recorded, nothing to do.
+        assert_eq!(uninstall(BUNDLED, dir).unwrap().removed.len(), 0);
     }
 
     #[test]
