@@ -996,3 +996,228 @@ mod statement_tests {
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 }
+
+#[cfg(test)]
+mod status_count_tests {
+    use super::*;
+    use crate::Maestro;
+    use crate::model::*;
+
+    /// Counts by status, by priority, and the ready count.
+    type Counted = (Vec<(String, i64)>, Vec<(String, i64)>, i64);
+
+    /// What `status` reported before the counts were kept: the tasks themselves, grouped.
+    fn counted(store: &SqliteStore, project: &str) -> Counted {
+        store
+            .read_sync(|rows| {
+                let group = |col: &str| -> Result<Vec<(String, i64)>> {
+                    let mut stmt = rows.conn.prepare(&format!(
+                        "SELECT {col}, COUNT(*) FROM tasks WHERE project_id = ?1 GROUP BY 1 ORDER BY 1"
+                    ))?;
+                    let v = stmt
+                        .query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok(v)
+                };
+                let ready = rows.conn.query_row(
+                    "SELECT COUNT(*) FROM tasks WHERE project_id = ?1 AND status = 'pending' AND open_deps = 0",
+                    [project],
+                    |r| r.get(0),
+                )?;
+                Ok((group("status")?, group("priority")?, ready))
+            })
+            .unwrap()
+    }
+
+    fn nonzero(m: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = m
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_i64().unwrap()))
+            .filter(|(_, n)| *n != 0)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Returns the ready count.
+    async fn check(m: &Maestro, store: &SqliteStore, project: &str, step: &str) -> i64 {
+        let report = m.status(Some(project)).await.unwrap();
+        let (by_status, by_priority, ready) = counted(store, project);
+        let t = &report.tasks;
+        assert_eq!(nonzero(&t.by_status), by_status, "by status after {step}");
+        assert_eq!(
+            nonzero(&t.by_priority),
+            by_priority,
+            "by priority after {step}"
+        );
+        assert_eq!(t.ready, ready, "ready after {step}");
+        assert_eq!(
+            t.total,
+            by_status.iter().map(|(_, n)| n).sum::<i64>(),
+            "total after {step}"
+        );
+        assert_eq!(
+            t.by_status.len(),
+            TaskStatus::ALL.len(),
+            "every status is reported"
+        );
+        ready
+    }
+
+    /// Creates (with dependencies), status changes through every path, priority changes,
+    /// dependency edits, claims and deletes in two projects, in a fixed pseudo-random order:
+    /// after every step `status` reports what a count over the tasks gives.
+    #[tokio::test]
+    async fn status_counts_follow_every_kind_of_write() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let m = Maestro::new(Arc::new(store.clone()));
+        let op = OpContext::default();
+        let projects = [
+            m.create_project(&op, "a", true).await.unwrap().id,
+            m.create_project(&op, "b", false).await.unwrap().id,
+        ];
+        let session = m
+            .register_session(
+                &op,
+                NewSession {
+                    project_id: Some(projects[0].clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let mut tasks: Vec<(usize, String)> = Vec::new();
+        let mut deleted = 0;
+        let mut most_ready = 0;
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for step in 0..400 {
+            let kind = if tasks.len() < 5 { 0 } else { next(11) };
+            let pick = |r: usize| tasks[r % tasks.len()].clone();
+            let (p, what) = match kind {
+                0..=3 => {
+                    let p = next(2);
+                    let deps: Vec<String> = tasks
+                        .iter()
+                        .filter(|(tp, _)| *tp == p)
+                        .map(|(_, id)| id.clone())
+                        .filter(|_| next(4) == 0)
+                        .take(3)
+                        .collect();
+                    let t = m
+                        .create_task(
+                            &op,
+                            NewTask {
+                                project_id: Some(projects[p].clone()),
+                                title: format!("t{step}"),
+                                priority: Some(Priority::ALL[next(3)]),
+                                depends_on: deps,
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .unwrap();
+                    tasks.push((p, t.id));
+                    (p, "create")
+                }
+                4 | 5 => {
+                    let (p, id) = pick(next(1000));
+                    let action = match next(6) {
+                        0 => StatusAction::Start,
+                        1 => StatusAction::Complete,
+                        2 => StatusAction::Block { reason: "r".into() },
+                        3 => StatusAction::Reopen,
+                        4 => StatusAction::Cancel,
+                        _ => StatusAction::Release {
+                            reason: String::new(),
+                        },
+                    };
+                    let change = StatusChange {
+                        force: next(2) == 0,
+                        ..StatusChange::new(action)
+                    };
+                    let _ = m.change_status(&op, &id, change).await;
+                    (p, "a status change")
+                }
+                6 => {
+                    let (p, id) = pick(next(1000));
+                    let priority = TaskPatch {
+                        priority: Some(Priority::ALL[next(3)]),
+                        ..Default::default()
+                    };
+                    m.update_task(&op, &id, priority).await.unwrap();
+                    // Some transitions are refused even forced: the counts must not move then.
+                    let status = TaskPatch {
+                        status: Some(TaskStatus::ALL[next(TaskStatus::ALL.len())]),
+                        force: true,
+                        ..Default::default()
+                    };
+                    let _ = m.update_task(&op, &id, status).await;
+                    (p, "a patch of priority, then of status")
+                }
+                7 => {
+                    let (p, id) = pick(next(1000));
+                    let (q, dep) = pick(next(1000));
+                    if p == q && id != dep {
+                        let patch = if next(2) == 0 {
+                            TaskPatch {
+                                add_dependencies: vec![dep],
+                                ..Default::default()
+                            }
+                        } else {
+                            TaskPatch {
+                                remove_dependencies: vec![dep],
+                                ..Default::default()
+                            }
+                        };
+                        let _ = m.update_task(&op, &id, patch).await;
+                    }
+                    (p, "a dependency edit")
+                }
+                8 => {
+                    let _ = m.claim_next(&op, Some(&projects[0]), &session).await;
+                    (0, "a claim")
+                }
+                9 => {
+                    let (p, id) = pick(next(1000));
+                    let patch = TaskPatch {
+                        title: Some(format!("renamed {step}")),
+                        ..Default::default()
+                    };
+                    m.update_task(&op, &id, patch).await.unwrap();
+                    (p, "a rename")
+                }
+                _ => {
+                    let i = next(tasks.len());
+                    let (p, id) = tasks[i].clone();
+                    if m.delete_task(&op, &id).await.is_ok() {
+                        tasks.remove(i);
+                        deleted += 1;
+                    }
+                    (p, "a delete")
+                }
+            };
+            let ready = check(&m, &store, &projects[p], &format!("step {step}, {what}")).await;
+            most_ready = most_ready.max(ready);
+        }
+        for p in &projects {
+            check(&m, &store, p, "the end").await;
+        }
+        let (by_status, _, _) = counted(&store, &projects[0]);
+        assert!(
+            by_status.len() >= 4,
+            "the walk reached several statuses: {by_status:?}"
+        );
+        assert!(
+            most_ready > 3,
+            "tasks were ready along the way: {most_ready}"
+        );
+        assert!(deleted > 10, "the walk deleted tasks: {deleted}");
+    }
+}

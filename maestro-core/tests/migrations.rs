@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "sessions",
     "subtasks",
     "task_claims",
+    "task_counts",
     "task_deps",
     "tasks",
     "timeline",
@@ -415,5 +416,54 @@ fn a_version_3_database_keeps_its_owners_fences_and_block_reasons() {
         assert_eq!(e.code(), Code::ClaimReleased);
         let t = m.get_task("t-stop0001").await.unwrap().task;
         assert_eq!(t.blocked_reason.as_deref(), Some("needs a key"));
+    });
+}
+
+/// The task counts `status` reads are built from the tasks already there, and kept from
+/// then on.
+#[test]
+fn a_version_5_database_gets_its_task_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maestro.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..5] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO projects (id, name, created_at) VALUES ('p-00000001', 'old', 1000);
+             INSERT INTO meta (key, value) VALUES ('default_project', 'p-00000001');
+             INSERT INTO tasks (id, project_id, title, status, priority, priority_rank,
+                    created_at, updated_at, seq, open_deps)
+                VALUES ('t-done0001', 'p-00000001', 'a', 'completed', 'high', 0, 2000, 2000, 1, 0),
+                       ('t-redy0001', 'p-00000001', 'b', 'pending', 'high', 0, 2000, 2000, 2, 0),
+                       ('t-redy0002', 'p-00000001', 'c', 'pending', 'low', 2, 2000, 2000, 3, 0),
+                       ('t-wait0001', 'p-00000001', 'd', 'pending', 'medium', 1, 2000, 2000, 4, 1);
+             INSERT INTO task_deps (task_id, depends_on, position)
+                VALUES ('t-wait0001', 't-redy0001', 1);"#,
+        )
+        .unwrap();
+    }
+    let m = Maestro::open(&path).unwrap();
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    rt().block_on(async {
+        let op = OpContext::default();
+        let t = m.status(None).await.unwrap().tasks;
+        assert_eq!((t.total, t.ready), (4, 2));
+        assert_eq!(t.by_status["pending"], 3);
+        assert_eq!(t.by_status["completed"], 1);
+        assert_eq!(t.by_priority["high"], 2);
+        m.start_task(&op, "t-redy0001", false).await.unwrap();
+        m.complete_task(&op, "t-redy0001", false).await.unwrap();
+        m.delete_task(&op, "t-done0001").await.unwrap();
+        let t = m.status(None).await.unwrap().tasks;
+        assert_eq!(
+            (t.total, t.ready),
+            (3, 2),
+            "t-wait0001 is ready once its dependency is done"
+        );
+        assert_eq!(t.by_status["completed"], 1);
+        assert_eq!(t.by_priority["high"], 1);
     });
 }

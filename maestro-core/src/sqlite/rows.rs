@@ -42,6 +42,14 @@ fn statuses_json(statuses: &[SessionStatus]) -> Result<String> {
     )?)
 }
 
+/// Adds `n` to the count of `key` in a tally's `(key, count)` list.
+fn add<K: PartialEq>(counts: &mut Vec<(K, i64)>, key: K, n: i64) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, c)) => *c += n,
+        None => counts.push((key, n)),
+    }
+}
+
 impl SqliteRows<'_> {
     fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<usize> {
         Ok(self.conn.prepare_cached(sql)?.execute(params)?)
@@ -315,32 +323,23 @@ impl Rows for SqliteRows<'_> {
         )
     }
 
+    /// From `task_counts`, which triggers keep exact (migration 0008): a few rows per
+    /// project instead of a pass over its tasks.
     async fn tally_tasks(&mut self, project_id: &str) -> Result<TaskTally> {
-        let by_status: Vec<(String, i64)> = self.all(
-            "SELECT status, COUNT(*) FROM tasks WHERE project_id = ?1 GROUP BY status",
+        let counts: Vec<(String, String, bool, i64)> = self.all(
+            "SELECT status, priority, ready, n FROM task_counts WHERE project_id = ?1 AND n <> 0",
             [project_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )?;
-        let by_priority: Vec<(String, i64)> = self.all(
-            "SELECT priority, COUNT(*) FROM tasks WHERE project_id = ?1 GROUP BY priority",
-            [project_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let ready = self.count(
-            &format!("SELECT COUNT(*) FROM tasks t WHERE t.project_id = ?1 AND {READY_CONDITION}"),
-            [project_id],
-        )?;
-        Ok(TaskTally {
-            by_status: by_status
-                .into_iter()
-                .map(|(s, n)| Ok((s.parse()?, n)))
-                .collect::<Result<_>>()?,
-            by_priority: by_priority
-                .into_iter()
-                .map(|(p, n)| Ok((p.parse()?, n)))
-                .collect::<Result<_>>()?,
-            ready,
-        })
+        let mut tally = TaskTally::default();
+        for (status, priority, ready, n) in counts {
+            add(&mut tally.by_status, status.parse()?, n);
+            add(&mut tally.by_priority, priority.parse()?, n);
+            if ready {
+                tally.ready += n;
+            }
+        }
+        Ok(tally)
     }
 
     // ---- dependencies ----
