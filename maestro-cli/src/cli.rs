@@ -217,9 +217,9 @@ pub enum Command {
     )]
     Serve(ServeArgs),
     /// Serve Maestro's tools over the Model Context Protocol (stdio), for MCP clients
-    Mcp(crate::cmd::mcp::McpArgs),
+    Mcp(McpArgs),
     /// Register Maestro's MCP server, skills and heartbeat hooks with Claude Code, Codex or Gemini CLI
-    Setup(crate::cmd::setup::SetupArgs),
+    Setup(SetupArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -779,4 +779,116 @@ pub enum ConfigCmd {
         after_help = "Examples:\n  maestro config list\n  maestro config list --json\n  maestro config list -q     # key=value lines"
     )]
     List,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  maestro mcp                         # tools for the session's role (MAESTRO_SESSION_ID)
+  maestro mcp --tools orchestrator    # plan, spawn and watch as well
+  claude mcp add maestro -- maestro mcp
+  maestro setup claude                # registers this server with Claude Code for you
+
+Speaks MCP over stdin/stdout (one JSON-RPC message per line); logs nothing on stdout.
+Worker tools: status, ready, claim, get_task, progress, subtask, complete, block.
+Orchestrator tools add: list_tasks, create_task, update_task, spawn, sessions.
+All adds: timeline, cancel_task. The store, project and session come from the same flags
+and environment as every command (--db, --server, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS).")]
+pub struct McpArgs {
+    /// Which tools to offer (default: worker for a worker session, else orchestrator)
+    #[arg(long, value_enum, value_name = "SET")]
+    pub tools: Option<ToolSet>,
+}
+
+/// Which tools a server offers (`--tools`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolSet {
+    /// What a worker needs to do its task (at most 8 tools).
+    Worker,
+    /// The worker's tools plus planning and spawning (at most 15 tools).
+    Orchestrator,
+    /// Every tool.
+    All,
+}
+
+impl ToolSet {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolSet::Worker => "worker",
+            ToolSet::Orchestrator => "orchestrator",
+            ToolSet::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  maestro setup claude                  # .mcp.json, .claude/settings.json, .claude/skills/
+  maestro setup claude --dry-run        # the diff, nothing written
+  maestro setup codex --scope user      # ~/.codex/config.toml, ~/.codex/skills/
+  maestro setup gemini                  # .gemini/settings.json, .gemini/skills/
+  maestro setup claude --remove         # take back what setup added
+
+Claude Code: the server in .mcp.json (user: ~/.claude.json), enabled and its tools allowed
+in .claude/settings.json (user: ~/.claude/settings.json) with heartbeat hooks before and
+after every tool use, skills in .claude/skills. Codex: [mcp_servers.maestro] in
+.codex/config.toml (read in trusted projects; user: ~/.codex/config.toml), skills in
+.codex/skills; Codex gets no hooks (its own MCP calls keep the lease). Gemini CLI: the
+server and BeforeTool/AfterTool heartbeat hooks in .gemini/settings.json (user:
+~/.gemini/settings.json), skills in .gemini/skills.
+
+Existing files are parsed and merged (JSON key order and TOML comments are kept); a value
+you set is never replaced without --force. A file that does not parse is reported with its
+line, and nothing is changed. Running setup twice changes nothing.")]
+pub struct SetupArgs {
+    /// The agent to set up
+    #[arg(value_enum)]
+    pub agent: SetupAgent,
+    /// Where to register: this project (default) or your user config
+    #[arg(long, value_enum, default_value = "project")]
+    pub scope: SetupScope,
+    /// Print the changes as a diff and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take back what an earlier setup of this agent and scope added
+    #[arg(long, conflicts_with = "force")]
+    pub remove: bool,
+    /// Replace values you set where Maestro's go (they are restored by --remove)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupAgent {
+    Claude,
+    Codex,
+    Gemini,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupScope {
+    /// This project's files (committed with it)
+    Project,
+    /// Your user-wide files
+    User,
+}
+
+impl SetupAgent {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetupAgent::Claude => "claude",
+            SetupAgent::Codex => "codex",
+            SetupAgent::Gemini => "gemini",
+        }
+    }
+}
+
+impl SetupScope {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetupScope::Project => "project",
+            SetupScope::User => "user",
+        }
+    }
 }

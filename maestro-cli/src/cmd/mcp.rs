@@ -13,7 +13,7 @@ pub mod tools;
 mod transport;
 
 use crate::context::Ctx;
-use clap::Args;
+use maestro_cli::cli::{McpArgs, ToolSet};
 use maestro_core::{Code, Error, Result, Role};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
@@ -23,26 +23,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tools::{CallContext, ToolSet};
-
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  maestro mcp                         # tools for the session's role (MAESTRO_SESSION_ID)
-  maestro mcp --tools orchestrator    # plan, spawn and watch as well
-  claude mcp add maestro -- maestro mcp
-  maestro setup claude                # registers this server with Claude Code for you
-
-Speaks MCP over stdin/stdout (one JSON-RPC message per line); logs nothing on stdout.
-Worker tools: status, ready, claim, get_task, progress, subtask, complete, block.
-Orchestrator tools add: list_tasks, create_task, update_task, spawn, sessions.
-All adds: timeline, cancel_task. The store, project and session come from the same flags
-and environment as every command (--db, --server, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS).")]
-pub struct McpArgs {
-    /// Which tools to offer (default: worker for a worker session, else orchestrator)
-    #[arg(long, value_enum, value_name = "SET")]
-    pub tools: Option<ToolSet>,
-}
+use tools::CallContext;
 
 const INSTRUCTIONS: &str = "Maestro coordinates coding agents through tasks. As a worker: \
 claim (or get_task) your task, report progress, add and finish subtasks, then complete it, \

@@ -7,8 +7,8 @@
 mod edit;
 
 use crate::context::Ctx;
-use clap::{Args, ValueEnum};
 use edit::{Applied, Format, Op};
+use maestro_cli::cli::{SetupAgent as Agent, SetupArgs, SetupScope as Scope};
 use maestro_core::host::plan::HEARTBEAT_HOOK;
 use maestro_core::skills;
 use maestro_core::{Error, Result};
@@ -16,78 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Agent {
-    Claude,
-    Codex,
-    Gemini,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Scope {
-    /// This project's files (committed with it)
-    Project,
-    /// Your user-wide files
-    User,
-}
-
-#[derive(Debug, Args)]
-#[command(after_help = "\
-Examples:
-  maestro setup claude                  # .mcp.json, .claude/settings.json, .claude/skills/
-  maestro setup claude --dry-run        # the diff, nothing written
-  maestro setup codex --scope user      # ~/.codex/config.toml, ~/.codex/skills/
-  maestro setup gemini                  # .gemini/settings.json, .gemini/skills/
-  maestro setup claude --remove         # take back what setup added
-
-Claude Code: the server in .mcp.json (user: ~/.claude.json), enabled and its tools allowed
-in .claude/settings.json (user: ~/.claude/settings.json) with heartbeat hooks before and
-after every tool use, skills in .claude/skills. Codex: [mcp_servers.maestro] in
-.codex/config.toml (read in trusted projects; user: ~/.codex/config.toml), skills in
-.codex/skills; Codex gets no hooks (its own MCP calls keep the lease). Gemini CLI: the
-server and BeforeTool/AfterTool heartbeat hooks in .gemini/settings.json (user:
-~/.gemini/settings.json), skills in .gemini/skills.
-
-Existing files are parsed and merged (JSON key order and TOML comments are kept); a value
-you set is never replaced without --force. A file that does not parse is reported with its
-line, and nothing is changed. Running setup twice changes nothing.")]
-pub struct SetupArgs {
-    /// The agent to set up
-    #[arg(value_enum)]
-    pub agent: Agent,
-    /// Where to register: this project (default) or your user config
-    #[arg(long, value_enum, default_value = "project")]
-    pub scope: Scope,
-    /// Print the changes as a diff and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Take back what an earlier setup of this agent and scope added
-    #[arg(long, conflicts_with = "force")]
-    pub remove: bool,
-    /// Replace values you set where Maestro's go (they are restored by --remove)
-    #[arg(long)]
-    pub force: bool,
-}
-
-impl Agent {
-    fn name(self) -> &'static str {
-        match self {
-            Agent::Claude => "claude",
-            Agent::Codex => "codex",
-            Agent::Gemini => "gemini",
-        }
-    }
-}
-
-impl Scope {
-    fn name(self) -> &'static str {
-        match self {
-            Scope::Project => "project",
-            Scope::User => "user",
-        }
-    }
-}
 
 /// One file and the entries Maestro wants in it.
 struct FileWant {

@@ -2,6 +2,7 @@
 //! they belong to, and each one's call of the core facade (the same calls the CLI's
 //! commands make). A tool returns the `data` the matching CLI command prints with `--json`.
 
+use maestro_cli::cli::ToolSet;
 use maestro_core::{
     Budget, ClaimRequest, Error, Maestro, NewSession, NewTask, OpContext, Result, SessionFilter,
     StatusAction, StatusChange, TaskFilter, TaskPatch, TimelineQuery,
@@ -12,17 +13,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-/// Which tools a server offers (`--tools`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ToolSet {
-    /// What a worker needs to do its task (at most 8 tools).
-    Worker,
-    /// The worker's tools plus planning and spawning (at most 15 tools).
-    Orchestrator,
-    /// Every tool.
-    All,
-}
-
 /// The smallest set a tool is in: worker tools are in every set, orchestrator tools in the
 /// orchestrator set and `all`, the rest only in `all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,23 +22,13 @@ enum Level {
     All,
 }
 
-impl ToolSet {
-    fn has(self, level: Level) -> bool {
-        let most = match self {
-            ToolSet::Worker => Level::Worker,
-            ToolSet::Orchestrator => Level::Orchestrator,
-            ToolSet::All => Level::All,
-        };
-        level <= most
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolSet::Worker => "worker",
-            ToolSet::Orchestrator => "orchestrator",
-            ToolSet::All => "all",
-        }
-    }
+fn has(set: ToolSet, level: Level) -> bool {
+    let most = match set {
+        ToolSet::Worker => Level::Worker,
+        ToolSet::Orchestrator => Level::Orchestrator,
+        ToolSet::All => Level::All,
+    };
+    level <= most
 }
 
 /// What a call knows besides its arguments: the store, the caller and its context.
@@ -366,14 +346,14 @@ const DEFS: &[Def] = &[
 /// The tools of `set`, in a stable order.
 pub fn list(set: ToolSet) -> Vec<Tool> {
     DEFS.iter()
-        .filter(|d| set.has(d.level))
+        .filter(|d| has(set, d.level))
         .map(|d| (d.tool)(d.name, d.description))
         .collect()
 }
 
 /// Whether `set` has a tool called `name`.
 pub fn offers(set: ToolSet, name: &str) -> bool {
-    DEFS.iter().any(|d| d.name == name && set.has(d.level))
+    DEFS.iter().any(|d| d.name == name && has(set, d.level))
 }
 
 fn args<T: DeserializeOwned>(tool: &str, args: Map<String, Value>) -> Result<T> {
