@@ -340,9 +340,9 @@ impl SqliteStore {
     ///
     /// A passive checkpoint that runs while this process keeps writing may never catch up
     /// with the end of the WAL, and SQLite starts the WAL over only once everything in it
-    /// is copied. So past twice the size the checkpoint holds the process's write lock:
-    /// this process's writers wait for it, as they did for SQLite's auto-checkpoint, and
-    /// the WAL stays bounded under any sustained load.
+    /// is copied. So past twice the size the checkpoint runs in the committing thread and
+    /// holds the process's write lock: this process's writers wait for it, as they did for
+    /// SQLite's auto-checkpoint, and the WAL stays bounded under any sustained load.
     fn checkpoint_if_due(&self) {
         let frames = WAL_FRAMES.replace(0);
         if frames < WAL_AUTOCHECKPOINT_PAGES as i32
@@ -368,8 +368,15 @@ impl SqliteStore {
             let _ = store.checkpoint();
         };
         match tokio::runtime::Handle::try_current() {
+            // Past twice the size the committing caller waits, however busy the blocking
+            // pool is: a checkpoint left queued behind other work would let the WAL grow
+            // with every commit meanwhile.
             Ok(rt) if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread => {
-                drop(rt.spawn_blocking(run));
+                if exclusive {
+                    tokio::task::block_in_place(run);
+                } else {
+                    drop(rt.spawn_blocking(run));
+                }
             }
             _ => run(),
         }
