@@ -592,18 +592,22 @@ fn live_group(pgid: i64) -> Vec<i64> {
     out
 }
 
-#[test]
-fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans() {
+/// A sandbox with a project, `MAESTRO_HOME` and the agent profile `slow` ([`SLOW_WORKER`]).
+fn slow_agents() -> Sandbox {
     let mut sb = sandbox!();
-    sb.init();
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
     let script = sb.path().join("slow.sh");
     std::fs::write(&script, SLOW_WORKER).unwrap();
     let cmd = format!("[\"sh\",\"{}\"]", script.display());
-    sb.ok(&["config", "set", "agents.slow.command", &cmd]);
+    sb.ok(&["config", "set", "agents.slow.command", &cmd, "--global"]);
+    sb
+}
+
+/// Spawns a `slow` agent for each of two new tasks and waits until both are half way;
+/// the tasks, the sessions and the agents' pids.
+fn two_agents_half_way(sb: &Sandbox) -> ([String; 2], Vec<String>, Vec<i64>) {
     let tasks = [sb.task("first", &[]), sb.task("second", &[])];
-    let host_a = sb.spawn(&["host", "--json"], &[]);
     let sessions: Vec<String> = tasks
         .iter()
         .map(|t| maestro_tests::id(&sb.ok(&["session", "spawn", "--task", t, "--agent", "slow"])))
@@ -617,26 +621,18 @@ fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans(
                 .any(|s| s["completed"] == true)
         })
     });
-    assert!(half_way, "the workers did not get half way");
+    assert!(half_way, "the agents did not get half way");
     let pids: Vec<i64> = sessions
         .iter()
         .map(|s| sb.ok(&["session", "get", s])["pid"].as_i64().unwrap())
         .collect();
+    (tasks, sessions, pids)
+}
 
-    // The host dies at once; its agents (in their own process groups) live on, unwatched.
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &host_a.id().to_string()])
-        .status();
-    maestro_tests::wait(host_a);
-    for pid in &pids {
-        assert!(
-            !live_group(*pid).is_empty(),
-            "worker {pid} died with its host"
-        );
-    }
-
-    // The next host on this machine stops them and says what became of their sessions.
-    let host_b = sb.spawn(&["host", "--json"], &[]);
+/// The next host stops the agents a killed one left (none of their processes is left),
+/// declares their sessions lost with a reason naming the host, and their tasks go back to
+/// the queue.
+fn assert_recovered(sb: &Sandbox, tasks: &[String], sessions: &[String], pids: &[i64]) {
     let gone = until(300, || pids.iter().all(|p| live_group(*p).is_empty()));
     let left: Vec<Vec<i64>> = pids.iter().map(|p| live_group(*p)).collect();
     for p in left.iter().flatten() {
@@ -650,27 +646,72 @@ fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans(
             .iter()
             .all(|s| sb.ok(&["session", "get", s])["status"] == "lost")
     });
-    for s in &sessions {
+    for s in sessions {
         let s = sb.ok(&["session", "get", s]);
         assert!(marked, "{s}");
         assert!(s["reason"].as_str().unwrap().contains("host"), "{s}");
     }
-    // Their tasks went back to the queue, for another worker to pick up.
-    for t in &tasks {
+    for t in tasks {
         let d = sb.ok(&["task", "get", t]);
         assert_eq!(d["status"], "pending", "{d}");
     }
+}
+
+#[test]
+fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans() {
+    let sb = slow_agents();
+    sb.init();
+    let host_a = sb.spawn(&["host", "--json"], &[]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
+
+    // The host dies at once; its agents (in their own process groups) live on, unwatched.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &host_a.id().to_string()])
+        .status();
+    maestro_tests::wait(host_a);
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "agent {pid} died with its host"
+        );
+    }
+
+    let host_b = sb.spawn(&["host", "--json"], &[]);
+    assert_recovered(&sb, &tasks, &sessions, &pids);
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &host_b.id().to_string()])
         .status();
     let run = maestro_tests::wait(host_b);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let lost: usize = run
+    let recovered: usize = run
         .stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["event"] == "recovered")
         .map(|e| e["sessionIds"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(lost, 2, "{}", run.stdout);
+    assert_eq!(recovered, 2, "{}", run.stdout);
+}
+
+#[test]
+fn a_server_with_spawn_killed_while_agents_run_recovers_them_on_restart() {
+    let mut sb = slow_agents();
+    let db = sb.path().join("server.db");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let spawn = ["--spawn", "--agent", "slow"];
+    let server = Server::start(&sb, &db, &addr, &spawn);
+    sb.set_env("MAESTRO_API_URL", &server.url);
+    sb.ok(&["project", "create", "served", "--default"]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
+
+    server.kill();
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "agent {pid} died with its server"
+        );
+    }
+    let server = Server::start(&sb, &db, &addr, &spawn);
+    assert_recovered(&sb, &tasks, &sessions, &pids);
+    server.terminate();
 }
