@@ -2,6 +2,7 @@
 //! restarted on the same database, WebSocket subscribers through those kills, a host killed
 //! while its agents run, and a store on a full disk.
 
+use maestro_core::protocol::Op;
 use maestro_core::remote::{HttpStore, SyncClient, SyncEvent, SyncOptions};
 use maestro_core::retry::RetryPolicy;
 use maestro_core::{Event, Maestro, NewTask, OpContext, Task, TaskFilter};
@@ -131,6 +132,49 @@ fn start_writers(
         .collect()
 }
 
+/// A WebSocket client creating tasks with ops until `stop`, each with its own op id (which
+/// the sync client resends after a drop); an acknowledged op records its title and id.
+/// Its events are drained, so it is never cut off as a slow consumer.
+fn start_ws_writer(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    acks: &Acks,
+    stop: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    let mut policy = RetryPolicy::new(u32::MAX, Duration::from_millis(20));
+    policy.max_delay = Duration::from_millis(250);
+    let opts = SyncOptions::new(url).backoff(policy);
+    let (acks, stop) = (acks.clone(), stop.clone());
+    rt.spawn(async move {
+        let mut client = SyncClient::connect(opts).await.expect("connect");
+        let ops = client.op_sender();
+        let drain = tokio::spawn(async move { while client.next_event().await.is_some() {} });
+        let mut failures = 0;
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let title = format!("ws-{i}");
+            let new = NewTask {
+                title: title.clone(),
+                ..Default::default()
+            };
+            match ops
+                .send_op_with_id(format!("op-{title}"), Op::TaskCreate(new))
+                .await
+            {
+                Ok(task) => {
+                    assert_eq!(task["title"], title.as_str(), "answered with another task");
+                    let id = task["id"].as_str().unwrap().to_string();
+                    acks.lock().unwrap().insert(title, id);
+                }
+                Err(_) => failures += 1,
+            }
+        }
+        drain.abort();
+        failures
+    })
+}
+
 /// A `maestro` CLI process creating tasks in remote mode until `stop_file` exists; each
 /// acknowledged call (exit 0) appends `<title> <id>` to `acks_file`.
 fn cli_writer(sb: &Sandbox, url: &str, stop_file: &Path, acks_file: &Path) -> std::process::Child {
@@ -212,7 +256,8 @@ fn wait_for_acks(acks: &Acks, n: usize) {
 
 #[test]
 fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
-    let (mut load, server) = Loaded::start(4);
+    let (mut load, server) = Loaded::start(3);
+    let ws = start_ws_writer(&load.rt, &load.url, &load.acks, &load.stop);
     let sb = &load.sb;
     let (stop_file, cli_acks) = (sb.path().join("stop"), sb.path().join("cli-acks"));
     let cli = cli_writer(sb, &load.url, &stop_file, &cli_acks);
@@ -234,7 +279,7 @@ fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
     }
     wait_for_acks(&load.acks, (KILLS + 1) * 15);
     std::fs::write(&stop_file, b"").unwrap();
-    let failures = load.stop_writers();
+    let failures = load.stop_writers() + load.rt.block_on(ws).unwrap();
     let cli = cli.wait_with_output().unwrap();
     assert!(cli.status.success(), "{cli:?}");
     // The last of the kills: nothing is shut down cleanly.
