@@ -674,10 +674,9 @@ fn two_agents_half_way(sb: &Sandbox) -> ([String; 2], Vec<String>, Vec<i64>) {
     (tasks, sessions, pids)
 }
 
-/// The next host stops the agents a killed one left (none of their processes is left),
-/// declares their sessions lost with a reason naming the host, and their tasks go back to
-/// the queue.
-fn assert_recovered(sb: &Sandbox, tasks: &[String], sessions: &[String], pids: &[i64]) {
+/// Waits (bounded) until no process of the agents' groups runs; kills what is left, and
+/// fails, if some still do.
+fn assert_no_orphans(pids: &[i64]) {
     let gone = until(300, || pids.iter().all(|p| live_group(*p).is_empty()));
     let left: Vec<Vec<i64>> = pids.iter().map(|p| live_group(*p)).collect();
     for p in left.iter().flatten() {
@@ -686,6 +685,13 @@ fn assert_recovered(sb: &Sandbox, tasks: &[String], sessions: &[String], pids: &
             .status();
     }
     assert!(gone, "orphan agent processes left running: {left:?}");
+}
+
+/// The next host stops the agents a killed one left (none of their processes is left),
+/// declares their sessions lost with a reason naming the host, and their tasks go back to
+/// the queue.
+fn assert_recovered(sb: &Sandbox, tasks: &[String], sessions: &[String], pids: &[i64]) {
+    assert_no_orphans(pids);
     let marked = until(100, || {
         sessions
             .iter()
@@ -759,4 +765,42 @@ fn a_server_with_spawn_killed_while_agents_run_recovers_them_on_restart() {
     let server = Server::start(&sb, &db, &addr, &spawn);
     assert_recovered(&sb, &tasks, &sessions, &pids);
     server.terminate();
+}
+
+#[test]
+fn an_agent_whose_session_was_reaped_after_its_host_died_is_stopped_by_the_next_host() {
+    let sb = slow_agents();
+    sb.init();
+    let host_a = sb.spawn(&["host"], &[]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &host_a.id().to_string()])
+        .status();
+    maestro_tests::wait(host_a);
+    // Nobody keeps the leases now: with a lease of 1 s, `task ready` declares them lost.
+    let short = [("MAESTRO_LEASE_SECONDS", "1")];
+    let reaped = until(100, || {
+        sb.ok_with(&short, &["task", "ready"])
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    });
+    assert!(reaped, "the silent sessions were not reaped");
+    for s in &sessions {
+        assert_eq!(sb.ok(&["session", "get", s])["status"], "lost");
+    }
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "agent {pid} stopped by itself"
+        );
+    }
+
+    let host_b = sb.spawn(&["host"], &[]);
+    assert_no_orphans(&pids);
+    for t in &tasks {
+        assert_eq!(sb.ok(&["task", "get", t])["status"], "pending");
+    }
+    drop(host_b);
 }
