@@ -691,7 +691,15 @@ fn disk_is_full(path: &Path) -> bool {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES)
+    rustix::fs::statvfs(dir).is_ok_and(|s| {
+        // Root may also write the blocks the file system reserves for it.
+        let blocks = if rustix::process::geteuid().is_root() {
+            s.f_bfree
+        } else {
+            s.f_bavail
+        };
+        blocks.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES
+    })
 }
 
 #[cfg(not(unix))]
