@@ -598,7 +598,8 @@ fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health(
     assert_eq!(integrity(&db), "ok");
 
     std::fs::remove_file(filler).unwrap();
-    assert_eq!(create(1000).0, 201);
+    let (status, body) = create(1000);
+    assert_eq!(status, 201, "{body}");
     let (status, health) = http(&addr, "GET", "/health", &[], b"");
     assert_eq!(status, 200, "{health}");
     drop(server);
@@ -617,24 +618,49 @@ sleep 60
 maestro task complete "$T" -q >/dev/null
 "#;
 
-/// The pids of the live (not zombie) processes in process group `pgid`.
-fn live_group(pgid: i64) -> Vec<i64> {
+/// A process of this machine, from its `/proc/<pid>/stat`.
+struct Proc {
+    pid: i64,
+    name: String,
+    zombie: bool,
+    parent: i64,
+    group: i64,
+}
+
+/// Every process of this machine.
+fn processes() -> Vec<Proc> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else {
             continue;
         };
+        // pid (name) state ppid pgrp …
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // pid (comm) state ppid pgrp …
-        let Some((_, rest)) = stat.rsplit_once(')') else {
+        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
             continue;
         };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
-            out.push(pid);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() < 3 {
+            continue;
         }
+        out.push(Proc {
+            pid,
+            name: head[open + 1..].to_string(),
+            zombie: f[0] == "Z",
+            parent: f[1].parse().unwrap_or(0),
+            group: f[2].parse().unwrap_or(0),
+        });
     }
     out
+}
+
+/// The pids of the live (not zombie) processes in process group `pgid`.
+fn live_group(pgid: i64) -> Vec<i64> {
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.group == pgid)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// A sandbox with a project, `MAESTRO_HOME` and the agent profile `slow` ([`SLOW_WORKER`]).
@@ -803,4 +829,88 @@ fn an_agent_whose_session_was_reaped_after_its_host_died_is_stopped_by_the_next_
         assert_eq!(sb.ok(&["task", "get", t])["status"], "pending");
     }
     drop(host_b);
+}
+
+/// The pids of the live `maestro` processes whose parent is `parent`.
+fn maestro_children(parent: u32) -> Vec<i64> {
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.name == "maestro" && p.parent == i64::from(parent))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn cli_writers_killed_mid_call_leave_a_sound_store_with_every_acknowledged_write() {
+    let sb = sandbox!();
+    let db = sb.path().join("local.db");
+    let db_arg = db.to_str().unwrap().to_string();
+    sb.ok(&["--db", &db_arg, "init", "--name", "local"]);
+    let acks_file = sb.path().join("acks");
+    // Each writer appends `<title> <id>` for every call that succeeded (exit 0).
+    let mut writers: Vec<std::process::Child> = (0..3)
+        .map(|w| {
+            let script = format!(
+                r#"for i in $(seq 1 100); do
+  if id=$("$MAESTRO_BIN" --db "$DB" task create "l{w}-$i" -q); then echo "l{w}-$i $id" >> "$ACKS"; fi
+done"#
+            );
+            sb.shell(
+                &script,
+                &[("DB", db_arg.as_str()), ("ACKS", acks_file.to_str().unwrap())],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    // SIGKILL the writers' `maestro` calls as they run, 40 of them at most.
+    let mut killed = 0;
+    for _ in 0..6000 {
+        let done = writers
+            .iter_mut()
+            .all(|w| w.try_wait().ok().flatten().is_some());
+        if killed >= 40 || done {
+            break;
+        }
+        if let Some(pid) = writers.iter().flat_map(|w| maestro_children(w.id())).next() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            killed += 1;
+        }
+        // Pacing, so that the kills spread over the run.
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    for w in writers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(killed >= 15, "only {killed} calls were killed");
+
+    assert_eq!(integrity(&db), "ok");
+    let acks = std::fs::read_to_string(&acks_file).unwrap_or_default();
+    assert!(acks.lines().count() > 150, "{acks}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks = all_tasks(&rt, &db);
+    let by_title: HashMap<&str, &str> = tasks
+        .iter()
+        .map(|t| (t.title.as_str(), t.id.as_str()))
+        .collect();
+    assert_eq!(by_title.len(), tasks.len(), "a title was written twice");
+    for line in acks.lines() {
+        let (title, id) = line.split_once(' ').unwrap();
+        assert_eq!(
+            by_title.get(title),
+            Some(&id),
+            "acknowledged {title} is missing"
+        );
+    }
+    // The store works on: a write after the crashes is applied and logged.
+    sb.ok(&["--db", &db_arg, "task", "create", "after"]);
+    let log = event_log(&rt, &db);
+    let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
 }
