@@ -61,8 +61,8 @@ pub enum HostEvent {
     /// Sessions declared lost (their tasks were released).
     Lost { sessions: Vec<Session> },
     /// Sessions left behind by a host on this machine that died (killed, crashed) with its
-    /// agents running: their agents were stopped and the sessions declared lost, their tasks
-    /// released.
+    /// agents running: their agents were stopped and the sessions declared lost (if their
+    /// lease had not made them so already), their tasks released.
     Recovered { sessions: Vec<Session> },
     /// Something failed; the host goes on (after `retry_in`, when it retries).
     Trouble {
@@ -508,7 +508,8 @@ impl Host {
     /// Finds the live sessions launched by a host on this machine that no longer runs
     /// ([`plan::host_is_gone`]), stops their agents (which run on unwatched: nobody would
     /// record their end or keep their lease) and declares the sessions lost, so their tasks
-    /// go back to the queue at once rather than when their lease runs out.
+    /// go back to the queue at once rather than when their lease runs out; and stops the
+    /// agents still running of such sessions that were declared lost already.
     async fn recover(&self, op: &OpContext) -> Result<Vec<Session>> {
         let live = SessionFilter {
             active: true,
@@ -534,6 +535,23 @@ impl Host {
                 ..Default::default()
             };
             recovered.push(self.m.update_session(op, &s.id, patch).await?);
+        }
+        // Sessions already declared lost (their lease ran out after their host died) may
+        // still have their agent running.
+        let lost = SessionFilter {
+            status: Some(SessionStatus::Lost),
+            ..Default::default()
+        };
+        for s in self.sessions(lost).await? {
+            let (Some(host), Some(pid)) = (s.host.as_deref(), s.pid) else {
+                continue;
+            };
+            if plan::host_is_gone(host, &self.opts.host_name, process_alive)
+                && runs_session(pid, &s.id)
+            {
+                stop_orphan(pid).await;
+                recovered.push(s);
+            }
         }
         Ok(recovered)
     }

@@ -698,7 +698,15 @@ fn disk_is_full(path: &Path) -> bool {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    rustix::fs::statvfs(dir).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES)
+    rustix::fs::statvfs(dir).is_ok_and(|s| {
+        // Root may also write the blocks the file system reserves for it.
+        let blocks = if rustix::process::geteuid().is_root() {
+            s.f_bfree
+        } else {
+            s.f_bavail
+        };
+        blocks.saturating_mul(s.f_frsize) < FULL_BELOW_BYTES
+    })
 }
 
 #[cfg(not(unix))]
@@ -1226,5 +1234,53 @@ mod status_count_tests {
             "tasks were ready along the way: {most_ready}"
         );
         assert!(deleted > 10, "the walk deleted tasks: {deleted}");
+    }
+}
+
+#[cfg(test)]
+mod full_disk_tests {
+    use super::*;
+    use crate::Code;
+
+    #[test]
+    fn only_storage_errors_of_a_full_disk_are_explained_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        // SQLite saying so is believed, whatever the free space.
+        let full = explain_full_disk(
+            &db,
+            Error::storage("storage error: database or disk is full"),
+        );
+        assert_eq!(full.code(), Code::StorageError);
+        assert_eq!(full.details()["diskFull"], true, "{full:?}");
+        assert_eq!(
+            full.details()["cause"],
+            "storage error: database or disk is full"
+        );
+        assert!(full.message().contains("is full"), "{}", full.message());
+        assert!(full.suggestion().unwrap().contains("Free space"));
+        // Explained once only.
+        assert_eq!(
+            explain_full_disk(&db, full.clone()).to_json(),
+            full.to_json()
+        );
+        // With room on the disk, an I/O error stays what it is; so do busy and other errors.
+        assert!(!disk_is_full(&db));
+        let io = Error::storage("storage error: disk I/O error");
+        assert_eq!(explain_full_disk(&db, io.clone()).to_json(), io.to_json());
+        let busy = Error::storage("storage error: database or disk is full").with_retryable(true);
+        assert_eq!(
+            explain_full_disk(&db, busy.clone()).to_json(),
+            busy.to_json()
+        );
+        let other = Error::invalid_argument("database or disk is full");
+        assert_eq!(
+            explain_full_disk(&db, other.clone()).to_json(),
+            other.to_json()
+        );
+        // A store with room has no trouble to report.
+        let store = SqliteStore::open(&db).unwrap();
+        assert!(Backend::write_trouble(&store).is_none());
+        assert!(Backend::write_trouble(&SqliteStore::open_in_memory().unwrap()).is_none());
     }
 }

@@ -2,6 +2,7 @@
 //! restarted on the same database, WebSocket subscribers through those kills, a host killed
 //! while its agents run, and a store on a full disk.
 
+use maestro_core::protocol::Op;
 use maestro_core::remote::{HttpStore, SyncClient, SyncEvent, SyncOptions};
 use maestro_core::retry::RetryPolicy;
 use maestro_core::{Event, Maestro, NewTask, OpContext, Task, TaskFilter};
@@ -131,6 +132,49 @@ fn start_writers(
         .collect()
 }
 
+/// A WebSocket client creating tasks with ops until `stop`, each with its own op id (which
+/// the sync client resends after a drop); an acknowledged op records its title and id.
+/// Its events are drained, so it is never cut off as a slow consumer.
+fn start_ws_writer(
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+    acks: &Acks,
+    stop: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    let mut policy = RetryPolicy::new(u32::MAX, Duration::from_millis(20));
+    policy.max_delay = Duration::from_millis(250);
+    let opts = SyncOptions::new(url).backoff(policy);
+    let (acks, stop) = (acks.clone(), stop.clone());
+    rt.spawn(async move {
+        let mut client = SyncClient::connect(opts).await.expect("connect");
+        let ops = client.op_sender();
+        let drain = tokio::spawn(async move { while client.next_event().await.is_some() {} });
+        let mut failures = 0;
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let title = format!("ws-{i}");
+            let new = NewTask {
+                title: title.clone(),
+                ..Default::default()
+            };
+            match ops
+                .send_op_with_id(format!("op-{title}"), Op::TaskCreate(new))
+                .await
+            {
+                Ok(task) => {
+                    assert_eq!(task["title"], title.as_str(), "answered with another task");
+                    let id = task["id"].as_str().unwrap().to_string();
+                    acks.lock().unwrap().insert(title, id);
+                }
+                Err(_) => failures += 1,
+            }
+        }
+        drain.abort();
+        failures
+    })
+}
+
 /// A `maestro` CLI process creating tasks in remote mode until `stop_file` exists; each
 /// acknowledged call (exit 0) appends `<title> <id>` to `acks_file`.
 fn cli_writer(sb: &Sandbox, url: &str, stop_file: &Path, acks_file: &Path) -> std::process::Child {
@@ -212,7 +256,8 @@ fn wait_for_acks(acks: &Acks, n: usize) {
 
 #[test]
 fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
-    let (mut load, server) = Loaded::start(4);
+    let (mut load, server) = Loaded::start(3);
+    let ws = start_ws_writer(&load.rt, &load.url, &load.acks, &load.stop);
     let sb = &load.sb;
     let (stop_file, cli_acks) = (sb.path().join("stop"), sb.path().join("cli-acks"));
     let cli = cli_writer(sb, &load.url, &stop_file, &cli_acks);
@@ -234,7 +279,7 @@ fn acknowledged_writes_survive_server_sigkills_and_none_is_applied_twice() {
     }
     wait_for_acks(&load.acks, (KILLS + 1) * 15);
     std::fs::write(&stop_file, b"").unwrap();
-    let failures = load.stop_writers();
+    let failures = load.stop_writers() + load.rt.block_on(ws).unwrap();
     let cli = cli.wait_with_output().unwrap();
     assert!(cli.status.success(), "{cli:?}");
     // The last of the kills: nothing is shut down cleanly.
@@ -553,7 +598,8 @@ fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health(
     assert_eq!(integrity(&db), "ok");
 
     std::fs::remove_file(filler).unwrap();
-    assert_eq!(create(1000).0, 201);
+    let (status, body) = create(1000);
+    assert_eq!(status, 201, "{body}");
     let (status, health) = http(&addr, "GET", "/health", &[], b"");
     assert_eq!(status, 200, "{health}");
     drop(server);
@@ -572,38 +618,67 @@ sleep 60
 maestro task complete "$T" -q >/dev/null
 "#;
 
-/// The pids of the live (not zombie) processes in process group `pgid`.
-fn live_group(pgid: i64) -> Vec<i64> {
+/// A process of this machine, from its `/proc/<pid>/stat`.
+struct Proc {
+    pid: i64,
+    name: String,
+    zombie: bool,
+    parent: i64,
+    group: i64,
+}
+
+/// Every process of this machine.
+fn processes() -> Vec<Proc> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i64>() else {
             continue;
         };
+        // pid (name) state ppid pgrp …
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        // pid (comm) state ppid pgrp …
-        let Some((_, rest)) = stat.rsplit_once(')') else {
+        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
             continue;
         };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
-            out.push(pid);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() < 3 {
+            continue;
         }
+        out.push(Proc {
+            pid,
+            name: head[open + 1..].to_string(),
+            zombie: f[0] == "Z",
+            parent: f[1].parse().unwrap_or(0),
+            group: f[2].parse().unwrap_or(0),
+        });
     }
     out
 }
 
-#[test]
-fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans() {
+/// The pids of the live (not zombie) processes in process group `pgid`.
+fn live_group(pgid: i64) -> Vec<i64> {
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.group == pgid)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// A sandbox with a project, `MAESTRO_HOME` and the agent profile `slow` ([`SLOW_WORKER`]).
+fn slow_agents() -> Sandbox {
     let mut sb = sandbox!();
-    sb.init();
     let home = sb.path().join("maestro-home");
     sb.set_env("MAESTRO_HOME", &home.display().to_string());
     let script = sb.path().join("slow.sh");
     std::fs::write(&script, SLOW_WORKER).unwrap();
     let cmd = format!("[\"sh\",\"{}\"]", script.display());
-    sb.ok(&["config", "set", "agents.slow.command", &cmd]);
+    sb.ok(&["config", "set", "agents.slow.command", &cmd, "--global"]);
+    sb
+}
+
+/// Spawns a `slow` agent for each of two new tasks and waits until both are half way;
+/// the tasks, the sessions and the agents' pids.
+fn two_agents_half_way(sb: &Sandbox) -> ([String; 2], Vec<String>, Vec<i64>) {
     let tasks = [sb.task("first", &[]), sb.task("second", &[])];
-    let host_a = sb.spawn(&["host", "--json"], &[]);
     let sessions: Vec<String> = tasks
         .iter()
         .map(|t| maestro_tests::id(&sb.ok(&["session", "spawn", "--task", t, "--agent", "slow"])))
@@ -617,11 +692,54 @@ fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans(
                 .any(|s| s["completed"] == true)
         })
     });
-    assert!(half_way, "the workers did not get half way");
+    assert!(half_way, "the agents did not get half way");
     let pids: Vec<i64> = sessions
         .iter()
         .map(|s| sb.ok(&["session", "get", s])["pid"].as_i64().unwrap())
         .collect();
+    (tasks, sessions, pids)
+}
+
+/// Waits (bounded) until no process of the agents' groups runs; kills what is left, and
+/// fails, if some still do.
+fn assert_no_orphans(pids: &[i64]) {
+    let gone = until(300, || pids.iter().all(|p| live_group(*p).is_empty()));
+    let left: Vec<Vec<i64>> = pids.iter().map(|p| live_group(*p)).collect();
+    for p in left.iter().flatten() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+    assert!(gone, "orphan agent processes left running: {left:?}");
+}
+
+/// The next host stops the agents a killed one left (none of their processes is left),
+/// declares their sessions lost with a reason naming the host, and their tasks go back to
+/// the queue.
+fn assert_recovered(sb: &Sandbox, tasks: &[String], sessions: &[String], pids: &[i64]) {
+    assert_no_orphans(pids);
+    let marked = until(100, || {
+        sessions
+            .iter()
+            .all(|s| sb.ok(&["session", "get", s])["status"] == "lost")
+    });
+    for s in sessions {
+        let s = sb.ok(&["session", "get", s]);
+        assert!(marked, "{s}");
+        assert!(s["reason"].as_str().unwrap().contains("host"), "{s}");
+    }
+    for t in tasks {
+        let d = sb.ok(&["task", "get", t]);
+        assert_eq!(d["status"], "pending", "{d}");
+    }
+}
+
+#[test]
+fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans() {
+    let sb = slow_agents();
+    sb.init();
+    let host_a = sb.spawn(&["host", "--json"], &[]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
 
     // The host dies at once; its agents (in their own process groups) live on, unwatched.
     let _ = std::process::Command::new("kill")
@@ -631,46 +749,168 @@ fn a_host_killed_while_agents_run_is_recovered_by_the_next_host_without_orphans(
     for pid in &pids {
         assert!(
             !live_group(*pid).is_empty(),
-            "worker {pid} died with its host"
+            "agent {pid} died with its host"
         );
     }
 
-    // The next host on this machine stops them and says what became of their sessions.
     let host_b = sb.spawn(&["host", "--json"], &[]);
-    let gone = until(300, || pids.iter().all(|p| live_group(*p).is_empty()));
-    let left: Vec<Vec<i64>> = pids.iter().map(|p| live_group(*p)).collect();
-    for p in left.iter().flatten() {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &p.to_string()])
-            .status();
-    }
-    assert!(gone, "orphan agent processes left running: {left:?}");
-    let marked = until(100, || {
-        sessions
-            .iter()
-            .all(|s| sb.ok(&["session", "get", s])["status"] == "lost")
-    });
-    for s in &sessions {
-        let s = sb.ok(&["session", "get", s]);
-        assert!(marked, "{s}");
-        assert!(s["reason"].as_str().unwrap().contains("host"), "{s}");
-    }
-    // Their tasks went back to the queue, for another worker to pick up.
-    for t in &tasks {
-        let d = sb.ok(&["task", "get", t]);
-        assert_eq!(d["status"], "pending", "{d}");
-    }
+    assert_recovered(&sb, &tasks, &sessions, &pids);
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &host_b.id().to_string()])
         .status();
     let run = maestro_tests::wait(host_b);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    let lost: usize = run
+    let recovered: usize = run
         .stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["event"] == "recovered")
         .map(|e| e["sessionIds"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(lost, 2, "{}", run.stdout);
+    assert_eq!(recovered, 2, "{}", run.stdout);
+}
+
+#[test]
+fn a_server_with_spawn_killed_while_agents_run_recovers_them_on_restart() {
+    let mut sb = slow_agents();
+    let db = sb.path().join("server.db");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let spawn = ["--spawn", "--agent", "slow"];
+    let server = Server::start(&sb, &db, &addr, &spawn);
+    sb.set_env("MAESTRO_API_URL", &server.url);
+    sb.ok(&["project", "create", "served", "--default"]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
+
+    server.kill();
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "agent {pid} died with its server"
+        );
+    }
+    let server = Server::start(&sb, &db, &addr, &spawn);
+    assert_recovered(&sb, &tasks, &sessions, &pids);
+    server.terminate();
+}
+
+#[test]
+fn an_agent_whose_session_was_reaped_after_its_host_died_is_stopped_by_the_next_host() {
+    let sb = slow_agents();
+    sb.init();
+    let host_a = sb.spawn(&["host"], &[]);
+    let (tasks, sessions, pids) = two_agents_half_way(&sb);
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &host_a.id().to_string()])
+        .status();
+    maestro_tests::wait(host_a);
+    // Nobody keeps the leases now: with a lease of 1 s, `task ready` declares them lost.
+    let short = [("MAESTRO_LEASE_SECONDS", "1")];
+    let reaped = until(100, || {
+        sb.ok_with(&short, &["task", "ready"])
+            .as_array()
+            .unwrap()
+            .len()
+            == 2
+    });
+    assert!(reaped, "the silent sessions were not reaped");
+    for s in &sessions {
+        assert_eq!(sb.ok(&["session", "get", s])["status"], "lost");
+    }
+    for pid in &pids {
+        assert!(
+            !live_group(*pid).is_empty(),
+            "agent {pid} stopped by itself"
+        );
+    }
+
+    let host_b = sb.spawn(&["host"], &[]);
+    assert_no_orphans(&pids);
+    for t in &tasks {
+        assert_eq!(sb.ok(&["task", "get", t])["status"], "pending");
+    }
+    drop(host_b);
+}
+
+/// The pids of the live `maestro` processes whose parent is `parent`.
+fn maestro_children(parent: u32) -> Vec<i64> {
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.name == "maestro" && p.parent == i64::from(parent))
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn cli_writers_killed_mid_call_leave_a_sound_store_with_every_acknowledged_write() {
+    let sb = sandbox!();
+    let db = sb.path().join("local.db");
+    let db_arg = db.to_str().unwrap().to_string();
+    sb.ok(&["--db", &db_arg, "init", "--name", "local"]);
+    let acks_file = sb.path().join("acks");
+    // Each writer appends `<title> <id>` for every call that succeeded (exit 0).
+    let mut writers: Vec<std::process::Child> = (0..3)
+        .map(|w| {
+            let script = format!(
+                r#"for i in $(seq 1 100); do
+  if id=$("$MAESTRO_BIN" --db "$DB" task create "l{w}-$i" -q); then echo "l{w}-$i $id" >> "$ACKS"; fi
+done"#
+            );
+            sb.shell(
+                &script,
+                &[("DB", db_arg.as_str()), ("ACKS", acks_file.to_str().unwrap())],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    // SIGKILL the writers' `maestro` calls as they run, 40 of them at most.
+    let mut killed = 0;
+    for _ in 0..6000 {
+        let done = writers
+            .iter_mut()
+            .all(|w| w.try_wait().ok().flatten().is_some());
+        if killed >= 40 || done {
+            break;
+        }
+        if let Some(pid) = writers.iter().flat_map(|w| maestro_children(w.id())).next() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            killed += 1;
+        }
+        // Pacing, so that the kills spread over the run.
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    for w in writers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert!(killed >= 15, "only {killed} calls were killed");
+
+    assert_eq!(integrity(&db), "ok");
+    let acks = std::fs::read_to_string(&acks_file).unwrap_or_default();
+    assert!(acks.lines().count() > 150, "{acks}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks = all_tasks(&rt, &db);
+    let by_title: HashMap<&str, &str> = tasks
+        .iter()
+        .map(|t| (t.title.as_str(), t.id.as_str()))
+        .collect();
+    assert_eq!(by_title.len(), tasks.len(), "a title was written twice");
+    for line in acks.lines() {
+        let (title, id) = line.split_once(' ').unwrap();
+        assert_eq!(
+            by_title.get(title),
+            Some(&id),
+            "acknowledged {title} is missing"
+        );
+    }
+    // The store works on: a write after the crashes is applied and logged.
+    sb.ok(&["--db", &db_arg, "task", "create", "after"]);
+    let log = event_log(&rt, &db);
+    let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
 }
