@@ -423,6 +423,10 @@ pub trait Backend: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
+    /// See [`Store::write_failure`].
+    fn write_failure(&self) -> Option<Error> {
+        None
+    }
 }
 
 #[async_trait]
@@ -435,6 +439,9 @@ impl<B: Backend> Store for B {
     }
     fn read_only(&self) -> bool {
         Backend::read_only(self)
+    }
+    fn write_failure(&self) -> Option<Error> {
+        Backend::write_failure(self)
     }
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Backend::commit_notifications(self)

@@ -80,6 +80,9 @@ struct Inner {
     commits: watch::Sender<i64>,
     /// A checkpoint is running (one at a time).
     checkpointing: AtomicBool,
+    /// The storage error of the last write, until a write succeeds again (the disk is
+    /// full, say): what `/health` reports while writes fail.
+    write_failure: Mutex<Option<Error>>,
 }
 
 impl Inner {
@@ -184,6 +187,7 @@ impl SqliteStore {
                 write_lock: Mutex::new(()),
                 commits,
                 checkpointing: AtomicBool::new(false),
+                write_failure: Mutex::new(None),
             }),
         })
     }
@@ -253,6 +257,24 @@ impl SqliteStore {
     ) -> Result<T> {
         let now = self.inner.opts.clock.now_ms();
         read_in(self.checkout()?.get(), now, f)
+    }
+
+    /// Remembers whether writes fail for want of storage (not a refused or conflicting
+    /// operation, not a busy database): set by such a failure, cleared by the next success.
+    fn note_write<T>(&self, out: Result<T>) -> Result<T> {
+        let failure = match &out {
+            Ok(_) => None,
+            Err(e) if e.code() == crate::error::Code::StorageError && !e.is_busy() => {
+                Some(e.clone())
+            }
+            Err(_) => return out,
+        };
+        *self
+            .inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = failure;
+        out
     }
 
     /// Runs mutation `w` in one `BEGIN IMMEDIATE` transaction, after the writers of this
@@ -641,11 +663,20 @@ impl Backend for SqliteStore {
             && let Some(out) = self.try_write_in_place(op, &w)
         {
             self.checkpoint_if_due();
-            return out;
+            return self.note_write(out);
         }
         let store = self.clone();
         let op = op.clone();
-        blocking(move || store.write_sync(&op, &w)).await
+        let out = blocking(move || store.write_sync(&op, &w)).await;
+        self.note_write(out)
+    }
+
+    fn write_failure(&self) -> Option<Error> {
+        self.inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
@@ -928,5 +959,62 @@ mod statement_tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[cfg(test)]
+mod write_failure_tests {
+    use super::*;
+
+    /// A database that cannot grow (SQLite's page cap stands in for a full disk): the write
+    /// fails retryable with the reason, the store says writes fail until one succeeds.
+    #[tokio::test]
+    async fn a_full_database_fails_writes_retryably_until_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteOptions {
+            max_connections: 1,
+            ..Default::default()
+        };
+        let store = SqliteStore::open_with(dir.path().join("m.db"), opts).unwrap();
+        let op = OpContext::default();
+        let project = NewProject {
+            name: "p".into(),
+            ..Default::default()
+        };
+        store.create_project(&op, project).await.unwrap();
+        assert!(Store::write_failure(&store).is_none());
+        let cap = |extra: i64| {
+            store
+                .read_sync(|rows| {
+                    let pages: i64 = rows.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                    rows.conn.query_row(
+                        &format!("PRAGMA max_page_count = {}", pages + extra),
+                        [],
+                        |_| Ok(()),
+                    )?;
+                    Ok(())
+                })
+                .unwrap()
+        };
+        cap(0);
+        let big = || NewTask {
+            title: "big".into(),
+            description: Some("d".repeat(60_000)),
+            ..Default::default()
+        };
+        let e = store.create_task(&op, big()).await.unwrap_err();
+        assert_eq!(e.details()["reason"], "disk_full", "{e:?}");
+        assert!(e.retryable());
+        assert_eq!(
+            Store::write_failure(&store).unwrap().details()["reason"],
+            "disk_full"
+        );
+        // A refused operation is not a storage failure and changes nothing.
+        let missing = store.delete_task(&op, "t-zzzzzzzz").await.unwrap_err();
+        assert_eq!(missing.code(), crate::error::Code::TaskNotFound);
+        assert!(Store::write_failure(&store).is_some());
+        cap(10_000);
+        store.create_task(&op, big()).await.unwrap();
+        assert!(Store::write_failure(&store).is_none());
     }
 }

@@ -306,6 +306,11 @@ pub trait Store: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
+    /// The storage error writes fail with at the moment (a full disk, say), if they do:
+    /// what a server's `/health` reports as degraded.
+    fn write_failure(&self) -> Option<crate::error::Error> {
+        None
+    }
     /// The clock the store stamps rows with.
     fn clock(&self) -> std::sync::Arc<dyn crate::clock::Clock> {
         crate::clock::system()
