@@ -563,6 +563,14 @@ impl From<rusqlite::Error> for Error {
                 .with_suggestion(
                     "Free disk space where the database lives ('maestro whoami' shows it), then retry: nothing was written",
                 )
+        } else if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        ) {
+            err.with_details(json!({ "reason": "not_a_database" }))
+                .with_suggestion(
+                    "The file is not a readable Maestro database: point --db / MAESTRO_DB at the right store ('maestro whoami' shows which is used), or move the file away and run 'maestro init'",
+                )
         } else {
             err
         }

@@ -519,6 +519,8 @@ fn every_error_path_gives_one_envelope_with_a_suggestion_that_parses() {
     for args in &cases {
         check_envelope(&sb, &[], args);
     }
+    let e = check_envelope(&sb, &[], &["--db", &corrupt, "status"]);
+    assert_eq!(e["details"]["reason"], "not_a_database", "{e}");
     let session = sb.ok(&["session", "register", "--name", "w"])["id"]
         .as_str()
         .unwrap()
