@@ -531,15 +531,15 @@ impl Error {
         )
         .with_suggestion("Pass a task id ('maestro task list' shows them), or set MAESTRO_TASK_IDS")
     }
-    pub fn version_conflict(entity: &str, id: &str, expected: i64, actual: i64) -> Self {
+    /// A task that is not at the version an update expected.
+    pub fn version_conflict(id: &str, expected: i64, actual: i64) -> Self {
         Error::new(
             Code::VersionConflict,
-            format!("{entity} '{id}' is at version {actual}, not {expected}"),
+            format!("Task '{id}' is at version {actual}, not {expected}"),
         )
         .with_details(json!({ "id": id, "expectedVersion": expected, "actualVersion": actual }))
         .with_suggestion(format!(
-            "Re-read it with 'maestro {} get {id}' and apply your change to the current version",
-            entity.to_lowercase()
+            "Re-read it with 'maestro task get {id}' and apply your change to the current version"
         ))
     }
 }
