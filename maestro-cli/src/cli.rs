@@ -418,7 +418,7 @@ pub enum TaskCmd {
     },
     /// Create a task
     #[command(
-        after_help = "Examples:\n  maestro task create \"Write the parser\"\n  maestro task create \"Add tests\" --priority high --depends-on t-7k2m9q --label backend\n  maestro task create \"Ship\" --depends-on t-aaa,t-bbb --desc \"Release once both are done\""
+        after_help = "Examples:\n  maestro task create \"Write the parser\"\n  maestro task create \"Add tests\" --priority high --depends-on t-7k2m9q --label backend\n  maestro task create \"Ship\" --depends-on t-aaa,t-bbb --desc \"Release once both are done\"\n  maestro task create \"Port the parser\" --desc-file notes.md\n  git log -1 --format=%B | maestro task create \"Follow up\" --desc-file -"
     )]
     Create(TaskCreateArgs),
     /// Change a task's fields, status or dependencies
@@ -503,6 +503,9 @@ pub struct TaskCreateArgs {
     pub title: String,
     #[arg(long, visible_alias = "description", value_name = "TEXT")]
     pub desc: Option<String>,
+    /// Read the description from a file ('-': standard input)
+    #[arg(long, value_name = "PATH", conflicts_with = "desc")]
+    pub desc_file: Option<PathBuf>,
     #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
     /// Tasks this one depends on (comma-separated or repeated)
@@ -523,6 +526,9 @@ pub struct TaskUpdateArgs {
     pub title: Option<String>,
     #[arg(long, visible_alias = "description", value_name = "TEXT")]
     pub desc: Option<String>,
+    /// Read the description from a file ('-': standard input)
+    #[arg(long, value_name = "PATH", conflicts_with = "desc")]
+    pub desc_file: Option<PathBuf>,
     #[arg(long, value_parser = priority_arg(), value_name = "PRIORITY")]
     pub priority: Option<Priority>,
     #[arg(long, value_parser = status_arg(), value_name = "STATUS")]
@@ -589,6 +595,9 @@ pub enum SubtaskCmd {
         title: String,
         #[arg(long, visible_alias = "description", value_name = "TEXT")]
         desc: Option<String>,
+        /// Read the description from a file ('-': standard input)
+        #[arg(long, value_name = "PATH", conflicts_with = "desc")]
+        desc_file: Option<PathBuf>,
     },
     /// List a task's subtasks in order
     #[command(after_help = "Examples:\n  maestro subtask list t-7k2m --json")]
@@ -607,6 +616,9 @@ pub enum SubtaskCmd {
         title: Option<String>,
         #[arg(long, visible_alias = "description", value_name = "TEXT")]
         desc: Option<String>,
+        /// Read the description from a file ('-': standard input)
+        #[arg(long, value_name = "PATH", conflicts_with = "desc")]
+        desc_file: Option<PathBuf>,
         /// New position, starting at 1
         #[arg(long, value_name = "N")]
         order: Option<i64>,

@@ -97,3 +97,22 @@ fn json_object(
         },
     }
 }
+
+/// A description given inline (`--desc`) or read from a file (`--desc-file`, `-` for
+/// standard input; the file's final newlines are not part of it).
+fn description(inline: Option<String>, file: Option<&std::path::Path>) -> Result<Option<String>> {
+    let Some(path) = file else {
+        return Ok(inline);
+    };
+    let read = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map(|t| Some(t.trim_end_matches(['\n', '\r']).to_string())).map_err(|e| {
+        Error::invalid_argument(format!("cannot read the description from {}: {e}", path.display()))
+            .with_details(serde_json::json!({ "field": "descFile", "path": path.display().to_string() }))
+            .with_suggestion("Name a readable text file, or '-' to read standard input, e.g. 'maestro task create \"Title\" --desc-file notes.md'")
+    })
+}

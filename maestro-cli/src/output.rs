@@ -45,6 +45,26 @@ impl Out {
         self.envelope(json!({ "success": true, "data": data }), human);
     }
 
+    /// A success with warnings: in JSON mode beside `data` (`"warnings": [...]`), for people
+    /// on stderr after the output.
+    pub fn success_warned<T: Serialize>(
+        &self,
+        data: &T,
+        warnings: &[String],
+        human: impl FnOnce(&Style) -> String,
+    ) {
+        let mut env = json!({ "success": true, "data": data });
+        if !warnings.is_empty() {
+            env["warnings"] = json!(warnings);
+        }
+        self.envelope(env, human);
+        if !self.json {
+            for w in warnings {
+                let _ = writeln!(std::io::stderr().lock(), "warning: {}", terminal_safe(w));
+            }
+        }
+    }
+
     /// Prints a page of results, with `nextCursor` when more remain.
     pub fn page<T: Serialize>(&self, page: &Page<T>, human: impl FnOnce(&Style) -> String) {
         let mut env = json!({ "success": true, "data": page.items });

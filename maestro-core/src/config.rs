@@ -149,17 +149,19 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self> {
         let values = match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => Map::new(),
-            Ok(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(m)) => m,
-                _ => {
-                    return Err(Error::invalid_argument(format!(
+            Ok(text) => {
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(m)) => m,
+                    _ => {
+                        return Err(Error::invalid_argument(format!(
                         "{} is not a JSON object",
                         path.display()
                     ))
                     .with_details(json!({ "path": path.display().to_string() }))
-                    .with_suggestion("Fix or delete the file; 'maestro config set' rewrites it"));
+                    .with_suggestion("Fix or delete the file; 'maestro config set <key> <value>' rewrites it"));
+                    }
                 }
-            },
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
             Err(e) => {
                 return Err(Error::storage(format!(

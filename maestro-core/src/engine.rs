@@ -423,8 +423,8 @@ pub trait Backend: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
-    /// See [`Store::write_trouble`].
-    fn write_trouble(&self) -> Option<Error> {
+    /// See [`Store::write_failure`].
+    fn write_failure(&self) -> Option<Error> {
         None
     }
 }
@@ -440,8 +440,8 @@ impl<B: Backend> Store for B {
     fn read_only(&self) -> bool {
         Backend::read_only(self)
     }
-    fn write_trouble(&self) -> Option<Error> {
-        Backend::write_trouble(self)
+    fn write_failure(&self) -> Option<Error> {
+        Backend::write_failure(self)
     }
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Backend::commit_notifications(self)

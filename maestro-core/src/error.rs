@@ -375,9 +375,11 @@ impl Error {
     pub fn retryable(&self) -> bool {
         self.body().retryable
     }
-    /// SQLite answered busy or locked (the only retryable storage error).
+    /// SQLite answered busy or locked.
     pub(crate) fn is_busy(&self) -> bool {
-        self.code() == Code::StorageError && self.retryable()
+        self.code() == Code::StorageError
+            && self.retryable()
+            && self.details().get("reason").and_then(Value::as_str) == Some("busy")
     }
 
     /// Attaches structured details (a JSON object).
@@ -529,15 +531,15 @@ impl Error {
         )
         .with_suggestion("Pass a task id ('maestro task list' shows them), or set MAESTRO_TASK_IDS")
     }
-    pub fn version_conflict(entity: &str, id: &str, expected: i64, actual: i64) -> Self {
+    /// A task that is not at the version an update expected.
+    pub fn version_conflict(id: &str, expected: i64, actual: i64) -> Self {
         Error::new(
             Code::VersionConflict,
-            format!("{entity} '{id}' is at version {actual}, not {expected}"),
+            format!("Task '{id}' is at version {actual}, not {expected}"),
         )
         .with_details(json!({ "id": id, "expectedVersion": expected, "actualVersion": actual }))
         .with_suggestion(format!(
-            "Re-read it with 'maestro {} get {id}' and apply your change to the current version",
-            entity.to_lowercase()
+            "Re-read it with 'maestro task get {id}' and apply your change to the current version"
         ))
     }
 }
@@ -548,10 +550,27 @@ impl From<rusqlite::Error> for Error {
             e.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         );
+        let full = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
         let err = Error::storage(format!("storage error: {e}"));
         if busy {
             err.with_retryable(true)
+                .with_details(json!({ "reason": "busy" }))
                 .with_suggestion("The database is busy; retry the command")
+        } else if full {
+            // Nothing was written; once there is room the same call succeeds.
+            err.with_retryable(true)
+                .with_details(json!({ "reason": "disk_full" }))
+                .with_suggestion(
+                    "Free disk space where the database lives ('maestro whoami' shows it), then retry: nothing was written",
+                )
+        } else if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+        ) {
+            err.with_details(json!({ "reason": "not_a_database" }))
+                .with_suggestion(
+                    "The file is not a readable Maestro database: point --db / MAESTRO_DB at the right store ('maestro whoami' shows which is used), or move the file away and run 'maestro init'",
+                )
         } else {
             err
         }
@@ -612,6 +631,25 @@ mod tests {
         );
         let back = Error::from_json(&v).unwrap();
         assert_eq!(back.body(), e.body());
+    }
+
+    #[test]
+    fn a_full_disk_is_retryable_and_not_busy() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let e = Error::from(full);
+        assert_eq!(e.code(), Code::StorageError);
+        assert!(e.retryable());
+        assert!(!e.is_busy());
+        assert_eq!(e.details()["reason"], "disk_full");
+        assert_eq!(e.code().http_status(), 503);
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(Error::from(busy).is_busy());
     }
 
     #[test]

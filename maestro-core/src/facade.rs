@@ -181,6 +181,11 @@ impl Maestro {
         self
     }
 
+    /// The storage error writes fail with at the moment, if they do (see
+    /// [`Store::write_failure`]).
+    pub fn write_failure(&self) -> Option<Error> {
+        self.store.write_failure()
+    }
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

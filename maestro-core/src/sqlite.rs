@@ -80,6 +80,9 @@ struct Inner {
     commits: watch::Sender<i64>,
     /// A checkpoint is running (one at a time).
     checkpointing: AtomicBool,
+    /// The storage error of the last write, until a write succeeds again (the disk is
+    /// full, say): what `/health` reports while writes fail.
+    write_failure: Mutex<Option<Error>>,
 }
 
 impl Inner {
@@ -185,6 +188,7 @@ impl SqliteStore {
                 write_lock: Mutex::new(()),
                 commits,
                 checkpointing: AtomicBool::new(false),
+                write_failure: Mutex::new(None),
             }),
         })
     }
@@ -254,6 +258,24 @@ impl SqliteStore {
     ) -> Result<T> {
         let now = self.inner.opts.clock.now_ms();
         read_in(self.checkout()?.get(), now, f)
+    }
+
+    /// Remembers whether writes fail for want of storage (not a refused or conflicting
+    /// operation, not a busy database): set by such a failure, cleared by the next success.
+    fn note_write<T>(&self, out: Result<T>) -> Result<T> {
+        let failure = match &out {
+            Ok(_) => None,
+            Err(e) if e.code() == crate::error::Code::StorageError && !e.is_busy() => {
+                Some(e.clone())
+            }
+            Err(_) => return out,
+        };
+        *self
+            .inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = failure;
+        out
     }
 
     /// Runs mutation `w` in one `BEGIN IMMEDIATE` transaction, after the writers of this
@@ -651,13 +673,28 @@ impl Backend for SqliteStore {
             && let Some(out) = self.try_write_in_place(op, &w)
         {
             self.checkpoint_if_due();
-            return out.map_err(|e| self.explain(e));
+            return self.note_write(out.map_err(|e| self.explain(e)));
         }
         let store = self.clone();
         let op = op.clone();
-        blocking(move || store.write_sync(&op, &w))
-            .await
-            .map_err(|e| self.explain(e))
+        let out = blocking(move || store.write_sync(&op, &w)).await;
+        self.note_write(out.map_err(|e| self.explain(e)))
+    }
+
+    /// A full disk, seen now; else the storage error the last write failed with, unless it
+    /// was for want of space and there is room again.
+    fn write_failure(&self) -> Option<Error> {
+        if let Some(path) = self.inner.path.as_deref()
+            && disk_is_full(path)
+        {
+            return Some(full_disk_error(path, None));
+        }
+        self.inner
+            .write_failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .filter(|e| e.details()["reason"] != "disk_full")
     }
 
     fn commit_notifications(&self) -> Option<watch::Receiver<i64>> {
@@ -670,11 +707,6 @@ impl Backend for SqliteStore {
 
     fn read_only(&self) -> bool {
         self.is_read_only()
-    }
-
-    fn write_trouble(&self) -> Option<Error> {
-        let path = self.inner.path.as_deref()?;
-        disk_is_full(path).then(|| full_disk_error(path, None))
     }
 }
 
@@ -730,7 +762,11 @@ fn explain_full_disk(path: &Path, e: Error) -> Error {
 }
 
 fn full_disk_error(path: &Path, cause: Option<&str>) -> Error {
-    let mut details = serde_json::json!({ "db": path.display().to_string(), "diskFull": true });
+    let mut details = serde_json::json!({
+        "db": path.display().to_string(),
+        "diskFull": true,
+        "reason": "disk_full",
+    });
     if let Some(cause) = cause {
         details["cause"] = cause.into();
     }
@@ -739,6 +775,7 @@ fn full_disk_error(path: &Path, cause: Option<&str>) -> Error {
         path.display()
     ))
     .with_details(details)
+    .with_retryable(true)
     .with_suggestion("Free space on that disk (df shows it); what was written before is kept, and writes work again once there is room")
 }
 
@@ -1280,7 +1317,64 @@ mod full_disk_tests {
         );
         // A store with room has no trouble to report.
         let store = SqliteStore::open(&db).unwrap();
-        assert!(Backend::write_trouble(&store).is_none());
-        assert!(Backend::write_trouble(&SqliteStore::open_in_memory().unwrap()).is_none());
+        assert!(Backend::write_failure(&store).is_none());
+        assert!(Backend::write_failure(&SqliteStore::open_in_memory().unwrap()).is_none());
+    }
+}
+
+#[cfg(test)]
+mod write_failure_tests {
+    use super::*;
+
+    /// A database that cannot grow (SQLite's page cap stands in for a full disk): the write
+    /// fails retryable with the reason, the store says writes fail until one succeeds.
+    #[tokio::test]
+    async fn a_full_database_fails_writes_retryably_until_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SqliteOptions {
+            max_connections: 1,
+            ..Default::default()
+        };
+        let store = SqliteStore::open_with(dir.path().join("m.db"), opts).unwrap();
+        let op = OpContext::default();
+        let project = NewProject {
+            name: "p".into(),
+            ..Default::default()
+        };
+        store.create_project(&op, project).await.unwrap();
+        assert!(Store::write_failure(&store).is_none());
+        let cap = |extra: i64| {
+            store
+                .read_sync(|rows| {
+                    let pages: i64 = rows.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                    rows.conn.query_row(
+                        &format!("PRAGMA max_page_count = {}", pages + extra),
+                        [],
+                        |_| Ok(()),
+                    )?;
+                    Ok(())
+                })
+                .unwrap()
+        };
+        cap(0);
+        let big = || NewTask {
+            title: "big".into(),
+            description: Some("d".repeat(60_000)),
+            ..Default::default()
+        };
+        let e = store.create_task(&op, big()).await.unwrap_err();
+        assert_eq!(e.details()["reason"], "disk_full", "{e:?}");
+        assert!(e.retryable());
+        assert_eq!(
+            Store::write_failure(&store).unwrap().details()["reason"],
+            "disk_full"
+        );
+        // A refused operation is not a storage failure and changes nothing.
+        let missing = store.delete_task(&op, "t-zzzzzzzz").await.unwrap_err();
+        assert_eq!(missing.code(), crate::error::Code::TaskNotFound);
+        assert!(Store::write_failure(&store).is_some());
+        cap(10_000);
+        store.create_task(&op, big()).await.unwrap();
+        assert!(Store::write_failure(&store).is_none());
     }
 }

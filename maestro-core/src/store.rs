@@ -306,9 +306,9 @@ pub trait Store: Send + Sync + 'static {
     fn read_only(&self) -> bool {
         false
     }
-    /// Why writes would fail now though reads work (the disk holding the store is full),
-    /// for `/health`.
-    fn write_trouble(&self) -> Option<crate::Error> {
+    /// The storage error writes fail with at the moment (a full disk, say), if they do:
+    /// what a server's `/health` reports as degraded.
+    fn write_failure(&self) -> Option<crate::error::Error> {
         None
     }
     /// The clock the store stamps rows with.

@@ -519,6 +519,8 @@ fn every_error_path_gives_one_envelope_with_a_suggestion_that_parses() {
     for args in &cases {
         check_envelope(&sb, &[], args);
     }
+    let e = check_envelope(&sb, &[], &["--db", &corrupt, "status"]);
+    assert_eq!(e["details"]["reason"], "not_a_database", "{e}");
     let session = sb.ok(&["session", "register", "--name", "w"])["id"]
         .as_str()
         .unwrap()
@@ -590,4 +592,67 @@ fn every_error_code_has_a_suggestion_whose_commands_parse() {
                 .is_some()
         );
     }
+}
+
+/// Every suggestion in the source, not only those the paths above reach: each
+/// `with_suggestion(…)` text, its `{…}` format holes taken as placeholders, names only
+/// commands that parse.
+#[test]
+fn every_suggestion_written_in_the_source_names_commands_that_parse() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("maestro-core/src"), root.join("maestro-cli/src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (at, _) in text.match_indices("with_suggestion(") {
+            // The first string literal of the call.
+            let rest = &text[at..];
+            let Some(open) = rest.find('"') else { continue };
+            let body = &rest[open + 1..];
+            let mut lit = String::new();
+            let mut chars = body.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('"') => lit.push('"'),
+                        Some('n') => lit.push(' '),
+                        Some(o) => lit.push(o),
+                        None => {}
+                    },
+                    '"' => break,
+                    c => lit.push(c),
+                }
+            }
+            // Format holes stand for values: `{id}` → `<id>`; `{{` is a brace.
+            let filled = lit
+                .replace("{{", "\u{1}")
+                .replace("}}", "\u{2}")
+                .replace('{', "<")
+                .replace('}', ">")
+                .replace('\u{1}', "{")
+                .replace('\u{2}', "}");
+            checked += 1;
+            for cmd in unparsable_commands(&filled) {
+                bad.push(format!("{}: {cmd}\n    {lit}", f.display()));
+            }
+        }
+    }
+    assert!(checked > 100, "found {checked} suggestions");
+    assert!(
+        bad.is_empty(),
+        "suggestions naming commands that do not parse:\n{}",
+        bad.join("\n")
+    );
 }

@@ -580,6 +580,7 @@ fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health(
     let e: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(e["error"], "storage_error", "{status} {e}");
     assert_eq!(e["details"]["diskFull"], true, "{e}");
+    assert_eq!(e["retryable"], true, "{e}");
     assert_eq!(status, 503, "{e}");
     // The server keeps answering: reads work, and /health says writes fail.
     let (status, list) = http(&addr, "GET", "/api/tasks?limit=500", &[], b"");
@@ -593,8 +594,10 @@ fn a_server_on_a_full_disk_answers_errors_keeps_answering_and_says_so_on_health(
     let (status, health) = http(&addr, "GET", "/health", &[], b"");
     let h: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(status, 503, "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
     assert_eq!(h["error"]["error"], "storage_error", "{h}");
     assert_eq!(h["error"]["details"]["diskFull"], true, "{h}");
+    assert_eq!(h["error"]["retryable"], true, "{h}");
     assert_eq!(integrity(&db), "ok");
 
     std::fs::remove_file(filler).unwrap();

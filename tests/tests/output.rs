@@ -194,3 +194,69 @@ fn every_list_follows_the_same_rules_local_and_remote() {
         run(&["project", "use", main.as_str().unwrap()]);
     }
 }
+
+#[test]
+fn descriptions_come_from_files_or_stdin_and_completing_with_open_subtasks_warns() {
+    let sb = sandbox!();
+    sb.init();
+    let notes = sb.cwd().join("notes.md");
+    std::fs::write(&notes, "line one\nline two\n").unwrap();
+    let t = sb.ok(&["task", "create", "From a file", "--desc-file", "notes.md"]);
+    assert_eq!(t["description"], "line one\nline two");
+    let id = t["id"].as_str().unwrap().to_string();
+    let out = sb
+        .shell(
+            &format!(
+                "printf 'piped text' | \"$MAESTRO_BIN\" task update {id} --desc-file - --json"
+            ),
+            &[],
+        )
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["data"]["description"], "piped text", "{v}");
+    sb.fails(
+        &["task", "create", "X", "--desc-file", "missing.md"],
+        "invalid_argument",
+        2,
+    );
+    // Reports leave the version an orchestrator guards with --if-version.
+    let version = sb.ok(&["task", "get", &id])["version"].clone();
+    sb.ok(&["update", "halfway", "--task", &id]);
+    let st = sb.ok(&["subtask", "create", &id, "check"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sb.ok(&["task", "get", &id])["version"], version);
+    sb.ok(&[
+        "task",
+        "update",
+        &id,
+        "--priority",
+        "high",
+        "--if-version",
+        &version.to_string(),
+    ]);
+    // Completing with an open subtask works, with a warning.
+    sb.ok(&["task", "start", &id]);
+    let r = sb.run(&["task", "complete", &id, "--json"]);
+    let v = r.json();
+    assert_eq!(v["data"]["status"], "completed");
+    assert!(v["warnings"][0].as_str().unwrap().contains(&st), "{v}");
+    let id2 = sb.task("other", &[]);
+    sb.ok(&["subtask", "create", &id2, "open one"]);
+    sb.ok(&["task", "start", &id2]);
+    let r = sb.run(&["task", "complete", &id2]);
+    assert!(
+        r.stderr.contains("warning: 1 subtask is still open"),
+        "{}",
+        r.stderr
+    );
+    // Metadata shows in human task get.
+    let id3 = sb.task("meta", &["--metadata", r#"{"ticket": "ABC-1"}"#]);
+    assert!(
+        sb.run(&["task", "get", &id3])
+            .stdout
+            .contains("ticket=\"ABC-1\"")
+    );
+}

@@ -14,7 +14,9 @@ pub async fn run(ctx: &mut Ctx, cmd: SubtaskCmd) -> Result<()> {
             task_id,
             title,
             desc,
+            desc_file,
         } => {
+            let desc = super::description(desc, desc_file.as_deref())?;
             let st = m
                 .create_subtask(&op, &task_id, &title, desc.as_deref())
                 .await?;
@@ -42,6 +44,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SubtaskCmd) -> Result<()> {
             subtask_id,
             title,
             desc,
+            desc_file,
             order,
             done,
             undone,
@@ -55,7 +58,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SubtaskCmd) -> Result<()> {
             };
             let patch = SubtaskPatch {
                 title,
-                description: desc,
+                description: super::description(desc, desc_file.as_deref())?,
                 completed,
                 order,
             };

@@ -64,7 +64,33 @@ pub async fn run(ctx: &mut Ctx, cmd: TaskCmd) -> Result<()> {
                 .default_task(&m, a.id.as_deref(), "maestro task complete <id>")
                 .await?;
             let t = m.complete_task(&op, &id, a.force).await?;
-            confirm(ctx, &t, "Completed");
+            // Done with items of its checklist still open: said, not refused.
+            let open: Vec<String> = m
+                .get_task(&t.id)
+                .await
+                .map(|d| d.subtasks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| !s.completed)
+                .map(|s| s.id)
+                .collect();
+            let warnings: Vec<String> = if open.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "{} still open ({}); see them with 'maestro subtask list {}'",
+                    crate::output::plural(open.len(), "subtask is", "subtasks are"),
+                    open.join(", "),
+                    t.id
+                )]
+            };
+            ctx.out.success_warned(&t, &warnings, |s| {
+                if s.quiet {
+                    t.id.clone()
+                } else {
+                    s.ok(&format!("Completed {}", task_line(s, &t)))
+                }
+            });
         }
         TaskCmd::Reopen { id } => {
             let t = m.reopen_task(&op, &id).await?;
@@ -155,7 +181,7 @@ fn new_task(a: TaskCreateArgs, project: Option<String>) -> Result<NewTask> {
     Ok(NewTask {
         project_id: project,
         title: a.title,
-        description: a.desc,
+        description: super::description(a.desc, a.desc_file.as_deref())?,
         priority: a.priority,
         depends_on: a
             .depends_on
@@ -174,7 +200,7 @@ fn new_task(a: TaskCreateArgs, project: Option<String>) -> Result<NewTask> {
 fn patch(a: TaskUpdateArgs) -> Result<(String, TaskPatch)> {
     let p = TaskPatch {
         title: a.title,
-        description: a.desc,
+        description: super::description(a.desc, a.desc_file.as_deref())?,
         priority: a.priority,
         status: a.status,
         add_dependencies: a.add_dep,

@@ -2,7 +2,7 @@
 
 use super::resolve::resolve;
 use super::tasks::check_access;
-use super::timeline::{add_entry, bump_version};
+use super::timeline::{add_entry, touch};
 use super::{ReadOp, Rows, WriteOp, emit, load_task};
 use crate::error::{Error, Result};
 use crate::id::{self, IdKind};
@@ -98,7 +98,7 @@ impl WriteOp for CreateSubtask {
             subtask_id: sub.id.clone(),
         };
         add_entry(rows, &task, kind, actor.session_id()).await?;
-        bump_version(rows, &mut task).await?;
+        touch(rows, &mut task).await?;
         Ok(sub)
     }
 }
@@ -177,7 +177,7 @@ impl WriteOp for UpdateSubtask {
             };
             add_entry(rows, &task, kind, actor.session_id()).await?;
         }
-        bump_version(rows, &mut task).await?;
+        touch(rows, &mut task).await?;
         Ok(sub)
     }
 }
@@ -206,7 +206,7 @@ impl WriteOp for DeleteSubtask {
             &json!({ "id": sub.id, "taskId": sub.task_id }),
         )
         .await?;
-        bump_version(rows, &mut task).await?;
+        touch(rows, &mut task).await?;
         Ok(sub)
     }
 }

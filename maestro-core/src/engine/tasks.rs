@@ -85,9 +85,7 @@ pub(crate) async fn save<R: Rows>(rows: &mut R, task: &mut Task) -> Result<()> {
 
 fn check_version(task: &Task, expected: Option<i64>) -> Result<()> {
     match expected {
-        Some(v) if v != task.version => {
-            Err(Error::version_conflict("Task", &task.id, v, task.version))
-        }
+        Some(v) if v != task.version => Err(Error::version_conflict(&task.id, v, task.version)),
         _ => Ok(()),
     }
 }

@@ -32,9 +32,12 @@ pub(crate) async fn add_entry<R: Rows>(
     Ok(entry)
 }
 
-/// A change below the task (timeline, subtasks): +1 version, no `task:updated` event.
-pub(crate) async fn bump_version<R: Rows>(rows: &mut R, task: &mut Task) -> Result<()> {
-    task.version += 1;
+/// A change below the task (timeline, subtasks): the task was updated now, but its
+/// `version` stays: the version guards the task's own fields (title, description, priority,
+/// status, dependencies, labels, metadata, owners), so an orchestrator's `--if-version` edit
+/// does not fail because a worker reported progress or ticked a subtask. No `task:updated`
+/// event.
+pub(crate) async fn touch<R: Rows>(rows: &mut R, task: &mut Task) -> Result<()> {
     task.updated_at = ts(rows.now());
     rows.save_task(task).await
 }
@@ -69,7 +72,7 @@ impl WriteOp for AddTimeline {
             debug_assert!(!matches!(access, Access::Override { .. }));
         }
         let entry = add_entry(rows, &task, self.kind.clone(), actor.session_id()).await?;
-        bump_version(rows, &mut task).await?;
+        touch(rows, &mut task).await?;
         Ok(entry)
     }
 }

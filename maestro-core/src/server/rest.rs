@@ -68,10 +68,14 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn health(State(s): State<AppState>) -> Response {
     let check = tokio::time::timeout(Duration::from_secs(5), s.maestro.latest_seq()).await;
     let (code, db, error) = match check {
-        // Reads work; writes may not (a full disk).
-        Ok(Ok(_)) => match s.maestro.store().write_trouble() {
+        // Reads work but writes fail (a full disk): degraded, with the reason.
+        Ok(Ok(_)) => match s.maestro.write_failure() {
+            Some(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "degraded",
+                Some(e.to_json()),
+            ),
             None => (StatusCode::OK, "ok", None),
-            Some(e) => (StatusCode::SERVICE_UNAVAILABLE, "error", Some(e.to_json())),
         },
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, "error", Some(e.to_json())),
         Err(_) => (
@@ -81,7 +85,11 @@ async fn health(State(s): State<AppState>) -> Response {
         ),
     };
     let mut body = json!({
-        "status": if code == StatusCode::OK { "ok" } else { "unavailable" },
+        "status": match (code, db) {
+            (StatusCode::OK, _) => "ok",
+            (_, "degraded") => "degraded",
+            _ => "unavailable",
+        },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": s.started.elapsed().as_secs(),
         "db": db,

@@ -59,7 +59,7 @@ fn check_not_newer(current: i64) -> Result<()> {
         return Err(Error::storage(format!(
             "the database has schema version {current}, newer than this maestro ({LATEST_VERSION})"
         ))
-        .with_suggestion("Upgrade maestro to a version that knows this database"));
+        .with_suggestion("Upgrade to a newer Maestro, one that knows this database"));
     }
     Ok(())
 }
