@@ -70,13 +70,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probing
     }
-    // The release binary (`MAESTRO_BIN` to measure another one, e.g. an older build).
-    let bin = std::env::var_os("MAESTRO_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/maestro")
-        });
-    let sb = Sandbox::with_bin(bin);
+    let sb = Sandbox::with_bin(maestro_tests::bench_bin());
     sb.init();
     // 1,000 tasks, built quickly through one process per 100 creates would be slow: use the
     // same binary in a loop; this is setup, not measured.

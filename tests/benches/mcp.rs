@@ -20,12 +20,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` probing
     }
-    let bin = std::env::var_os("MAESTRO_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/maestro")
-        });
-    let sb = Sandbox::with_bin(bin);
+    let sb = Sandbox::with_bin(maestro_tests::bench_bin());
     sb.init();
     let task = sb.task("Benchmark task", &[]);
     let s = maestro_tests::id(&sb.ok(&["session", "register", "--name", "bench"]));
