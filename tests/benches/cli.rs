@@ -114,12 +114,7 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return; // `cargo test --benches` probing
     }
-    // The release binary (`MAESTRO_BIN` to measure another one, e.g. an older build).
-    let bin = std::env::var_os("MAESTRO_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/maestro")
-        });
+    let bin = maestro_tests::bench_bin();
     if let Some(i) = args.iter().position(|a| a == "--scale") {
         let sizes: Vec<usize> = args
             .get(i + 1)

@@ -273,6 +273,14 @@ pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_string()
 }
 
+/// The binary a benchmark measures: `MAESTRO_BIN` (e.g. an older build), else the
+/// workspace's release build.
+pub fn bench_bin() -> PathBuf {
+    std::env::var_os("MAESTRO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/maestro"))
+}
+
 /// A real `maestro serve` process on a loopback port; killed when dropped.
 pub struct Server {
     pub child: Child,

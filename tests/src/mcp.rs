@@ -1,5 +1,6 @@
 //! A minimal MCP client for tests: `maestro mcp` as a child process, one JSON-RPC message
-//! per line on its stdin and stdout.
+//! per line on its stdin and stdout. `MCP_TRACE=1` prints the traffic (first 200 characters
+//! of each line) on stderr, to read with `--nocapture`.
 
 use crate::Sandbox;
 use serde_json::{Value, json};
@@ -11,6 +12,12 @@ use std::time::Duration;
 /// How long one answer may take before the test gives up (a hung server fails the test
 /// instead of hanging it).
 const ANSWER_BOUND: Duration = Duration::from_secs(60);
+
+fn trace(dir: &str, line: &str) {
+    if std::env::var_os("MCP_TRACE").is_some() {
+        eprintln!("{dir} {}", line.chars().take(200).collect::<String>());
+    }
+}
 
 pub struct McpClient {
     child: Child,
@@ -50,9 +57,7 @@ impl McpClient {
 
     /// Writes one raw line.
     pub fn send_raw(&mut self, line: &str) {
-        if std::env::var_os("MCP_TRACE").is_some() {
-            eprintln!(">> {}", &line[..line.len().min(200)]);
-        }
+        trace(">>", line);
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(line.as_bytes()).unwrap();
         stdin.write_all(b"\n").unwrap();
@@ -65,9 +70,7 @@ impl McpClient {
             .lines
             .recv_timeout(ANSWER_BOUND)
             .expect("an answer from maestro mcp");
-        if std::env::var_os("MCP_TRACE").is_some() {
-            eprintln!("<< {}", &line[..line.len().min(200)]);
-        }
+        trace("<<", &line);
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
     }
 

@@ -237,8 +237,12 @@ struct Def {
     tool: fn(&'static str, &'static str) -> Tool,
 }
 
+/// A tool whose input schema is `T`'s, without the `$schema` line every tool would repeat
+/// (the protocol fixes the dialect; each line costs context).
 fn tool<T: JsonSchema + 'static>(name: &'static str, description: &'static str) -> Tool {
-    Tool::new(name, description, Map::new()).with_input_schema::<T>()
+    let mut t = Tool::new(name, description, Map::new()).with_input_schema::<T>();
+    std::sync::Arc::make_mut(&mut t.input_schema).remove("$schema");
+    t
 }
 
 const fn def(
