@@ -1172,3 +1172,44 @@ mod status_count_tests {
         assert!(deleted > 10, "the walk deleted tasks: {deleted}");
     }
 }
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// With every connection checked out, a caller waits; returning one wakes it, each
+    /// time, although a return notifies only when someone waits.
+    #[test]
+    fn a_returned_connection_wakes_a_waiting_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(
+            dir.path().join("m.db"),
+            SqliteOptions {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..20 {
+            let held = store.checkout().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let waiter = {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let conn = store.checkout().map(|_| ());
+                    tx.send(conn).unwrap();
+                })
+            };
+            // Until the waiter is counted, it has not reached the condvar yet.
+            while store.inner.pool.lock().unwrap().waiting == 0 {
+                std::thread::yield_now();
+            }
+            assert!(rx.try_recv().is_err(), "the only connection is held");
+            drop(held);
+            let got = rx.recv_timeout(Duration::from_secs(30));
+            assert!(matches!(got, Ok(Ok(()))), "the waiter got the connection");
+            waiter.join().unwrap();
+            assert_eq!(store.inner.pool.lock().unwrap().waiting, 0);
+        }
+    }
+}
