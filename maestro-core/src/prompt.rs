@@ -345,6 +345,7 @@ mod tests {
             version: 3,
             claim_epoch: 0,
             blocked_reason: None,
+            worktree: None,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
             started_at: None,

@@ -184,6 +184,7 @@ async fn create<R: Rows>(rows: &mut R, new: &NewTask, actor: Actor<'_>) -> Resul
         version: 1,
         claim_epoch: 0,
         blocked_reason: None,
+        worktree: None,
         created_at: ts(now),
         updated_at: ts(now),
         started_at: None,

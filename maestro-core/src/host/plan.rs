@@ -1052,6 +1052,7 @@ mod tests {
             result: None,
             budget: None,
             resume_of: None,
+            no_worktree: false,
         }
     }
 

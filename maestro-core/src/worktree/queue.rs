@@ -79,6 +79,10 @@ pub struct QueueEntry {
     /// How many times a merge of it ran.
     #[serde(default)]
     pub runs: u32,
+    /// When its current merge started (milliseconds since the epoch), while it is merging:
+    /// the store stamps it, so an entry whose process died can be told from a live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<i64>,
 }
 
 /// What [`MergeQueue::enqueue`] did.
@@ -131,6 +135,7 @@ impl MergeQueue {
             title: title.map(str::to_string),
             state: QueueState::Queued,
             runs: 0,
+            started_at: None,
         });
         how
     }
@@ -174,6 +179,9 @@ impl MergeQueue {
     fn set(&mut self, task_id: &str, state: QueueState, run: bool) -> bool {
         match self.position(task_id) {
             Some(i) => {
+                if state != QueueState::Merging {
+                    self.entries[i].started_at = None;
+                }
                 self.entries[i].state = state;
                 if run {
                     self.entries[i].runs += 1;
@@ -182,6 +190,11 @@ impl MergeQueue {
             }
             None => false,
         }
+    }
+
+    /// Puts an entry back in line (its merge's process died, or its merge was rolled back).
+    pub fn requeue(&mut self, task_id: &str) -> bool {
+        self.set(task_id, QueueState::Queued, false)
     }
 
     /// Drops a task from the queue (e.g. it was deleted).
@@ -213,6 +226,7 @@ impl MergeQueue {
         for e in &mut self.entries {
             if e.state == QueueState::Merging && !running.contains(&e.task_id) {
                 e.state = QueueState::Queued;
+                e.started_at = None;
                 out.push(e.task_id.clone());
             }
         }
