@@ -270,6 +270,24 @@ pub struct Processed {
     pub merged: Option<(String, Result<MergeOutcome>)>,
 }
 
+/// The merge of `entry` into `target` with the queue's settings (a squash commit is named
+/// after the task's title).
+pub fn request(entry: &QueueEntry, target: &str, settings: &QueueSettings) -> MergeRequest {
+    let mut req = MergeRequest::new(&entry.task_id, &entry.branch, target);
+    req.strategy = settings.strategy;
+    req.gate = settings.gate.clone();
+    if settings.max_attempts > 0 {
+        req.max_attempts = settings.max_attempts;
+    }
+    req.message = entry.title.as_ref().map(|t| {
+        format!(
+            "{t}\n\nMerged by Maestro from {}.\n\nMaestro-Task: {}\n",
+            entry.branch, entry.task_id
+        )
+    });
+    req
+}
+
 /// Settles dead merges, then merges the queue's next entry; the queue is updated in place
 /// (persist it after). Blocking: run it on a blocking thread in async code.
 pub fn process_next(
@@ -288,18 +306,7 @@ pub fn process_next(
         });
     };
     queue.start(&entry.task_id);
-    let mut req = MergeRequest::new(&entry.task_id, &entry.branch, &queue.target);
-    req.strategy = settings.strategy;
-    req.gate = settings.gate.clone();
-    if settings.max_attempts > 0 {
-        req.max_attempts = settings.max_attempts;
-    }
-    req.message = entry.title.as_ref().map(|t| {
-        format!(
-            "{t}\n\nMerged by Maestro from {}.\n\nMaestro-Task: {}\n",
-            entry.branch, entry.task_id
-        )
-    });
+    let req = request(&entry, &queue.target, settings);
     let mut recovered = recovered;
     let result = MergeJob::begin(worktrees, repo, req).and_then(|mut job| {
         let late = job.take_recovered();
