@@ -428,3 +428,110 @@ fn a_worker_killed_with_sigkill_keeps_its_work_on_the_branch_for_the_next_worker
     assert_eq!(git(&repo, &["show", "main:half.txt"]), "half done");
     assert_eq!(git(&repo, &["show", "main:rest.txt"]), "the rest");
 }
+
+/// Runs one worker to completion under a host (no automatic merge) and stops the host.
+fn completed_in_worktree(sb: &Sandbox, repo: &Path, title: &str, agent_name: &str) -> String {
+    let t = sb.task(title, &[]);
+    let h = host(sb);
+    spawn(sb, &t, agent_name, repo);
+    assert!(
+        until(300, || task(sb, &t)["status"] == "completed"
+            && sb
+                .ok(&["session", "list", "--active"])
+                .as_array()
+                .unwrap()
+                .is_empty()),
+        "{title} completed"
+    );
+    stop(h);
+    t
+}
+
+#[test]
+fn a_dirty_checkout_of_the_target_makes_a_local_merge_wait_with_the_reason() {
+    let mut sb = sandbox!();
+    let repo = setup(&mut sb);
+    sb.ok(&["config", "set", "merge.auto", "false"]);
+    agent(&sb, "wa", &[("FILE", "a.txt"), ("CONTENT", "from a")]);
+    let t = completed_in_worktree(&sb, &repo, "Write a", "wa");
+    assert!(merged_commit(&sb, &t).is_none(), "merge.auto is off");
+    std::fs::write(repo.join("README"), "edited by the user\n").unwrap();
+    let before = git(&repo, &["rev-parse", "main"]);
+    let out = sb.ok(&["merge", &t]);
+    assert_eq!(out["entry"]["entry"]["state"], "waiting", "{out}");
+    let reason = out["entry"]["entry"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("uncommitted") && reason.contains("README"),
+        "{reason}"
+    );
+    assert_eq!(
+        git(&repo, &["rev-parse", "main"]),
+        before,
+        "main did not move"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("README")).unwrap(),
+        "edited by the user\n",
+        "the user's change is untouched"
+    );
+    git(&repo, &["checkout", "--", "README"]);
+    let out = sb.ok(&["merge"]);
+    assert_eq!(
+        out["ran"][0]["result"]["outcome"]["result"], "merged",
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("a.txt")).unwrap(),
+        "from a\n"
+    );
+    assert!(merged_commit(&sb, &t).is_some());
+}
+
+#[test]
+fn a_host_killed_mid_merge_is_recovered_by_the_next_host() {
+    let mut sb = sandbox!();
+    let repo = setup(&mut sb);
+    let marker = sb.path().join("gate-started");
+    sb.ok(&[
+        "config",
+        "set",
+        "merge.gate",
+        &format!("touch '{}'; sleep 60", marker.display()),
+    ]);
+    agent(&sb, "wa", &[("FILE", "a.txt"), ("CONTENT", "from a")]);
+    let t = sb.task("Write a", &[]);
+    let mut h = host(&sb);
+    spawn(&sb, &t, "wa", &repo);
+    assert!(until(300, || marker.exists()), "the gate started");
+    let before = git(&repo, &["rev-parse", "main"]);
+    let _ = h.kill();
+    let _ = h.wait();
+    let status = sb.ok(&["merge", "status"]);
+    assert_eq!(status[0]["entries"][0]["state"], "merging", "{status}");
+    assert_eq!(git(&repo, &["rev-parse", "main"]), before, "nothing landed");
+
+    // The next host settles the dead merge (rolled back: it had not landed) and merges
+    // again, with the gate it is configured with now.
+    sb.ok(&["config", "set", "merge.gate", "true"]);
+    let h = host(&sb);
+    assert!(
+        until(300, || merged_commit(&sb, &t).is_some()),
+        "merged after recovery"
+    );
+    stop(h);
+    assert_eq!(git(&repo, &["show", "main:a.txt"]), "from a");
+    assert_eq!(
+        git(&repo, &["rev-parse", "main^"]),
+        before,
+        "one commit on top: nothing half-done"
+    );
+    let merges = sb.path().join("maestro-home/worktrees");
+    let journals = Command::new("find")
+        .args([merges.to_str().unwrap(), "-name", "m-*.json"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&journals.stdout).trim().is_empty(),
+        "the journal is gone"
+    );
+}
