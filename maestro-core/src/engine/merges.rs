@@ -64,6 +64,20 @@ async fn updated<R: Rows>(
     .await
 }
 
+/// Drops a deleted task from its project's merge queues.
+pub(crate) async fn drop_from_queues<R: Rows>(
+    rows: &mut R,
+    project_id: &str,
+    task_id: &str,
+) -> Result<()> {
+    for mut pq in rows.merge_queues(Some(project_id)).await? {
+        if pq.queue.remove(task_id) {
+            updated(rows, project_id, &pq.queue, task_id, "removed").await?;
+        }
+    }
+    Ok(())
+}
+
 async fn queue_of<R: Rows>(rows: &mut R, project_id: &str, target: &str) -> Result<MergeQueue> {
     Ok(rows
         .merge_queue(project_id, target)

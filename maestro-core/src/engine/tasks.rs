@@ -520,6 +520,7 @@ impl WriteOp for DeleteTask {
             rows.shift_open_dependencies_of_dependents(&id, -1).await?;
         }
         stop_requests(rows, &id, "task deleted").await?;
+        super::merges::drop_from_queues(rows, &task.project_id, &id).await?;
         rows.delete_task(&id).await?;
         for dep_id in dependents {
             let mut t = load_task(rows, &dep_id).await?;

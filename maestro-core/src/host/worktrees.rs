@@ -265,9 +265,19 @@ impl MergeRunner {
         result: MergeResult,
         ran: &mut Vec<Ran>,
     ) -> Result<()> {
-        self.m
+        match self
+            .m
             .finish_merge(&OpContext::default(), task_id, target, result.clone())
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // The task was deleted (and left its queue), or its entry was recorded already
+            // (the process that ran it died after that): nothing left to record.
+            Err(e) if e.code() == Code::TaskNotFound || e.code() == Code::InvalidArgument => {
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
         ran.push(Ran {
             project_id: project_id.to_string(),
             task_id: task_id.to_string(),

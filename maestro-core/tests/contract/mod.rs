@@ -2549,4 +2549,15 @@ async fn tasks_record_their_worktree_and_merge_one_at_a_time() {
     let queues = env.m.merge_queues(Some(&project)).await.unwrap();
     assert_eq!(queues.len(), 1);
     assert_eq!(queues[0].queue.entries.len(), 2);
+
+    // A deleted task leaves its queue.
+    env.m.delete_task(&env.op, &b.id).await.unwrap();
+    let queues = env.m.merge_queues(Some(&project)).await.unwrap();
+    let left: Vec<&str> = queues[0]
+        .queue
+        .entries
+        .iter()
+        .map(|e| e.task_id.as_str())
+        .collect();
+    assert_eq!(left, vec![a.id.as_str()]);
 }
