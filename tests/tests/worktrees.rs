@@ -538,3 +538,47 @@ fn a_host_killed_mid_merge_is_recovered_by_the_next_host() {
         "the journal is gone"
     );
 }
+
+#[test]
+fn two_hosts_share_the_queue_and_every_task_is_merged_once() {
+    let mut sb = sandbox!();
+    let repo = setup(&mut sb);
+    let tasks: Vec<String> = (0..4)
+        .map(|i| {
+            agent(
+                &sb,
+                &format!("w{i}"),
+                &[
+                    ("FILE", &format!("f{i}.txt")),
+                    ("CONTENT", &format!("file {i}")),
+                ],
+            );
+            sb.task(&format!("Write f{i}"), &[])
+        })
+        .collect();
+    let (h1, h2) = (host(&sb), host(&sb));
+    for (i, t) in tasks.iter().enumerate() {
+        spawn(&sb, t, &format!("w{i}"), &repo);
+    }
+    assert!(
+        until(600, || tasks
+            .iter()
+            .all(|t| merged_commit(&sb, t).is_some())),
+        "every task merged"
+    );
+    stop(h1);
+    stop(h2);
+    for (i, t) in tasks.iter().enumerate() {
+        let merged = timeline(&sb, t)
+            .iter()
+            .filter(|e| e["type"] == "merged")
+            .count();
+        assert_eq!(merged, 1, "{t} merged once");
+        assert_eq!(
+            git(&repo, &["show", &format!("main:f{i}.txt")]),
+            format!("file {i}")
+        );
+    }
+    let commits = git(&repo, &["rev-list", "--count", "main"]);
+    assert_eq!(commits, "5", "one commit per task on top of the first");
+}
