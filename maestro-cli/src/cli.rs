@@ -220,6 +220,15 @@ pub enum Command {
     Mcp(McpArgs),
     /// Register Maestro's MCP server, skills and heartbeat hooks with Claude Code, Codex or Gemini CLI
     Setup(SetupArgs),
+    /// Merge completed tasks' branches onto their target, one at a time (the merge queue)
+    #[command(
+        after_help = "Examples:\n  maestro merge t-7k2m                 # queue it (and, with a local store, merge it now)\n  maestro merge t-7k2m --into release\n  maestro merge                        # run the queues: every queued task, in order\n  maestro merge status --json\n\nEach merge rebases (or squashes: config merge.strategy) the task branch onto the target in a\ntemporary worktree, runs config merge.gate if set (e.g. 'cargo test'), then moves the target\nwith a compare-and-swap; a clean checkout of the target is brought along, a dirty one makes\nthe merge wait. A conflict or a failed gate blocks the task (merge_conflict / gate_failed) with\nthe paths or the gate's output and a subtask saying what to resolve. With a local store this\ncommand runs the queue itself; with a server (or beside a running host) the host runs it.\nConfig merge.auto true queues every task completed in a worktree by itself.",
+        args_conflicts_with_subcommands = true
+    )]
+    Merge(MergeArgs),
+    /// The git worktrees Maestro made for tasks: list them, remove the merged ones
+    #[command(subcommand)]
+    Worktree(WorktreeCmd),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -244,6 +253,48 @@ pub enum Command {
     TaskCompleteAlias(TaskCompleteArgs),
     #[command(name = "task-block", hide = true)]
     TaskBlockAlias(TaskBlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    #[command(subcommand)]
+    pub command: Option<MergeCmd>,
+    /// The task to queue (without one: run the queues as they are)
+    pub task: Option<String>,
+    /// The branch to merge into (default: config merge.into, else the task's base branch)
+    #[arg(long, value_name = "BRANCH")]
+    pub into: Option<String>,
+    /// Queue a task that is not completed yet
+    #[arg(long)]
+    pub force: bool,
+    /// Only queue it; a host merges it
+    #[arg(long)]
+    pub no_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MergeCmd {
+    /// The merge queues: each target's entries in order, with their state
+    #[command(after_help = "Examples:\n  maestro merge status\n  maestro merge status --json")]
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorktreeCmd {
+    /// Every worktree under $MAESTRO_HOME/worktrees and every one a task records: task,
+    /// branch, state, size on disk
+    #[command(after_help = "Examples:\n  maestro worktree list\n  maestro worktree list --json")]
+    List,
+    /// Remove the worktrees of tasks that were merged (and unmoved since) or deleted, and their
+    /// merged branches; never a dirty or locked tree, never anything outside $MAESTRO_HOME/worktrees
+    #[command(
+        after_help = "Examples:\n  maestro worktree gc --dry-run      # what would go, and what stays and why\n  maestro worktree gc"
+    )]
+    Gc {
+        /// Show the plan without removing anything
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -702,6 +753,9 @@ pub enum SessionCmd {
         /// exec resume, gemini --resume)
         #[arg(long, value_name = "SESSION")]
         resume: Option<String>,
+        /// Run the agent in the directory itself, not in a git worktree of its task
+        #[arg(long)]
+        no_worktree: bool,
     },
     /// Print the output of an agent launched by a host on this machine
     #[command(

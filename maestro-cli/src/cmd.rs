@@ -6,6 +6,7 @@ mod demo;
 mod events;
 mod host;
 pub mod mcp;
+mod merge;
 mod project;
 mod serve;
 mod session;
@@ -59,6 +60,8 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Mcp(a) => mcp::run(ctx, a).await,
         Command::Setup(a) => setup::run(ctx, a).await,
+        Command::Merge(a) => merge::run(ctx, a).await,
+        Command::Worktree(c) => merge::worktree(ctx, c).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut cmd = crate::cli::completion_command();

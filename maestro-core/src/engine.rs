@@ -23,6 +23,7 @@
 //! serializable, which is what idempotency keys are scoped to and fingerprinted by.
 
 mod log;
+mod merges;
 mod projects;
 mod resolve;
 mod sessions;
@@ -31,6 +32,7 @@ mod tasks;
 mod timeline;
 
 pub use log::*;
+pub use merges::*;
 pub use projects::*;
 pub use resolve::resolve;
 pub use sessions::*;
@@ -254,6 +256,25 @@ pub trait Rows: Send {
         &mut self,
         project_id: &str,
     ) -> impl Future<Output = Result<SessionTally>> + Send;
+
+    // ---- merge queues ----
+    /// The merge queue of `target` in a project, if it was ever used.
+    fn merge_queue(
+        &mut self,
+        project_id: &str,
+        target: &str,
+    ) -> impl Future<Output = Result<Option<crate::worktree::MergeQueue>>> + Send;
+    /// Every merge queue of a project (of every project with `None`), by project and target.
+    fn merge_queues(
+        &mut self,
+        project_id: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ProjectQueue>>> + Send;
+    /// Inserts or replaces a project's merge queue of `queue.target`.
+    fn save_merge_queue(
+        &mut self,
+        project_id: &str,
+        queue: &crate::worktree::MergeQueue,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     // ---- the event log ----
     /// Appends an event; its seq is the next of the global, gap-free sequence, in commit
@@ -632,6 +653,78 @@ impl<B: Backend> Store for B {
         lease: std::time::Duration,
     ) -> Result<Vec<Session>> {
         self.write(op, ReapExpired { lease }).await
+    }
+
+    async fn set_task_worktree(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        worktree: Option<TaskWorktree>,
+    ) -> Result<Task> {
+        self.write(
+            op,
+            SetTaskWorktree {
+                task_id: task_id.to_string(),
+                worktree,
+            },
+        )
+        .await
+    }
+    async fn enqueue_merge(&self, op: &OpContext, req: MergeEnqueue) -> Result<ProjectQueue> {
+        self.write(op, EnqueueMerge(req)).await
+    }
+    async fn start_merge(
+        &self,
+        op: &OpContext,
+        project_id: &str,
+        target: &str,
+    ) -> Result<Option<crate::worktree::QueueEntry>> {
+        self.write(
+            op,
+            StartMerge {
+                project_id: project_id.to_string(),
+                target: target.to_string(),
+            },
+        )
+        .await
+    }
+    async fn finish_merge(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        result: MergeResult,
+    ) -> Result<ProjectQueue> {
+        self.write(
+            op,
+            FinishMerge {
+                task_id: task_id.to_string(),
+                target: target.to_string(),
+                result,
+            },
+        )
+        .await
+    }
+    async fn merge_step(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        step: crate::worktree::Progress,
+    ) -> Result<()> {
+        self.write(
+            op,
+            MergeStep {
+                task_id: task_id.to_string(),
+                target: target.to_string(),
+                step,
+            },
+        )
+        .await
+    }
+    async fn merge_queues(&self, project_id: Option<&str>) -> Result<Vec<ProjectQueue>> {
+        self.read(ListMergeQueues(project_id.map(str::to_string)))
+            .await
     }
 
     async fn events_since(

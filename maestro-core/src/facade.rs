@@ -771,6 +771,61 @@ impl Maestro {
         .await
     }
 
+    // ---- worktrees and the merge queue (SPEC §11) ----
+
+    /// Records the worktree a host made for a task (`None` forgets it).
+    pub async fn set_task_worktree(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        worktree: Option<TaskWorktree>,
+    ) -> Result<Task> {
+        check_id("task id", task_id)?;
+        self.store.set_task_worktree(op, task_id, worktree).await
+    }
+    /// Puts a completed task in the merge queue of its target branch.
+    pub async fn enqueue_merge(&self, op: &OpContext, req: MergeEnqueue) -> Result<ProjectQueue> {
+        check_id("task id", &req.task_id)?;
+        self.store.enqueue_merge(op, req).await
+    }
+    /// Takes the next entry of a queue for merging (`None`: nothing to do, or it is taken).
+    pub async fn start_merge(
+        &self,
+        op: &OpContext,
+        project_id: &str,
+        target: &str,
+    ) -> Result<Option<crate::worktree::QueueEntry>> {
+        check_id("project id", project_id)?;
+        check_id("target", target)?;
+        self.store.start_merge(op, project_id, target).await
+    }
+    /// Records how a merge ended, with its effect on the task.
+    pub async fn finish_merge(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        result: MergeResult,
+    ) -> Result<ProjectQueue> {
+        check_id("task id", task_id)?;
+        check_id("target", target)?;
+        self.store.finish_merge(op, task_id, target, result).await
+    }
+    /// Reports a step of a running merge (a `merge:step` event).
+    pub async fn merge_step(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        step: crate::worktree::Progress,
+    ) -> Result<()> {
+        self.store.merge_step(op, task_id, target, step).await
+    }
+    /// The merge queues of a project (every project with `None`).
+    pub async fn merge_queues(&self, project_id: Option<&str>) -> Result<Vec<ProjectQueue>> {
+        self.store.merge_queues(project_id).await
+    }
+
     // ---- events and status ----
 
     /// Events after `since`, oldest first (at most `limit`, 1 to 10,000).

@@ -14,6 +14,7 @@
 
 mod capture;
 pub mod plan;
+pub mod worktrees;
 
 use crate::error::{Error, Result};
 use crate::facade::subscribe::SubscribeOptions;
@@ -64,6 +65,14 @@ pub enum HostEvent {
     /// agents running: their agents were stopped and the sessions declared lost (if their
     /// lease had not made them so already), their tasks released.
     Recovered { sessions: Vec<Session> },
+    /// A session's worktree got the work it left committed.
+    Committed {
+        session_id: String,
+        task_id: String,
+        commit: String,
+    },
+    /// The merge queue ran a merge (or settled one a dead process left).
+    Merge(worktrees::Ran),
     /// Something failed; the host goes on (after `retry_in`, when it retries).
     Trouble {
         message: String,
@@ -126,6 +135,9 @@ pub struct HostOptions {
     pub default_budget: Budget,
     /// The folders a request's `cwd` must be in (default: this process's directory).
     pub spawn_roots: plan::SpawnRoots,
+    /// Config `worktree.*` and `merge.*`: workers spawned in a git repository run in their
+    /// task's worktree, and this host runs the merge queues.
+    pub worktrees: crate::worktree::Settings,
 }
 
 impl HostOptions {
@@ -145,6 +157,7 @@ impl HostOptions {
             prices: Default::default(),
             default_budget: Budget::default(),
             spawn_roots: plan::SpawnRoots::new(std::env::current_dir().into_iter().collect()),
+            worktrees: crate::worktree::Settings::default(),
         }
     }
 }
@@ -176,6 +189,8 @@ pub struct Host {
     m: Maestro,
     opts: HostOptions,
     report: Reporter,
+    /// The worktrees the live sessions hold, by session.
+    held: std::sync::Mutex<HashMap<String, worktrees::Held>>,
 }
 
 enum Watch {
@@ -194,6 +209,7 @@ impl Host {
             m: m.with_lease(opts.lease),
             opts,
             report: Arc::new(|_| {}),
+            held: Default::default(),
         }
     }
 
@@ -234,12 +250,30 @@ impl Host {
                 retry_in: None,
             }),
         }
+        // The merge queues run beside the agents, one run at a time; `merge_again` asks for
+        // another run once the current one is over.
+        let runner = worktrees::MergeRunner::new(
+            self.m.clone(),
+            self.opts.home.clone(),
+            self.opts.worktrees.clone(),
+        );
+        let mut merging: Option<tokio::task::JoinHandle<Result<Vec<worktrees::Ran>>>> = None;
+        let mut merge_again = true;
         loop {
             let state = *control.borrow();
             match state {
                 HostControl::Stop => break,
-                HostControl::Drain if live.is_empty() && unrecorded.is_empty() => break,
+                HostControl::Drain
+                    if live.is_empty() && unrecorded.is_empty() && merging.is_none() =>
+                {
+                    break;
+                }
                 _ => {}
+            }
+            if merge_again && merging.is_none() && state == HostControl::Run {
+                merge_again = false;
+                let r = runner.clone();
+                merging = Some(tokio::spawn(async move { r.run_pending(None).await }));
             }
             if events.is_none() && state == HostControl::Run {
                 // Requests made before we follow the log, then the log from there on.
@@ -299,6 +333,7 @@ impl Host {
                         }
                         Err(reason) => {
                             summary.launch_failures += 1;
+                            self.release_worktree(&session.id).await;
                             match self.fail(&session.id, &reason).await {
                                 Ok(s) => {
                                     (self.report)(&HostEvent::LaunchFailed { session: s, reason })
@@ -319,6 +354,11 @@ impl Host {
                             && queued.insert(id.to_string())
                         {
                             queue.push_back(id.to_string());
+                        }
+                        if e.event_type == EventType::MergeUpdated
+                            && e.data.get("action").and_then(|v| v.as_str()) == Some("queued")
+                        {
+                            merge_again = true;
                         }
                     }
                     // Requests in the part of the log we missed are found by listing them
@@ -367,13 +407,17 @@ impl Host {
                     }
                     for (id, outcome) in std::mem::take(&mut unrecorded) {
                         match self.record_exit(&id, &outcome).await {
-                            Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                            Ok(session) => {
+                                (self.report)(&HostEvent::Exited { session, outcome });
+                                self.release_worktree(&id).await;
+                            }
                             Err(e) => {
                                 unrecorded.push((id, outcome));
                                 self.trouble(e, &mut backoff, &mut control).await;
                             }
                         }
                     }
+                    merge_again = true;
                     match self.m.reap_expired(&op).await {
                         Ok(lost) if !lost.is_empty() => {
                             summary.lost += lost.len();
@@ -406,11 +450,32 @@ impl Host {
                     };
                     if outcome.success { summary.completed += 1 } else { summary.failed += 1 }
                     match self.record_exit(&id, &outcome).await {
-                        Ok(session) => (self.report)(&HostEvent::Exited { session, outcome }),
+                        Ok(session) => {
+                            (self.report)(&HostEvent::Exited { session, outcome });
+                            merge_again |= self.release_worktree(&id).await;
+                        }
                         Err(e) => {
                             unrecorded.push((id, outcome));
                             self.trouble(e, &mut backoff, &mut control).await;
                         }
+                    }
+                }
+                done = async { merging.as_mut().expect("guarded").await }, if merging.is_some() => {
+                    merging = None;
+                    match done {
+                        Ok(Ok(ran)) => {
+                            for r in ran {
+                                (self.report)(&HostEvent::Merge(r));
+                            }
+                        }
+                        Ok(Err(e)) => (self.report)(&HostEvent::Trouble {
+                            message: format!("the merge queue: {}", e.message()),
+                            retry_in: None,
+                        }),
+                        Err(e) => (self.report)(&HostEvent::Trouble {
+                            message: format!("the merge queue's runner failed: {e}"),
+                            retry_in: None,
+                        }),
                     }
                 }
                 changed = control.changed() => {
@@ -571,6 +636,37 @@ impl Host {
             .get(&agent)
             .map_err(|e| e.message().to_string())?
             .clone();
+        // The spawn-roots check is of the requested directory; the worktree the host picks
+        // lives under $MAESTRO_HOME.
+        let requested = match &session.cwd {
+            Some(cwd) => Some(
+                self.opts
+                    .spawn_roots
+                    .resolve(cwd)
+                    .map_err(|e| e.message().to_string())?,
+            ),
+            None => std::env::current_dir().ok(),
+        };
+        let mut session = session.clone();
+        if let Some(dir) = &requested {
+            let held = worktrees::prepare(
+                &self.m,
+                &self.opts.worktrees,
+                &self.opts.home,
+                &session,
+                dir,
+            )
+            .await
+            .map_err(|e| format!("cannot prepare the task's worktree: {}", e.message()))?;
+            if let Some(held) = held {
+                session.cwd = Some(held.path.display().to_string());
+                self.held
+                    .lock()
+                    .expect("the held worktrees")
+                    .insert(session.id.clone(), held);
+            }
+        }
+        let session = &session;
         let prompt = self
             .m
             .session_prompt(session)
@@ -591,12 +687,6 @@ impl Host {
             }
             None => None,
         };
-        if let Some(cwd) = &session.cwd {
-            self.opts
-                .spawn_roots
-                .resolve(cwd)
-                .map_err(|e| e.message().to_string())?;
-        }
         let inherited = std::env::var("PATH").ok();
         let plan = plan::plan_launch(&plan::PlanInput {
             session,
@@ -634,6 +724,42 @@ impl Host {
             .await
             .map_err(|e| format!("cannot record the pid: {}", e.message()))?;
         Ok((session, watch, plan))
+    }
+
+    /// Commits what a session that ended left in its worktree and unlocks it; whether the
+    /// merge queue may have work now.
+    async fn release_worktree(&self, session_id: &str) -> bool {
+        let held = self
+            .held
+            .lock()
+            .expect("the held worktrees")
+            .remove(session_id);
+        let Some(held) = held else {
+            return false;
+        };
+        match worktrees::release(&self.m, &self.opts.worktrees, session_id, &held).await {
+            Ok(commit) => {
+                if let Some(commit) = commit {
+                    (self.report)(&HostEvent::Committed {
+                        session_id: session_id.to_string(),
+                        task_id: held.task_id.clone(),
+                        commit,
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                (self.report)(&HostEvent::Trouble {
+                    message: format!(
+                        "cannot commit what session {session_id} left in {}: {}",
+                        held.path.display(),
+                        e.message()
+                    ),
+                    retry_in: None,
+                });
+                false
+            }
+        }
     }
 
     async fn fail(&self, id: &str, reason: &str) -> Result<Session> {

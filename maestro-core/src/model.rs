@@ -179,10 +179,34 @@ pub struct Task {
     /// Why the task is blocked (the latest reason), while it is.
     #[serde(default)]
     pub blocked_reason: Option<String>,
+    /// The git worktree its agents work in (SPEC §11), once a host made one.
+    #[serde(default)]
+    pub worktree: Option<TaskWorktree>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
+}
+
+/// A task's git worktree: a folder of its own on a branch of its own (SPEC §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskWorktree {
+    /// The worktree's folder, under `$MAESTRO_HOME/worktrees`.
+    pub path: String,
+    /// The task branch, `maestro/<task-id>-<slug>`.
+    pub branch: String,
+    /// What the branch started from, as named (a branch, tag or commit): the default target
+    /// of its merge.
+    pub base: String,
+    #[serde(default)]
+    pub base_commit: Option<String>,
+    /// The repository's main work tree (where merges and gc run from).
+    pub repo: String,
+    /// The branch's commit that was merged last; the worktree counts as merged (for gc)
+    /// while the branch still points there.
+    #[serde(default)]
+    pub merged_head: Option<String>,
 }
 
 /// A dependency of a task as shown by `task get`: id, title and status.
@@ -253,6 +277,16 @@ pub enum TimelineKind {
     },
     Blocked {
         reason: String,
+        /// What the block is about, for reasons a machine sets: the conflicting `paths` of a
+        /// `merge_conflict`, the gate's `tail` of a `gate_failed`, the `subtaskId` to resolve.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<Value>,
+    },
+    /// The task's branch landed on `target` at `commit` (the merge queue).
+    Merged {
+        target: String,
+        branch: String,
+        commit: String,
     },
     Assigned {
         session_id: String,
@@ -291,7 +325,15 @@ impl TimelineKind {
             TimelineKind::SubtaskCompleted { subtask_id } => {
                 format!("subtask {subtask_id} done")
             }
-            TimelineKind::Blocked { reason } => format!("blocked: {reason}"),
+            TimelineKind::Blocked { reason, .. } => format!("blocked: {reason}"),
+            TimelineKind::Merged {
+                target,
+                branch,
+                commit,
+            } => format!(
+                "merged {branch} into {target} at {}",
+                &commit[..commit.len().min(12)]
+            ),
             TimelineKind::Assigned { session_id } => format!("assigned to {session_id}"),
             TimelineKind::Released { session_id, reason } => {
                 format!("released from {session_id}: {reason}")
@@ -330,6 +372,7 @@ impl TimelineKind {
             TimelineKind::SubtaskCreated { .. } => "subtask_created",
             TimelineKind::SubtaskCompleted { .. } => "subtask_completed",
             TimelineKind::Blocked { .. } => "blocked",
+            TimelineKind::Merged { .. } => "merged",
             TimelineKind::Assigned { .. } => "assigned",
             TimelineKind::Released { .. } => "released",
             TimelineKind::Comment { .. } => "comment",
@@ -394,6 +437,10 @@ pub struct Session {
     /// The session whose agent conversation this one continues (`session spawn --resume`).
     #[serde(default)]
     pub resume_of: Option<String>,
+    /// The agent runs in the spawn's directory itself, not in a worktree of its task
+    /// (`session spawn --no-worktree`).
+    #[serde(default)]
+    pub no_worktree: bool,
 }
 
 /// What an agent's run may spend before its host stops it.
@@ -441,6 +488,13 @@ pub enum EventType {
     SessionUpdated,
     #[serde(rename = "session:spawn_request")]
     SessionSpawnRequest,
+    /// A merge queue changed (a task joined, started merging, or its merge ended): `data`
+    /// is the queue.
+    #[serde(rename = "merge:updated")]
+    MergeUpdated,
+    /// A step of a running merge (built, gate started, target advanced, …).
+    #[serde(rename = "merge:step")]
+    MergeStep,
 }
 
 impl EventType {
@@ -457,6 +511,8 @@ impl EventType {
         EventType::SessionCreated,
         EventType::SessionUpdated,
         EventType::SessionSpawnRequest,
+        EventType::MergeUpdated,
+        EventType::MergeStep,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -473,6 +529,8 @@ impl EventType {
             EventType::SessionCreated => "session:created",
             EventType::SessionUpdated => "session:updated",
             EventType::SessionSpawnRequest => "session:spawn_request",
+            EventType::MergeUpdated => "merge:updated",
+            EventType::MergeStep => "merge:step",
         }
     }
 

@@ -123,6 +123,27 @@ pub fn worker_prompt(skills: &[&Skill], task: &TaskDetail, session_id: Option<&s
     if !t.labels.is_empty() {
         let _ = writeln!(out, "Labels: {}.", t.labels.join(", "));
     }
+    if let Some(wt) = &t.worktree {
+        let _ = writeln!(out, "\n## Your worktree\n");
+        let _ = writeln!(
+            out,
+            "You work in the git worktree {} on branch {} (started from {}); it is your working \
+             directory and no other worker touches it. Commit there as you like: when your session \
+             ends, however it ends, Maestro commits whatever is left uncommitted on {}, so nothing \
+             is lost. Do not switch branches or touch the repository's own checkout ({}): when the \
+             task is completed, the merge queue brings the branch onto its target.",
+            wt.path, wt.branch, wt.base, wt.branch, wt.repo
+        );
+        if let Some(reason @ ("merge_conflict" | "gate_failed")) = t.blocked_reason.as_deref() {
+            let _ = writeln!(
+                out,
+                "\nThe last merge of this branch was refused ({reason}): see the blocked entry and \
+                 the subtask below. Rebase on {} in your worktree (git rebase {}), fix it, then \
+                 complete the task so it joins the merge queue again.",
+                wt.base, wt.base
+            );
+        }
+    }
     let _ = writeln!(out, "\n## Description\n");
     if t.description.trim().is_empty() {
         let _ = writeln!(
@@ -345,6 +366,7 @@ mod tests {
             version: 3,
             claim_epoch: 0,
             blocked_reason: None,
+            worktree: None,
             created_at: ts("2026-01-01T00:00:00Z"),
             updated_at: ts("2026-01-01T00:00:00Z"),
             started_at: None,

@@ -17,6 +17,7 @@
 //! | budgets: when a host stops an agent's run | [`budget`] |
 //! | idempotency keys: scope and fingerprint | [`idempotency`] |
 //! | page sizes and limits | [`limits`] |
+//! | the merge queue: who may queue what, targets, what a merge's outcome does to its task | [`merge`] |
 
 pub mod budget;
 pub mod dag;
@@ -24,6 +25,7 @@ pub mod effects;
 pub mod idempotency;
 pub mod lease;
 pub mod limits;
+pub mod merge;
 pub mod ownership;
 pub mod session_status;
 pub mod spawn;

@@ -253,6 +253,8 @@ pub struct NewSession {
     pub budget: Option<Budget>,
     /// Continue the agent conversation of this earlier session (its profile must resume).
     pub resume: Option<String>,
+    /// Run the agent in `cwd` itself, not in a worktree of its task.
+    pub no_worktree: bool,
 }
 
 /// Changes to a session.
@@ -285,6 +287,42 @@ pub struct SessionFilter {
     pub status: Option<SessionStatus>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+}
+
+/// A task to put in the merge queue of its target branch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MergeEnqueue {
+    pub task_id: String,
+    /// The target branch (default: config `merge.into`, else the task's base branch).
+    pub into: Option<String>,
+    /// What config `merge.into` says (the caller reads config; the store does not).
+    pub configured_into: Option<String>,
+    /// Queue a task that is not completed yet.
+    pub force: bool,
+}
+
+/// How a merge the queue started ended, as its runner reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MergeResult {
+    /// The merge ran to an outcome (merged, conflict, gate failed, waiting).
+    Outcome {
+        outcome: crate::worktree::MergeOutcome,
+    },
+    /// The merge could not run (e.g. the branch is gone).
+    Error { code: String, message: String },
+    /// The merge was rolled back, or its process died: back in line.
+    Requeue,
+}
+
+/// The merge queue of one target branch of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectQueue {
+    pub project_id: String,
+    #[serde(flatten)]
+    pub queue: crate::worktree::MergeQueue,
 }
 
 /// The storage contract. Ids may be given as unique prefixes; `project_id: None` means the
@@ -403,6 +441,44 @@ pub trait Store: Send + Sync + 'static {
         op: &OpContext,
         lease: std::time::Duration,
     ) -> Result<Vec<Session>>;
+
+    // ---- worktrees and the merge queue (SPEC §11) ----
+    /// Records (or with `None` forgets) the worktree a task's agents work in.
+    async fn set_task_worktree(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        worktree: Option<TaskWorktree>,
+    ) -> Result<Task>;
+    /// Puts a completed task at the end of its target's queue (a no-op while it is queued).
+    async fn enqueue_merge(&self, op: &OpContext, req: MergeEnqueue) -> Result<ProjectQueue>;
+    /// Takes the next entry of a queue for merging, atomically: of several runners racing for
+    /// one queue exactly one gets it, the others `None` (also when one is merging already).
+    async fn start_merge(
+        &self,
+        op: &OpContext,
+        project_id: &str,
+        target: &str,
+    ) -> Result<Option<crate::worktree::QueueEntry>>;
+    /// Records how a started merge ended, with its effect on the task (`merged` entry, or
+    /// `blocked` with the details and a subtask).
+    async fn finish_merge(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        result: MergeResult,
+    ) -> Result<ProjectQueue>;
+    /// A `merge:step` event for a step of a running merge.
+    async fn merge_step(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        step: crate::worktree::Progress,
+    ) -> Result<()>;
+    /// The merge queues of a project (or of every project with `None`).
+    async fn merge_queues(&self, project_id: Option<&str>) -> Result<Vec<ProjectQueue>>;
 
     // ---- events and status ----
     /// Events with `seq > since`, oldest first, optionally only of the given projects.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Barrier};
 
 const TABLES: &[&str] = &[
     "events",
+    "merge_queues",
     "meta",
     "ops",
     "projects",

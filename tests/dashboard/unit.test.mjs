@@ -6,6 +6,23 @@ import { test } from 'node:test';
 import { DEFAULT_OPTIONS, edgePath, layout } from '../../maestro-core/src/server/dashboard/layout.js';
 import { Model, compareIn } from '../../maestro-core/src/server/dashboard/model.js';
 import { DEFAULTS, Tracker, backoffDelay } from '../../maestro-core/src/server/dashboard/sync.js';
+import { timelineText } from '../../maestro-core/src/server/dashboard/format.js';
+
+test('merge entries read as what happened to the branch', () => {
+  assert.equal(
+    timelineText({ type: 'merged', branch: 'maestro/t-1-x', target: 'main', commit: 'c'.repeat(40) }),
+    'merged maestro/t-1-x into main at cccccccccccc',
+  );
+  assert.equal(
+    timelineText({ type: 'blocked', reason: 'merge_conflict', details: { target: 'main', paths: ['a.rs', 'b.rs'] } }),
+    'blocked: merge conflict with main in a.rs, b.rs',
+  );
+  assert.equal(
+    timelineText({ type: 'blocked', reason: 'gate_failed', details: { target: 'main', exitCode: 3 } }),
+    'blocked: the merge gate failed on main (exit 3)',
+  );
+  assert.equal(timelineText({ type: 'blocked', reason: 'waiting on design' }), 'blocked: waiting on design');
+});
 
 test('backoff doubles from 200 ms up to 5 s, jitter takes up to half', () => {
   // The rule of RetryPolicy::delay with the sync client's defaults.

@@ -273,6 +273,10 @@ fn every_command_has_help_with_examples() {
         &["session", "spawn"],
         &["session", "heartbeat"],
         &["session", "end"],
+        &["merge"],
+        &["merge", "status"],
+        &["worktree", "list"],
+        &["worktree", "gc"],
     ];
     for c in commands {
         let mut args = c.to_vec();

@@ -34,6 +34,7 @@ pub fn options(ctx: &mut Ctx, agent: Option<String>) -> Result<HostOptions> {
     opts.prices = ctx.settings().prices()?;
     opts.default_budget = ctx.settings().default_budget()?;
     opts.spawn_roots = ctx.settings().spawn_roots()?;
+    opts.worktrees = maestro_core::worktree::Settings::from_config(&config)?;
     Ok(opts)
 }
 
@@ -185,6 +186,24 @@ fn report(out: Out, e: &HostEvent) {
             "recovered",
             "their host died; agents stopped, tasks released",
             sessions,
+        ),
+        HostEvent::Committed {
+            session_id,
+            task_id,
+            commit,
+        } => (
+            json!({"event": "committed", "sessionId": session_id, "taskId": task_id, "commit": commit}),
+            format!(
+                "● {session_id} left work in {task_id}'s worktree: committed {}",
+                &commit[..commit.len().min(12)]
+            ),
+        ),
+        HostEvent::Merge(r) => (
+            json!({"event": "merge", "taskId": r.task_id, "target": r.target, "result": r.result}),
+            format!(
+                "⇢ {}",
+                crate::cmd::merge::describe(&r.task_id, &r.target, &r.result)
+            ),
         ),
         HostEvent::Lost { sessions } => {
             lost_line("lost", "lease expired, tasks released", sessions)

@@ -80,6 +80,12 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
                 HostEvent::Trouble { message, retry_in } => {
                     tracing::warn!(%message, retry_in_ms = retry_in.map(|d| d.as_millis() as u64), "host trouble")
                 }
+                HostEvent::Committed { session_id, task_id, commit } => {
+                    tracing::info!(session = %session_id, task = %task_id, %commit, "work left in a worktree committed")
+                }
+                HostEvent::Merge(r) => {
+                    tracing::info!(task = %r.task_id, target = %r.target, "{}", crate::cmd::merge::describe(&r.task_id, &r.target, &r.result))
+                }
             });
             // The host loop only ends when told to; should it ever end otherwise, it is
             // started again, so the server never serves on without launching agents.

@@ -80,6 +80,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
             max_cost,
             max_tokens,
             resume,
+            no_worktree,
         } => {
             let new = NewSession {
                 project_id: project,
@@ -101,6 +102,7 @@ pub async fn run(ctx: &mut Ctx, cmd: SessionCmd) -> Result<()> {
                 })
                 .filter(|b| !b.is_empty()),
                 resume,
+                no_worktree,
                 ..Default::default()
             };
             let s = m.spawn_session(&op, new).await?;

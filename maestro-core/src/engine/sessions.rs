@@ -224,6 +224,7 @@ impl WriteOp for CreateSession {
             result: None,
             budget: new.budget.filter(|b| !b.is_empty()),
             resume_of,
+            no_worktree: new.no_worktree,
         };
         rows.insert_session(&session).await?;
         emit(rows, EventType::SessionCreated, &project.id, &session).await?;

@@ -72,35 +72,53 @@ impl WriteOp for CreateSubtask {
         let task_id = resolve(rows, IdKind::Task, &self.task_id).await?;
         let mut task = load_task(rows, &task_id).await?;
         check_access(rows, &task, actor, false).await?;
-        let order = rows
-            .subtasks(&task_id)
-            .await?
-            .iter()
-            .map(|s| s.order)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let now = ts(rows.now());
-        let sub = Subtask {
-            id: id::new_id(IdKind::Subtask),
-            task_id: task_id.clone(),
-            title: self.title.trim().to_string(),
-            description: self.description.clone().unwrap_or_default(),
-            completed: false,
-            order,
-            created_at: now,
-            updated_at: now,
-            completed_at: None,
-        };
-        rows.insert_subtask(&sub).await?;
-        emit(rows, EventType::SubtaskCreated, &task.project_id, &sub).await?;
-        let kind = TimelineKind::SubtaskCreated {
-            subtask_id: sub.id.clone(),
-        };
-        add_entry(rows, &task, kind, actor.session_id()).await?;
-        touch(rows, &mut task).await?;
-        Ok(sub)
+        add(
+            rows,
+            &mut task,
+            self.title.trim(),
+            self.description.as_deref().unwrap_or_default(),
+            actor,
+        )
+        .await
     }
+}
+
+/// Appends a subtask to `task` (last in order), with its event and timeline entry.
+pub(crate) async fn add<R: Rows>(
+    rows: &mut R,
+    task: &mut Task,
+    title: &str,
+    description: &str,
+    actor: Actor<'_>,
+) -> Result<Subtask> {
+    let order = rows
+        .subtasks(&task.id)
+        .await?
+        .iter()
+        .map(|s| s.order)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let now = ts(rows.now());
+    let sub = Subtask {
+        id: id::new_id(IdKind::Subtask),
+        task_id: task.id.clone(),
+        title: title.to_string(),
+        description: description.to_string(),
+        completed: false,
+        order,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+    };
+    rows.insert_subtask(&sub).await?;
+    emit(rows, EventType::SubtaskCreated, &task.project_id, &sub).await?;
+    let kind = TimelineKind::SubtaskCreated {
+        subtask_id: sub.id.clone(),
+    };
+    add_entry(rows, task, kind, actor.session_id()).await?;
+    touch(rows, task).await?;
+    Ok(sub)
 }
 
 pub struct ListSubtasks(pub String);

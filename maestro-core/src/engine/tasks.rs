@@ -182,6 +182,7 @@ async fn create<R: Rows>(rows: &mut R, new: &NewTask, actor: Actor<'_>) -> Resul
         version: 1,
         claim_epoch: 0,
         blocked_reason: None,
+        worktree: None,
         created_at: ts(now),
         updated_at: ts(now),
         started_at: None,
@@ -517,6 +518,7 @@ impl WriteOp for DeleteTask {
             rows.shift_open_dependencies_of_dependents(&id, -1).await?;
         }
         stop_requests(rows, &id, "task deleted").await?;
+        super::merges::drop_from_queues(rows, &task.project_id, &id).await?;
         rows.delete_task(&id).await?;
         for dep_id in dependents {
             let mut t = load_task(rows, &dep_id).await?;

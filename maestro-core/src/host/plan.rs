@@ -1068,6 +1068,7 @@ mod tests {
             result: None,
             budget: None,
             resume_of: None,
+            no_worktree: false,
         }
     }
 

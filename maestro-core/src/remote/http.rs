@@ -795,6 +795,87 @@ impl Store for HttpStore {
 
     // ---- events and status ----
 
+    // ---- worktrees and the merge queue ----
+
+    async fn set_task_worktree(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        worktree: Option<TaskWorktree>,
+    ) -> Result<Task> {
+        self.run(Call::mutate(
+            Method::PUT,
+            format!("/api/tasks/{}/worktree", seg(task_id)),
+            Some(op),
+            json!({ "worktree": worktree }),
+        ))
+        .await
+    }
+
+    async fn enqueue_merge(&self, op: &OpContext, req: MergeEnqueue) -> Result<ProjectQueue> {
+        self.run(Call::mutate(
+            Method::POST,
+            "/api/merges".into(),
+            Some(op),
+            to_body(&req),
+        ))
+        .await
+    }
+
+    async fn start_merge(
+        &self,
+        op: &OpContext,
+        project_id: &str,
+        target: &str,
+    ) -> Result<Option<crate::worktree::QueueEntry>> {
+        self.run(Call::mutate(
+            Method::POST,
+            "/api/merges/start".into(),
+            Some(op),
+            json!({ "projectId": project_id, "target": target }),
+        ))
+        .await
+    }
+
+    async fn finish_merge(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        result: MergeResult,
+    ) -> Result<ProjectQueue> {
+        self.run(Call::mutate(
+            Method::POST,
+            "/api/merges/finish".into(),
+            Some(op),
+            json!({ "taskId": task_id, "target": target, "result": result }),
+        ))
+        .await
+    }
+
+    async fn merge_step(
+        &self,
+        op: &OpContext,
+        task_id: &str,
+        target: &str,
+        step: crate::worktree::Progress,
+    ) -> Result<()> {
+        let _: Value = self
+            .run(Call::mutate(
+                Method::POST,
+                "/api/merges/step".into(),
+                Some(op),
+                json!({ "taskId": task_id, "target": target, "step": step }),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn merge_queues(&self, project_id: Option<&str>) -> Result<Vec<ProjectQueue>> {
+        self.run(Call::get("/api/merges".into()).query("projectId", project_id))
+            .await
+    }
+
     async fn events_since(
         &self,
         since: i64,

@@ -70,6 +70,7 @@ pub fn change_status(
                 task.blocked_reason = Some(r.to_string());
                 fx.timeline.push(TimelineKind::Blocked {
                     reason: r.to_string(),
+                    details: None,
                 });
                 fx.changed = true;
             }
@@ -101,7 +102,10 @@ pub fn change_status(
     if to == TaskStatus::Blocked {
         let reason = reason.unwrap_or("").to_string();
         task.blocked_reason = Some(reason.clone());
-        fx.timeline.push(TimelineKind::Blocked { reason });
+        fx.timeline.push(TimelineKind::Blocked {
+            reason,
+            details: None,
+        });
     } else {
         task.blocked_reason = None;
     }
@@ -212,6 +216,7 @@ mod tests {
             version: 1,
             claim_epoch: 1,
             blocked_reason: None,
+            worktree: None,
             created_at: t,
             updated_at: t,
             started_at: None,

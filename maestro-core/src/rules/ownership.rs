@@ -209,6 +209,7 @@ mod tests {
             result: None,
             budget: None,
             resume_of: None,
+            no_worktree: false,
         }
     }
 
@@ -228,6 +229,7 @@ mod tests {
             version: 1,
             claim_epoch: epoch,
             blocked_reason: None,
+            worktree: None,
             created_at: t,
             updated_at: t,
             started_at: None,

@@ -146,6 +146,7 @@ mod tests {
             result: None,
             budget: None,
             resume_of: None,
+            no_worktree: false,
         }
     }
 

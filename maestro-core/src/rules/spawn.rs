@@ -126,6 +126,7 @@ mod tests {
             version: 1,
             claim_epoch: 0,
             blocked_reason: None,
+            worktree: None,
             created_at: t,
             updated_at: t,
             started_at: None,

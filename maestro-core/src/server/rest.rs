@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header::ETAG};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -57,6 +57,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/sessions/{id}", get(get_session).patch(update_session))
         .route("/api/sessions/{id}/heartbeat", post(heartbeat))
         .route("/api/sessions/{id}/claim-spawn", post(claim_spawn))
+        .route("/api/tasks/{id}/worktree", put(set_worktree))
+        .route("/api/merges", get(merge_queues).post(enqueue_merge))
+        .route("/api/merges/start", post(start_merge))
+        .route("/api/merges/finish", post(finish_merge))
+        .route("/api/merges/step", post(merge_step))
         .route("/api/events", get(events))
         .route("/api/status", get(status))
         .fallback(api::not_found)
@@ -497,6 +502,101 @@ async fn claim_spawn(
         return Err(Error::missing_field("host").into());
     }
     ok(&s.maestro.claim_spawn(&ctx.op, &id, &body.host).await?)
+}
+
+// ---- worktrees and the merge queue ---------------------------------------------------
+
+#[derive(Deserialize)]
+struct WorktreeBody {
+    worktree: Option<crate::model::TaskWorktree>,
+}
+
+async fn set_worktree(
+    State(s): State<AppState>,
+    P(id): P<String>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<WorktreeBody>,
+) -> ApiResult {
+    ok(&s
+        .maestro
+        .set_task_worktree(&ctx.op, &id, b.worktree)
+        .await?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ProjectQuery {
+    project_id: Option<String>,
+}
+
+async fn merge_queues(State(s): State<AppState>, Q(q): Q<ProjectQuery>) -> ApiResult {
+    ok(&s.maestro.merge_queues(q.project_id.as_deref()).await?)
+}
+
+async fn enqueue_merge(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<MergeEnqueue>,
+) -> ApiResult {
+    ok(&s.maestro.enqueue_merge(&ctx.op, b).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartMergeBody {
+    project_id: String,
+    target: String,
+}
+
+/// A runner takes the next entry of a queue; `null` when there is none or another runner
+/// got it first.
+async fn start_merge(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<StartMergeBody>,
+) -> ApiResult {
+    ok(&s
+        .maestro
+        .start_merge(&ctx.op, &b.project_id, &b.target)
+        .await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FinishMergeBody {
+    task_id: String,
+    target: String,
+    result: MergeResult,
+}
+
+async fn finish_merge(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<FinishMergeBody>,
+) -> ApiResult {
+    ok(&s
+        .maestro
+        .finish_merge(&ctx.op, &b.task_id, &b.target, b.result)
+        .await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MergeStepBody {
+    task_id: String,
+    target: String,
+    step: crate::worktree::Progress,
+}
+
+async fn merge_step(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    JsonBody(b): JsonBody<MergeStepBody>,
+) -> ApiResult {
+    s.maestro
+        .merge_step(&ctx.op, &b.task_id, &b.target, b.step)
+        .await?;
+    ok(&json!({}))
 }
 
 // ---- events and status ---------------------------------------------------------------

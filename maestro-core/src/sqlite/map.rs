@@ -9,7 +9,7 @@ macro_rules! task_row_cols {
     () => {
         "t.id, t.project_id, t.title, t.description, t.status, t.priority, \
         t.labels, t.session_ids, t.metadata, t.version, t.claim_epoch, t.created_at, t.updated_at, \
-        t.started_at, t.completed_at, t.blocked_reason"
+        t.started_at, t.completed_at, t.blocked_reason, t.worktree"
     };
 }
 
@@ -20,17 +20,17 @@ pub const TASK_COLS: &str = concat!(
 );
 
 /// The number of columns in [`TASK_COLS`].
-pub const TASK_COLS_LEN: usize = 17;
+pub const TASK_COLS_LEN: usize = 18;
 
 pub const SUBTASK_COLS: &str =
     "id, task_id, title, description, completed, ord, created_at, updated_at, completed_at";
 
 pub const SESSION_COLS: &str = "id, project_id, name, role, skill, agent, task_ids, status, \
     spawned_by, pid, host, cwd, exit_code, reason, created_at, started_at, ended_at, last_seen, \
-    agent_session_id, usage, result, budget, resume_of";
+    agent_session_id, usage, result, budget, resume_of, no_worktree";
 
 /// The number of columns in [`SESSION_COLS`].
-pub const SESSION_COLS_LEN: usize = 23;
+pub const SESSION_COLS_LEN: usize = 24;
 
 pub use crate::model::ts;
 
@@ -67,7 +67,7 @@ fn parsed<T: std::str::FromStr<Err = crate::Error>>(
 
 /// `TASK_COLS`: the task with its dependencies.
 pub fn task(row: &Row<'_>) -> rusqlite::Result<Task> {
-    task_fields(row, json_col(row, 16)?)
+    task_fields(row, json_col(row, 17)?)
 }
 
 /// The columns of `task_row_cols!()`, with the dependencies read apart.
@@ -89,6 +89,7 @@ pub fn task_fields(row: &Row<'_>, dependencies: Vec<String>) -> rusqlite::Result
         started_at: opt_ts(row.get(13)?),
         completed_at: opt_ts(row.get(14)?),
         blocked_reason: row.get(15)?,
+        worktree: opt_json(row, 16)?,
         dependencies,
     })
 }
@@ -132,6 +133,7 @@ pub fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
         result: opt_json(row, 20)?,
         budget: opt_json(row, 21)?,
         resume_of: row.get(22)?,
+        no_worktree: row.get(23)?,
     })
 }
 

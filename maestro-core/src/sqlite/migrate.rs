@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_ready_queue_index.sql"),
     include_str!("../../migrations/0004_rules_in_the_core.sql"),
     include_str!("../../migrations/0005_agent_runs.sql"),
+    include_str!("../../migrations/0006_worktrees.sql"),
     include_str!("../../migrations/0008_status_counts.sql"),
 ];
 

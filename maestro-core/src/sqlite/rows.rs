@@ -200,9 +200,9 @@ impl Rows for SqliteRows<'_> {
         self.exec(
             "INSERT INTO tasks (id, project_id, title, description, status, priority, priority_rank,
                 labels, session_ids, metadata, version, claim_epoch, created_at, updated_at,
-                started_at, completed_at, blocked_reason, seq)
+                started_at, completed_at, blocked_reason, worktree, seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks WHERE project_id = ?2))",
+                ?18, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tasks WHERE project_id = ?2))",
             params![
                 t.id,
                 t.project_id,
@@ -221,6 +221,7 @@ impl Rows for SqliteRows<'_> {
                 opt_ms(&t.started_at),
                 opt_ms(&t.completed_at),
                 t.blocked_reason,
+                opt_json(&t.worktree)?,
             ],
         )?;
         Ok(())
@@ -230,7 +231,8 @@ impl Rows for SqliteRows<'_> {
         self.exec(
             "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, priority_rank = ?6,
                 labels = ?7, session_ids = ?8, metadata = ?9, version = ?10, claim_epoch = ?11,
-                updated_at = ?12, started_at = ?13, completed_at = ?14, blocked_reason = ?15
+                updated_at = ?12, started_at = ?13, completed_at = ?14, blocked_reason = ?15,
+                worktree = ?16
              WHERE id = ?1",
             params![
                 t.id,
@@ -248,6 +250,7 @@ impl Rows for SqliteRows<'_> {
                 opt_ms(&t.started_at),
                 opt_ms(&t.completed_at),
                 t.blocked_reason,
+                opt_json(&t.worktree)?,
             ],
         )?;
         Ok(())
@@ -591,7 +594,7 @@ impl Rows for SqliteRows<'_> {
             &format!(
                 "INSERT INTO sessions ({SESSION_COLS}, seq) VALUES
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                  ?19, ?20, ?21, ?22, ?23,
+                  ?19, ?20, ?21, ?22, ?23, ?24,
                   (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions WHERE project_id = ?2))"
             ),
             params![
@@ -618,6 +621,7 @@ impl Rows for SqliteRows<'_> {
                 opt_json(&s.result)?,
                 opt_json(&s.budget)?,
                 s.resume_of,
+                s.no_worktree,
             ],
         )?;
         Ok(())
@@ -860,5 +864,60 @@ impl Rows for SqliteRows<'_> {
 
     async fn prune_op_records(&mut self, before: i64) -> Result<u64> {
         Ok(self.exec("DELETE FROM ops WHERE created_at < ?1", [before])? as u64)
+    }
+
+    async fn merge_queue(
+        &mut self,
+        project_id: &str,
+        target: &str,
+    ) -> Result<Option<crate::worktree::MergeQueue>> {
+        let text: Option<String> = self.row(
+            "SELECT queue FROM merge_queues WHERE project_id = ?1 AND target = ?2",
+            params![project_id, target],
+            |r| r.get(0),
+        )?;
+        Ok(match text {
+            Some(t) => Some(serde_json::from_str(&t)?),
+            None => None,
+        })
+    }
+
+    async fn merge_queues(
+        &mut self,
+        project_id: Option<&str>,
+    ) -> Result<Vec<crate::store::ProjectQueue>> {
+        let rows: Vec<(String, String)> = self.all(
+            "SELECT project_id, queue FROM merge_queues
+             WHERE ?1 IS NULL OR project_id = ?1 ORDER BY project_id, target",
+            params![project_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.into_iter()
+            .map(|(project_id, q)| {
+                Ok(crate::store::ProjectQueue {
+                    project_id,
+                    queue: serde_json::from_str(&q)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_merge_queue(
+        &mut self,
+        project_id: &str,
+        queue: &crate::worktree::MergeQueue,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO merge_queues (project_id, target, queue, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project_id, target) DO UPDATE SET queue = ?3, updated_at = ?4",
+            params![
+                project_id,
+                queue.target,
+                serde_json::to_string(queue)?,
+                self.now
+            ],
+        )?;
+        Ok(())
     }
 }

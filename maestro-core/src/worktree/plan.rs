@@ -446,7 +446,11 @@ impl WorktreeInfo {
 
 /// One step of garbage collection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[serde(
+    tag = "action",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum GcAction {
     /// `git worktree remove` (never forced) of a clean worktree.
     RemoveWorktree {

@@ -79,6 +79,10 @@ pub struct QueueEntry {
     /// How many times a merge of it ran.
     #[serde(default)]
     pub runs: u32,
+    /// When its current merge started (milliseconds since the epoch), while it is merging:
+    /// the store stamps it, so an entry whose process died can be told from a live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<i64>,
 }
 
 /// What [`MergeQueue::enqueue`] did.
@@ -131,6 +135,7 @@ impl MergeQueue {
             title: title.map(str::to_string),
             state: QueueState::Queued,
             runs: 0,
+            started_at: None,
         });
         how
     }
@@ -174,6 +179,9 @@ impl MergeQueue {
     fn set(&mut self, task_id: &str, state: QueueState, run: bool) -> bool {
         match self.position(task_id) {
             Some(i) => {
+                if state != QueueState::Merging {
+                    self.entries[i].started_at = None;
+                }
                 self.entries[i].state = state;
                 if run {
                     self.entries[i].runs += 1;
@@ -182,6 +190,11 @@ impl MergeQueue {
             }
             None => false,
         }
+    }
+
+    /// Puts an entry back in line (its merge's process died, or its merge was rolled back).
+    pub fn requeue(&mut self, task_id: &str) -> bool {
+        self.set(task_id, QueueState::Queued, false)
     }
 
     /// Drops a task from the queue (e.g. it was deleted).
@@ -213,6 +226,7 @@ impl MergeQueue {
         for e in &mut self.entries {
             if e.state == QueueState::Merging && !running.contains(&e.task_id) {
                 e.state = QueueState::Queued;
+                e.started_at = None;
                 out.push(e.task_id.clone());
             }
         }
@@ -256,6 +270,24 @@ pub struct Processed {
     pub merged: Option<(String, Result<MergeOutcome>)>,
 }
 
+/// The merge of `entry` into `target` with the queue's settings (a squash commit is named
+/// after the task's title).
+pub fn request(entry: &QueueEntry, target: &str, settings: &QueueSettings) -> MergeRequest {
+    let mut req = MergeRequest::new(&entry.task_id, &entry.branch, target);
+    req.strategy = settings.strategy;
+    req.gate = settings.gate.clone();
+    if settings.max_attempts > 0 {
+        req.max_attempts = settings.max_attempts;
+    }
+    req.message = entry.title.as_ref().map(|t| {
+        format!(
+            "{t}\n\nMerged by Maestro from {}.\n\nMaestro-Task: {}\n",
+            entry.branch, entry.task_id
+        )
+    });
+    req
+}
+
 /// Settles dead merges, then merges the queue's next entry; the queue is updated in place
 /// (persist it after). Blocking: run it on a blocking thread in async code.
 pub fn process_next(
@@ -274,18 +306,7 @@ pub fn process_next(
         });
     };
     queue.start(&entry.task_id);
-    let mut req = MergeRequest::new(&entry.task_id, &entry.branch, &queue.target);
-    req.strategy = settings.strategy;
-    req.gate = settings.gate.clone();
-    if settings.max_attempts > 0 {
-        req.max_attempts = settings.max_attempts;
-    }
-    req.message = entry.title.as_ref().map(|t| {
-        format!(
-            "{t}\n\nMerged by Maestro from {}.\n\nMaestro-Task: {}\n",
-            entry.branch, entry.task_id
-        )
-    });
+    let req = request(&entry, &queue.target, settings);
     let mut recovered = recovered;
     let result = MergeJob::begin(worktrees, repo, req).and_then(|mut job| {
         let late = job.take_recovered();

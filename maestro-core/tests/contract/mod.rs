@@ -969,7 +969,8 @@ async fn status_actions_through_the_facade() {
     assert_eq!(
         timeline[0].kind,
         TimelineKind::Blocked {
-            reason: "needs review".into()
+            reason: "needs review".into(),
+            details: None,
         }
     );
     let e = err(env.m.complete_task(op, &t.id, false).await);
@@ -2376,4 +2377,195 @@ async fn the_ready_queue_matches_the_pure_dag_model_after_random_operations() {
         let status = env.m.status(None).await.unwrap();
         assert_eq!(status.tasks.ready, expected.len() as i64, "step {step}");
     }
+}
+
+// ---- worktrees and the merge queue -----------------------------------------------------
+
+fn worktree_of(task: &Task) -> TaskWorktree {
+    TaskWorktree {
+        path: format!("/home/u/.maestro/worktrees/app-1/{}", task.id),
+        branch: format!("maestro/{}-x", task.id),
+        base: "main".into(),
+        base_commit: Some("b".repeat(40)),
+        repo: "/src/app".into(),
+        merged_head: None,
+    }
+}
+
+async fn completed_in_worktree(env: &Env, title: &str) -> Task {
+    let t = env.task(title).await;
+    env.m
+        .set_task_worktree(&env.op, &t.id, Some(worktree_of(&t)))
+        .await
+        .unwrap();
+    env.m.start_task(&env.op, &t.id, false).await.unwrap();
+    env.m.complete_task(&env.op, &t.id, false).await.unwrap()
+}
+
+#[tokio::test]
+async fn tasks_record_their_worktree_and_merge_one_at_a_time() {
+    let env = Env::new().await;
+    let a = completed_in_worktree(&env, "Add login").await;
+    let b = completed_in_worktree(&env, "Add logout").await;
+    assert_eq!(env.get(&a.id).await.worktree, Some(worktree_of(&a)));
+    let project = env.m.project(None).await.unwrap().id;
+
+    let plain = env.task("no branch").await;
+    let e = err(env
+        .m
+        .enqueue_merge(
+            &env.op,
+            MergeEnqueue {
+                task_id: plain.id.clone(),
+                ..Default::default()
+            },
+        )
+        .await);
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.details()["reason"], "no_worktree");
+
+    for t in [&a, &b] {
+        let q = env
+            .m
+            .enqueue_merge(
+                &env.op,
+                MergeEnqueue {
+                    task_id: t.id.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(q.queue.target, "main", "the base is the default target");
+    }
+    let since = env.seq().await;
+    let first = env.m.start_merge(&env.op, &project, "main").await.unwrap();
+    assert_eq!(first.map(|e| e.task_id), Some(a.id.clone()));
+    assert!(
+        env.m
+            .start_merge(&env.op, &project, "main")
+            .await
+            .unwrap()
+            .is_none(),
+        "one merge at a time: a second runner gets nothing"
+    );
+    env.m
+        .merge_step(
+            &env.op,
+            &a.id,
+            "main",
+            worktree::Progress::Built {
+                commit: "c".repeat(40),
+            },
+        )
+        .await
+        .unwrap();
+    let merged = worktree::MergeOutcome::Merged {
+        commit: "c".repeat(40),
+        previous: "b".repeat(40),
+        task_head: "h".repeat(40),
+        up_to_date: false,
+        attempts: 1,
+        synced: vec![],
+        stale: vec![],
+    };
+    env.m
+        .finish_merge(
+            &env.op,
+            &a.id,
+            "main",
+            MergeResult::Outcome { outcome: merged },
+        )
+        .await
+        .unwrap();
+    let after = env.get(&a.id).await;
+    assert_eq!(after.status, TaskStatus::Completed);
+    assert_eq!(
+        after.worktree.unwrap().merged_head.as_deref(),
+        Some("h".repeat(40).as_str())
+    );
+    let last = env.newest(&a.id, 1).await;
+    assert_eq!(
+        last[0].kind,
+        TimelineKind::Merged {
+            target: "main".into(),
+            branch: format!("maestro/{}-x", a.id),
+            commit: "c".repeat(40)
+        }
+    );
+
+    let second = env.m.start_merge(&env.op, &project, "main").await.unwrap();
+    assert_eq!(second.map(|e| e.task_id), Some(b.id.clone()));
+    let conflict = worktree::MergeOutcome::Conflict {
+        paths: vec!["src/app.rs".into()],
+        target_commit: "c".repeat(40),
+        task_head: "d".repeat(40),
+        message: "CONFLICT (content)".into(),
+    };
+    let q = env
+        .m
+        .finish_merge(
+            &env.op,
+            &b.id,
+            "main",
+            MergeResult::Outcome { outcome: conflict },
+        )
+        .await
+        .unwrap();
+    let states: Vec<(String, worktree::QueueState)> = q
+        .queue
+        .entries
+        .iter()
+        .map(|e| (e.task_id.clone(), e.state.clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                a.id.clone(),
+                worktree::QueueState::Merged {
+                    commit: "c".repeat(40)
+                }
+            ),
+            (
+                b.id.clone(),
+                worktree::QueueState::Conflict {
+                    paths: vec!["src/app.rs".into()]
+                }
+            ),
+        ]
+    );
+    let detail = env.m.get_task(&b.id).await.unwrap();
+    assert_eq!(detail.task.status, TaskStatus::Blocked);
+    assert_eq!(
+        detail.task.blocked_reason.as_deref(),
+        Some("merge_conflict")
+    );
+    assert_eq!(detail.subtasks.len(), 1);
+    assert!(detail.subtasks[0].title.contains("src/app.rs"));
+    let TimelineKind::Blocked { reason, details } = &env.newest(&b.id, 1).await[0].kind else {
+        panic!("the last entry is the block");
+    };
+    assert_eq!(reason, "merge_conflict");
+    let details = details.as_ref().unwrap();
+    assert_eq!(details["paths"], json!(["src/app.rs"]));
+    assert_eq!(details["subtaskId"], json!(detail.subtasks[0].id));
+
+    let kinds = types(&env.events_after(since).await);
+    assert!(kinds.contains(&"merge:step"), "{kinds:?}");
+    assert!(kinds.contains(&"merge:updated"), "{kinds:?}");
+    let queues = env.m.merge_queues(Some(&project)).await.unwrap();
+    assert_eq!(queues.len(), 1);
+    assert_eq!(queues[0].queue.entries.len(), 2);
+
+    // A deleted task leaves its queue.
+    env.m.delete_task(&env.op, &b.id).await.unwrap();
+    let queues = env.m.merge_queues(Some(&project)).await.unwrap();
+    let left: Vec<&str> = queues[0]
+        .queue
+        .entries
+        .iter()
+        .map(|e| e.task_id.as_str())
+        .collect();
+    assert_eq!(left, vec![a.id.as_str()]);
 }

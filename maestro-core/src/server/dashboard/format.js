@@ -57,7 +57,13 @@ export function timelineText(e, names = {}) {
     case 'progress': return e.message;
     case 'subtask_created': return `subtask added: ${sub(e.subtaskId)}`;
     case 'subtask_completed': return `subtask done: ${sub(e.subtaskId)}`;
-    case 'blocked': return `blocked: ${e.reason}`;
+    case 'blocked': {
+      const d = e.details ?? {};
+      if (e.reason === 'merge_conflict' && Array.isArray(d.paths)) return `blocked: merge conflict with ${d.target} in ${d.paths.join(', ')}`;
+      if (e.reason === 'gate_failed') return `blocked: the merge gate failed on ${d.target ?? 'the target'}${d.exitCode != null ? ` (exit ${d.exitCode})` : ''}`;
+      return `blocked: ${e.reason}`;
+    }
+    case 'merged': return `merged ${e.branch} into ${e.target} at ${String(e.commit).slice(0, 12)}`;
     case 'assigned': return `assigned to ${ses(e.sessionId)}`;
     case 'released': return `released from ${ses(e.sessionId)}${e.reason ? `: ${e.reason}` : ''}`;
     case 'comment': return `${e.author}: ${e.message}`;
