@@ -38,7 +38,7 @@ pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi:
     let (opts, db, addr) = crate::blocking(move || {
         let addr = resolve_addr(&host, port)?;
         let db = s.db_path();
-        let m = s.local(Maestro::open(&db)?)?;
+        let m = s.local(s.open_store(&db)?)?;
         let flags = ServerFlags {
             token: o.token,
             ..Default::default()

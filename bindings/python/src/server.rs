@@ -41,7 +41,7 @@ pub fn serve(
         });
         let db = settings.db_path();
         let addr = resolve_addr(host, port)?;
-        let m = settings.local(Maestro::open(&db)?)?;
+        let m = settings.local(settings.open_store(&db)?)?;
         let flags = ServerFlags {
             token,
             ..Default::default()

@@ -238,6 +238,9 @@ impl Settings {
             return self.remote(&url);
         }
         let path = self.db_path();
+        if super::is_database_url(&path) {
+            return self.local(self.open_store(&path)?);
+        }
         if !create && !path.exists() {
             return Err(Error::no_project_context()
                 .with_details(serde_json::json!({ "db": path.display().to_string() }))
@@ -246,7 +249,59 @@ impl Settings {
                     path.display()
                 )));
         }
-        self.local(Maestro::open(&path)?)
+        self.local(self.open_store(&path)?)
+    }
+
+    /// The store at `db` (a SQLite file, or a `postgres://…` URL opened with
+    /// [`Settings::pg_options`]), without the settings of [`Settings::local`].
+    pub fn open_store(&self, db: &Path) -> Result<Maestro> {
+        #[cfg(feature = "postgres")]
+        if super::is_database_url(db) {
+            return Maestro::open_postgres(&db.to_string_lossy(), self.pg_options()?);
+        }
+        Maestro::open(db)
+    }
+
+    /// The options of a PostgreSQL store: connections in the pool
+    /// (`MAESTRO_PG_POOL_SIZE` > config `pgPoolSize` > 16), the limit of one statement
+    /// (`MAESTRO_PG_STATEMENT_TIMEOUT` > config `pgStatementTimeout`, seconds, 0 for none >
+    /// 30 s), TLS (`MAESTRO_PG_SSLMODE` > config `pgSslmode` > the URL's `sslmode`).
+    #[cfg(feature = "postgres")]
+    pub fn pg_options(&self) -> Result<crate::postgres::PgOptions> {
+        let mut opts = crate::postgres::PgOptions::default();
+        if let Some(text) = self.pick(None, "MAESTRO_PG_POOL_SIZE", "pgPoolSize")? {
+            opts.pool_size = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "'{text}' is not a valid pool size (connections)"
+                    ))
+                    .with_details(serde_json::json!({ "field": "pgPoolSize", "value": text }))
+                    .with_suggestion("Use a whole number from 1, e.g. MAESTRO_PG_POOL_SIZE=16")
+                })?;
+        }
+        if let Some(text) = self.pick(None, "MAESTRO_PG_STATEMENT_TIMEOUT", "pgStatementTimeout")? {
+            opts.statement_timeout = match text.trim().parse::<f64>() {
+                Ok(0.0) => None,
+                Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+                _ => {
+                    return Err(Error::invalid_argument(format!(
+                        "'{text}' is not a valid statement timeout (seconds)"
+                    ))
+                    .with_details(
+                        serde_json::json!({ "field": "pgStatementTimeout", "value": text }),
+                    )
+                    .with_suggestion(
+                        "Use a number of seconds (0 for none), e.g. MAESTRO_PG_STATEMENT_TIMEOUT=30",
+                    ));
+                }
+            };
+        }
+        opts.ssl_mode = self.pick(None, "MAESTRO_PG_SSLMODE", "pgSslmode")?;
+        Ok(opts)
     }
 
     /// A client of the server at `url`, with these settings' token and skills.
