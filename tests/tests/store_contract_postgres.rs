@@ -38,3 +38,48 @@ impl Backing {
         self.pg.count("maestro", &sql)
     }
 }
+
+/// A commit through one store (another replica's pool) wakes the commit watch of another at
+/// once, through LISTEN/NOTIFY: nothing else moves that watch but this process's own writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_elsewhere_is_announced_to_every_store_on_the_database() {
+    use maestro_core::postgres::PgStore;
+    use maestro_core::{NewProject, OpContext, Store};
+    let backing = Backing::new().await;
+    let listener = PgStore::open(&backing.url).unwrap();
+    let mut commits = listener.watch_commits();
+    // The first commit may reach the watch through the LISTEN connection's first read of the
+    // latest seq; the later ones only through notifications.
+    let writer = PgStore::open(&backing.url).unwrap();
+    let op = OpContext::default();
+    let new = NewProject {
+        name: "elsewhere".into(),
+        ..Default::default()
+    };
+    writer.create_project(&op, new).await.unwrap();
+    let latest = writer.latest_seq().await.unwrap();
+    assert!(latest >= 1);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        commits.wait_for(|seq| *seq >= latest),
+    )
+    .await
+    .expect("the commit was announced")
+    .unwrap();
+    // Every later commit too.
+    for i in 0..5 {
+        let new = NewProject {
+            name: format!("p{i}"),
+            ..Default::default()
+        };
+        writer.create_project(&op, new).await.unwrap();
+        let latest = writer.latest_seq().await.unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            commits.wait_for(|seq| *seq >= latest),
+        )
+        .await
+        .expect("the commit was announced")
+        .unwrap();
+    }
+}
