@@ -53,7 +53,7 @@ pub struct Global {
     /// Project to act on (default: MAESTRO_PROJECT_ID, then the store's default project)
     #[arg(long, global = true, value_name = "ID")]
     pub project: Option<String>,
-    /// SQLite database file (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
+    /// SQLite database file, or a PostgreSQL URL postgres://… (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Maestro server URL: remote mode (default: MAESTRO_API_URL, then config apiUrl)
@@ -158,6 +158,11 @@ pub enum Command {
         after_help = "Examples:\n  maestro serve                                  # 127.0.0.1:3000 on the local store\n  maestro serve --addr 127.0.0.1:0 --json        # any free port; prints the URL\n  maestro serve --addr 0.0.0.0:3000 --token s3cret --log-format json\n  maestro serve --spawn --max-concurrent 4       # also launch agents for spawn requests\n  maestro serve --max-connections 2000 --body-timeout 10\n\nClients use it with --server http://127.0.0.1:3000, MAESTRO_API_URL or config apiUrl.\nThe live dashboard is at http://127.0.0.1:3000/ (it asks for the token when there is one).\nA non-loopback address needs a token (--token or MAESTRO_TOKEN). Stops gracefully on SIGTERM/SIGINT."
     )]
     Serve(ServeArgs),
+    /// Copy a SQLite store, with its whole event log, into an empty PostgreSQL database
+    #[command(
+        after_help = "Examples:\n  maestro migrate --from .maestro/maestro.db --to postgres://maestro:secret@db.internal/maestro\n  maestro migrate --from ~/.maestro/maestro.db --to postgres://maestro@127.0.0.1/maestro --json\n\nIds, seqs and timestamps are kept, so clients following the event log resume where they were.\nThe copy is one transaction: every table's count is checked before it commits, and a target\nthat holds any data is refused. Stop the servers and agents writing to the SQLite store first;\nthen point them at the database (--db postgres://… or MAESTRO_DB)."
+    )]
+    Migrate(MigrateArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -198,6 +203,16 @@ pub struct HostArgs {
     /// How often to look for new spawn requests, in milliseconds
     #[arg(long, default_value_t = 25, value_name = "MS")]
     pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The SQLite store to copy
+    #[arg(long, value_name = "PATH")]
+    pub from: std::path::PathBuf,
+    /// The empty PostgreSQL database to copy it into (postgres://user:password@host/db)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

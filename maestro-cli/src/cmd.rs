@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod events;
 mod host;
+mod migrate;
 mod project;
 mod serve;
 mod session;
@@ -55,6 +56,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Host(a) => host::run(ctx, a).await,
         Command::Demo(a) => demo::run(ctx, a).await,
         Command::Serve(a) => serve::run(ctx, a).await,
+        Command::Migrate(a) => migrate::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "maestro", &mut std::io::stdout());

@@ -18,6 +18,7 @@
 //!   replicas reaping at once run one after the other, and the second finds nothing to reap.
 //! * Serialization failures and deadlocks (which roll the transaction back) are retried here.
 
+pub mod copy;
 mod migrate;
 mod rows;
 
