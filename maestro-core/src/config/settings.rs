@@ -528,4 +528,44 @@ mod tests {
         let e = at(vec![]).spawn_roots().unwrap_err();
         assert!(e.message().contains("spawnRoots"), "{}", e.message());
     }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_options_come_from_the_environment_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |vars: &[(&str, &str)]| {
+            let mut vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            vars.push(("MAESTRO_HOME".into(), dir.path().display().to_string()));
+            Settings::new(Env::from_parts(vars, dir.path()), Overrides::default())
+        };
+        let d = at(&[]).pg_options().unwrap();
+        assert_eq!(d.pool_size, 16);
+        assert_eq!(d.statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(d.ssl_mode, None);
+        let o = at(&[
+            ("MAESTRO_PG_POOL_SIZE", "4"),
+            ("MAESTRO_PG_STATEMENT_TIMEOUT", "0"),
+            ("MAESTRO_PG_SSLMODE", "disable"),
+        ])
+        .pg_options()
+        .unwrap();
+        assert_eq!(o.pool_size, 4);
+        assert_eq!(o.statement_timeout, None);
+        assert_eq!(o.ssl_mode.as_deref(), Some("disable"));
+        for (var, bad) in [
+            ("MAESTRO_PG_POOL_SIZE", "0"),
+            ("MAESTRO_PG_POOL_SIZE", "many"),
+            ("MAESTRO_PG_STATEMENT_TIMEOUT", "-1"),
+        ] {
+            let e = at(&[(var, bad)]).pg_options().unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{var}={bad}");
+        }
+        // A URL is kept as it is, not taken for a relative path.
+        let url = "postgres://u@h/db";
+        let s = at(&[("MAESTRO_DB", url)]);
+        assert_eq!(s.db_path(), PathBuf::from(url));
+    }
 }
