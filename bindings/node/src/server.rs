@@ -2,7 +2,6 @@
 //! a Node process. It runs on the addon's tokio runtime, never on the JavaScript thread.
 
 use crate::error::OrNapi;
-use maestro_core::Maestro;
 use maestro_core::config::ServerFlags;
 use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use napi_derive::napi;
