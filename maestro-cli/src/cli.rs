@@ -55,7 +55,7 @@ pub struct Global {
     /// Project to act on (default: MAESTRO_PROJECT_ID, then the store's default project)
     #[arg(long, global = true, value_name = "ID", overrides_with = "project")]
     pub project: Option<String>,
-    /// SQLite database file (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
+    /// SQLite database file, or a PostgreSQL URL postgres://… (default: MAESTRO_DB, nearest .maestro/maestro.db, $MAESTRO_HOME/maestro.db)
     #[arg(long, global = true, value_name = "PATH", overrides_with = "db")]
     pub db: Option<PathBuf>,
     /// Maestro server URL: remote mode (default: MAESTRO_API_URL, then config apiUrl)
@@ -229,6 +229,11 @@ pub enum Command {
     /// The git worktrees Maestro made for tasks: list them, remove the merged ones
     #[command(subcommand)]
     Worktree(WorktreeCmd),
+    /// Copy a SQLite store, with its whole event log, into an empty PostgreSQL database
+    #[command(
+        after_help = "Examples:\n  maestro migrate --from .maestro/maestro.db --to postgres://maestro:secret@db.internal/maestro\n  maestro migrate --from ~/.maestro/maestro.db --to postgres://maestro@127.0.0.1/maestro --json\n\nIds, seqs and timestamps are kept, so clients following the event log resume where they were.\nThe copy is one transaction: every table's count is checked before it commits, and a target\nthat holds any data is refused. Stop the servers and agents writing to the SQLite store first;\nthen point them at the database (--db postgres://… or MAESTRO_DB)."
+    )]
+    Migrate(MigrateArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  maestro completions bash > /etc/bash_completion.d/maestro\n  maestro completions zsh > ~/.zfunc/_maestro"
@@ -311,6 +316,16 @@ pub struct HostArgs {
     /// How often to look for new spawn requests, in milliseconds
     #[arg(long, default_value_t = 25, value_name = "MS")]
     pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The SQLite store to copy
+    #[arg(long, value_name = "PATH")]
+    pub from: std::path::PathBuf,
+    /// The empty PostgreSQL database to copy it into (postgres://user:password@host/db)
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

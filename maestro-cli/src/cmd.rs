@@ -7,6 +7,7 @@ mod events;
 mod host;
 pub mod mcp;
 mod merge;
+mod migrate;
 mod project;
 mod serve;
 mod session;
@@ -62,6 +63,7 @@ async fn dispatch(ctx: &mut Ctx, command: Command) -> Result<()> {
         Command::Setup(a) => setup::run(ctx, a).await,
         Command::Merge(a) => merge::run(ctx, a).await,
         Command::Worktree(c) => merge::worktree(ctx, c).await,
+        Command::Migrate(a) => migrate::run(ctx, a).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut cmd = crate::cli::completion_command();

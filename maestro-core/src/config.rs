@@ -77,7 +77,7 @@ impl Env {
 
     /// `p` against the working directory when relative.
     pub fn absolute(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
+        if p.is_absolute() || is_database_url(p) {
             p.to_path_buf()
         } else {
             self.cwd.join(p)
@@ -99,6 +99,7 @@ impl Env {
 
     /// The database path: `explicit` > `MAESTRO_DB` > nearest `.maestro/maestro.db` >
     /// `$MAESTRO_HOME/maestro.db`.
+    /// A `postgres://…` URL is kept as it is.
     pub fn db_path(&self, explicit: Option<&Path>) -> PathBuf {
         if let Some(p) = explicit {
             return self.absolute(p);
@@ -338,6 +339,14 @@ pub fn setting(
         .filter(|s| !s.trim().is_empty())
         .or_else(|| env.var(env_key).map(str::to_string))
         .or_else(|| config.get_string(config_key))
+}
+
+/// Whether `db` (a `--db` / `MAESTRO_DB` value) is a PostgreSQL URL rather than a SQLite file.
+pub fn is_database_url(db: &Path) -> bool {
+    db.to_str().is_some_and(|s| {
+        let s = s.trim_start().to_ascii_lowercase();
+        s.starts_with("postgres://") || s.starts_with("postgresql://")
+    })
 }
 
 #[cfg(test)]

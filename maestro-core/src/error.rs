@@ -382,6 +382,17 @@ impl Error {
             && self.details().get("reason").and_then(Value::as_str) == Some("busy")
     }
 
+    /// PostgreSQL rolled the transaction back for a serialization failure or a deadlock: the
+    /// operation did not happen, and running it again may succeed.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn is_transient_storage(&self) -> bool {
+        self.code() == Code::StorageError
+            && matches!(
+                self.details().get("sqlstate").and_then(Value::as_str),
+                Some("40001" | "40P01")
+            )
+    }
+
     /// Attaches structured details (a JSON object).
     pub fn with_details(mut self, details: Value) -> Self {
         self.body_mut().details = details;
@@ -573,6 +584,33 @@ impl From<rusqlite::Error> for Error {
                 )
         } else {
             err
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let transient = crate::postgres::is_transient(&e);
+        let err = Error::storage(format!(
+            "storage error: {}",
+            crate::postgres::pg_message(&e)
+        ));
+        match e.code() {
+            Some(state) => {
+                let err = err.with_details(json!({ "sqlstate": state.code() }));
+                if transient {
+                    err.with_retryable(true)
+                        .with_suggestion("The database could not run the operation now; retry it")
+                } else {
+                    err
+                }
+            }
+            // No answer from the database: the connection broke or timed out.
+            None if e.is_closed() => err
+                .with_retryable(true)
+                .with_suggestion("The connection to the database was lost; retry the command"),
+            None => err,
         }
     }
 }

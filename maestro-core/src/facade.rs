@@ -124,6 +124,11 @@ enum Upkeep {
     Write,
 }
 
+/// Stands for the PostgreSQL options in a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug, Clone, Default)]
+pub struct PgOptionsUnavailable;
+
 impl Maestro {
     /// Wraps any store.
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -137,9 +142,32 @@ impl Maestro {
         }
     }
 
-    /// Opens (creating and migrating if needed) the SQLite store at `path`.
+    /// Opens (creating and migrating if needed) the SQLite store at `path`, or the
+    /// PostgreSQL database when `path` is a `postgres://…` URL (default options; see
+    /// [`Maestro::open_postgres`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if crate::config::is_database_url(path) {
+            return Self::open_postgres(&path.to_string_lossy(), Default::default());
+        }
         Ok(Self::new(Arc::new(SqliteStore::open(path)?)))
+    }
+
+    /// The PostgreSQL store at `url`; it connects and migrates on its first call.
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, opts: crate::postgres::PgOptions) -> Result<Self> {
+        Ok(Self::new(Arc::new(crate::postgres::PgStore::open_with(
+            url, opts,
+        )?)))
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    pub fn open_postgres(url: &str, _opts: PgOptionsUnavailable) -> Result<Self> {
+        Err(Error::invalid_argument(format!(
+            "This build of maestro has no PostgreSQL store ({})",
+            url.split('@').next_back().unwrap_or("")
+        ))
+        .with_suggestion("Use a build with the `postgres` feature, or a SQLite file for --db"))
     }
 
     /// A client of the Maestro server at `url` (e.g. `http://127.0.0.1:3000`), with the

@@ -50,6 +50,8 @@ pub mod facade;
 pub mod host;
 pub mod id;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod prompt;
 pub mod protocol;
 #[cfg(feature = "remote")]
@@ -59,6 +61,7 @@ pub mod rules;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod skills;
+pub(crate) mod sql;
 pub mod sqlite;
 pub mod store;
 pub mod worktree;

@@ -18,6 +18,7 @@ async fn every_route_answers_and_fails_with_the_right_status() {
     assert_eq!(st, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["db"], "ok");
+    assert_eq!(body["database"]["kind"], "sqlite");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["ws_clients"], 0);
     assert!(body["uptime_s"].is_u64());

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod endpoint;
 pub mod fs;
 pub mod mcp;
+pub mod postgres;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

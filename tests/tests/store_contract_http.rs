@@ -32,4 +32,12 @@ impl Backing {
     fn db_path(&self) -> PathBuf {
         self.sb.path().join("maestro.db")
     }
+
+    /// A count on a connection of its own (see `contract/mod.rs`).
+    fn count(&self, sql: &str, arg: Option<&str>) -> i64 {
+        let raw = rusqlite::Connection::open(self.db_path()).expect("raw connection");
+        let params: Vec<&str> = arg.into_iter().collect();
+        raw.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0))
+            .expect("count")
+    }
 }

@@ -63,7 +63,7 @@ fn client(s: &Settings, m: Maestro) -> maestro_core::Result<Client> {
 #[napi(ts_return_type = "Promise<NativeClient>")]
 pub async fn open(path: Option<String>, options: Option<ClientOptions>) -> napi::Result<Client> {
     let s = settings(path, None, options.unwrap_or_default());
-    blocking(move || client(&s, s.local(Maestro::open(s.db_path())?)?)).await
+    blocking(move || client(&s, s.local(s.open_store(&s.db_path())?)?)).await
 }
 
 /// A client of the Maestro server at `url` (default `MAESTRO_API_URL`, then config `apiUrl`),

@@ -2,7 +2,6 @@
 //! a Node process. It runs on the addon's tokio runtime, never on the JavaScript thread.
 
 use crate::error::OrNapi;
-use maestro_core::Maestro;
 use maestro_core::config::ServerFlags;
 use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use napi_derive::napi;
@@ -38,7 +37,7 @@ pub async fn serve(path: Option<String>, options: Option<ServeOptions>) -> napi:
     let (opts, db, addr) = crate::blocking(move || {
         let addr = resolve_addr(&host, port)?;
         let db = s.db_path();
-        let m = s.local(Maestro::open(&db)?)?;
+        let m = s.local(s.open_store(&db)?)?;
         let flags = ServerFlags {
             token: o.token,
             ..Default::default()

@@ -49,7 +49,7 @@ fn open(
             project: project_id,
             ..Default::default()
         });
-        client(&s, s.local(Maestro::open(s.db_path())?)?)
+        client(&s, s.local(s.open_store(&s.db_path())?)?)
     })
     .map_err(|e| to_py_err(py, e))
 }

@@ -2,7 +2,6 @@
 
 use crate::error::to_py_err;
 use crate::runtime::rt;
-use maestro_core::Maestro;
 use maestro_core::config::{Overrides, ServerFlags, Settings};
 use maestro_core::server::{BackgroundServer, bind, check_bind_allowed, resolve_addr};
 use pyo3::prelude::*;
@@ -41,7 +40,7 @@ pub fn serve(
         });
         let db = settings.db_path();
         let addr = resolve_addr(host, port)?;
-        let m = settings.local(Maestro::open(&db)?)?;
+        let m = settings.local(settings.open_store(&db)?)?;
         let flags = ServerFlags {
             token,
             ..Default::default()

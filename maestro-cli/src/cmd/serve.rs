@@ -6,7 +6,7 @@ use maestro_core::config::ServerFlags;
 use maestro_core::host::plan::StoreContext;
 use maestro_core::host::{Host, HostControl, HostEvent};
 use maestro_core::server;
-use maestro_core::{Error, Maestro, OpContext, Result};
+use maestro_core::{Error, OpContext, Result};
 use serde_json::json;
 use std::time::Duration;
 
@@ -15,7 +15,9 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
     let addr = server::parse_addr(&a.addr)?;
     // The server always serves a local store, even when apiUrl is configured.
     let db = ctx.db_path();
-    let maestro = ctx.local(Maestro::open(&db)?)?;
+    let maestro = ctx.local(ctx.settings().open_store(&db)?)?;
+    // The file, or the database URL with its password hidden.
+    let location = maestro.location();
     let flags = ServerFlags {
         token: a.token.clone(),
         max_connections: a.max_connections,
@@ -46,11 +48,11 @@ pub async fn run(ctx: &mut Ctx, a: ServeArgs) -> Result<()> {
         .map_err(|e| Error::internal(format!("cannot read the bound address: {e}")))?;
     let url = format!("http://{local}");
     // One line for whoever started us (scripts read the URL when binding port 0).
-    ctx.out.success(&json!({ "url": url, "addr": local.to_string(), "db": db.display().to_string() }), |s| {
+    ctx.out.success(&json!({ "url": url, "addr": local.to_string(), "db": location }), |s| {
         format!(
             "{}\n  store: {}\n  dashboard: {url}/\n  clients: maestro --server {url} …  or  export MAESTRO_API_URL={url}",
             s.ok(&format!("Maestro server listening on {url}")),
-            db.display()
+            location
         )
     });
     let (control, rx) = tokio::sync::watch::channel(HostControl::Run);

@@ -309,6 +309,9 @@ impl Settings {
             return self.remote(&url);
         }
         let path = self.db_path();
+        if super::is_database_url(&path) {
+            return self.local(self.open_store(&path)?);
+        }
         if !create && !path.exists() {
             return Err(Error::no_project_context()
                 .with_details(serde_json::json!({ "db": path.display().to_string() }))
@@ -317,7 +320,59 @@ impl Settings {
                     path.display()
                 )));
         }
-        self.local(Maestro::open(&path)?)
+        self.local(self.open_store(&path)?)
+    }
+
+    /// The store at `db` (a SQLite file, or a `postgres://…` URL opened with
+    /// [`Settings::pg_options`]), without the settings of [`Settings::local`].
+    pub fn open_store(&self, db: &Path) -> Result<Maestro> {
+        #[cfg(feature = "postgres")]
+        if super::is_database_url(db) {
+            return Maestro::open_postgres(&db.to_string_lossy(), self.pg_options()?);
+        }
+        Maestro::open(db)
+    }
+
+    /// The options of a PostgreSQL store: connections in the pool
+    /// (`MAESTRO_PG_POOL_SIZE` > config `pgPoolSize` > 16), the limit of one statement
+    /// (`MAESTRO_PG_STATEMENT_TIMEOUT` > config `pgStatementTimeout`, seconds, 0 for none >
+    /// 30 s), TLS (`MAESTRO_PG_SSLMODE` > config `pgSslmode` > the URL's `sslmode`).
+    #[cfg(feature = "postgres")]
+    pub fn pg_options(&self) -> Result<crate::postgres::PgOptions> {
+        let mut opts = crate::postgres::PgOptions::default();
+        if let Some(text) = self.pick(None, "MAESTRO_PG_POOL_SIZE", "pgPoolSize")? {
+            opts.pool_size = text
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "'{text}' is not a valid pool size (connections)"
+                    ))
+                    .with_details(serde_json::json!({ "field": "pgPoolSize", "value": text }))
+                    .with_suggestion("Use a whole number from 1, e.g. MAESTRO_PG_POOL_SIZE=16")
+                })?;
+        }
+        if let Some(text) = self.pick(None, "MAESTRO_PG_STATEMENT_TIMEOUT", "pgStatementTimeout")? {
+            opts.statement_timeout = match text.trim().parse::<f64>() {
+                Ok(0.0) => None,
+                Ok(s) if s > 0.0 && s.is_finite() => Some(Duration::from_secs_f64(s)),
+                _ => {
+                    return Err(Error::invalid_argument(format!(
+                        "'{text}' is not a valid statement timeout (seconds)"
+                    ))
+                    .with_details(
+                        serde_json::json!({ "field": "pgStatementTimeout", "value": text }),
+                    )
+                    .with_suggestion(
+                        "Use a number of seconds (0 for none), e.g. MAESTRO_PG_STATEMENT_TIMEOUT=30",
+                    ));
+                }
+            };
+        }
+        opts.ssl_mode = self.pick(None, "MAESTRO_PG_SSLMODE", "pgSslmode")?;
+        Ok(opts)
     }
 
     /// A client of the server at `url`, with these settings' token and skills.
@@ -543,5 +598,45 @@ mod tests {
         std::fs::write(&config, r#"{"spawnRoots": [1]}"#).unwrap();
         let e = at(vec![]).spawn_roots().unwrap_err();
         assert!(e.message().contains("spawnRoots"), "{}", e.message());
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_options_come_from_the_environment_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |vars: &[(&str, &str)]| {
+            let mut vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            vars.push(("MAESTRO_HOME".into(), dir.path().display().to_string()));
+            Settings::new(Env::from_parts(vars, dir.path()), Overrides::default())
+        };
+        let d = at(&[]).pg_options().unwrap();
+        assert_eq!(d.pool_size, 16);
+        assert_eq!(d.statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(d.ssl_mode, None);
+        let o = at(&[
+            ("MAESTRO_PG_POOL_SIZE", "4"),
+            ("MAESTRO_PG_STATEMENT_TIMEOUT", "0"),
+            ("MAESTRO_PG_SSLMODE", "disable"),
+        ])
+        .pg_options()
+        .unwrap();
+        assert_eq!(o.pool_size, 4);
+        assert_eq!(o.statement_timeout, None);
+        assert_eq!(o.ssl_mode.as_deref(), Some("disable"));
+        for (var, bad) in [
+            ("MAESTRO_PG_POOL_SIZE", "0"),
+            ("MAESTRO_PG_POOL_SIZE", "many"),
+            ("MAESTRO_PG_STATEMENT_TIMEOUT", "-1"),
+        ] {
+            let e = at(&[(var, bad)]).pg_options().unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{var}={bad}");
+        }
+        // A URL is kept as it is, not taken for a relative path.
+        let url = "postgres://u@h/db";
+        let s = at(&[("MAESTRO_DB", url)]);
+        assert_eq!(s.db_path(), PathBuf::from(url));
     }
 }

@@ -98,12 +98,24 @@ async fn health(State(s): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": s.started.elapsed().as_secs(),
         "db": db,
+        "database": database(&s.maestro.location()),
         "ws_clients": s.metrics.ws_clients(),
     });
     if let Some(e) = error {
         body["error"] = e;
     }
     api::json_response(code, &body)
+}
+
+/// What `/health` tells of the database: its kind and where it is (a URL without its
+/// password).
+fn database(location: &str) -> serde_json::Value {
+    let kind = if crate::config::is_database_url(std::path::Path::new(location)) {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    json!({ "kind": kind, "location": location })
 }
 
 // ---- projects ------------------------------------------------------------------------

@@ -22,15 +22,7 @@ pub const TASK_COLS: &str = concat!(
 /// The number of columns in [`TASK_COLS`].
 pub const TASK_COLS_LEN: usize = 18;
 
-pub const SUBTASK_COLS: &str =
-    "id, task_id, title, description, completed, ord, created_at, updated_at, completed_at";
-
-pub const SESSION_COLS: &str = "id, project_id, name, role, skill, agent, task_ids, status, \
-    spawned_by, pid, host, cwd, exit_code, reason, created_at, started_at, ended_at, last_seen, \
-    agent_session_id, usage, result, budget, resume_of, no_worktree";
-
-/// The number of columns in [`SESSION_COLS`].
-pub const SESSION_COLS_LEN: usize = 24;
+pub use crate::sql::{SESSION_COLS, SESSION_COLS_LEN, SUBTASK_COLS};
 
 pub use crate::model::ts;
 

@@ -11,6 +11,7 @@ use crate::id::{self, IdKind};
 use crate::model::*;
 use crate::rules::effects::Claim;
 use crate::rules::idempotency::OpRecord;
+use crate::sql::{NOT_ENDED, READY_CONDITION, opt_json, opt_ms, sorted};
 use crate::store::{SessionFilter, TaskFilter};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -21,10 +22,6 @@ pub(crate) struct SqliteRows<'a> {
     pub conn: &'a mut Connection,
     pub now: i64,
 }
-
-/// Ready: pending, with every dependency completed (`open_deps` counts the others).
-const READY_CONDITION: &str = "t.status = 'pending' AND t.open_deps = 0";
-const NOT_ENDED: &str = "status NOT IN ('completed', 'failed', 'stopped', 'lost')";
 
 fn table(kind: IdKind) -> &'static str {
     match kind {
@@ -100,22 +97,6 @@ impl SqliteRows<'_> {
         }
         Ok(out)
     }
-}
-
-fn sorted(mut refs: Vec<(i64, DependencyRef)>) -> Vec<DependencyRef> {
-    refs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    refs.into_iter().map(|(_, d)| d).collect()
-}
-
-fn opt_ms(t: &Option<Timestamp>) -> Option<i64> {
-    t.as_ref().map(ms)
-}
-
-fn opt_json<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>> {
-    Ok(match v {
-        Some(v) => Some(serde_json::to_string(v)?),
-        None => None,
-    })
 }
 
 impl Rows for SqliteRows<'_> {

@@ -3,9 +3,11 @@
 //!
 //! Written once; each test crate that includes it defines the store under test as
 //! `crate::Backing` (`async fn new() -> Backing`, `fn client(&self) -> Maestro` for another
-//! client of the same store, `fn db_path(&self) -> PathBuf` for checks below the facade):
-//! the embedded SQLite store in `maestro-core/tests/store_contract.rs`, the HTTP store
-//! through a real `maestro serve` in `maestro-cli/tests/store_contract_http.rs`.
+//! client of the same store, `fn count(&self, sql: &str, arg: Option<&str>) -> i64` for
+//! counts below the facade, `sql` a `SELECT COUNT(*)` with `?1` standing for `arg`): the
+//! embedded SQLite store in `maestro-core/tests/store_contract.rs`, the HTTP store through a
+//! real `maestro serve` in `tests/tests/store_contract_http.rs`, the PostgreSQL store in
+//! `tests/tests/store_contract_postgres.rs`.
 
 #![allow(dead_code)]
 
@@ -44,10 +46,9 @@ impl Env {
         env
     }
 
-    /// A second, independent connection to the store's database, for checks below the
-    /// facade.
-    fn raw(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.backing.db_path()).expect("raw connection")
+    /// A count read below the facade, on a connection of its own (see the module's doc).
+    fn count(&self, sql: &str, arg: Option<&str>) -> i64 {
+        self.backing.count(sql, arg)
     }
 
     async fn task(&self, title: &str) -> Task {
@@ -1200,20 +1201,14 @@ async fn deleting_a_task_removes_it_everywhere() {
         .code(),
         Code::SubtaskNotFound
     );
-    let raw = env.raw();
     for (table, col) in [
         ("subtasks", "task_id"),
         ("timeline", "task_id"),
         ("task_deps", "task_id"),
         ("task_deps", "depends_on"),
     ] {
-        let n: i64 = raw
-            .query_row(
-                &format!("SELECT COUNT(*) FROM {table} WHERE {col} = ?1"),
-                [&a.id],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE {col} = ?1");
+        let n = env.count(&sql, Some(&a.id));
         assert_eq!(n, 0, "{table}.{col}");
     }
     assert_eq!(
@@ -1366,10 +1361,7 @@ async fn subtasks_are_ordered_reordered_completed_and_renumbered() {
         err(env.m.list_subtasks(&t.id).await).code(),
         Code::TaskNotFound
     );
-    let n: i64 = env
-        .raw()
-        .query_row("SELECT COUNT(*) FROM subtasks", [], |r| r.get(0))
-        .unwrap();
+    let n = env.count("SELECT COUNT(*) FROM subtasks", None);
     assert_eq!(n, 0);
 }
 
