@@ -102,6 +102,12 @@ pub fn configure(cli: AgentCli, sb: &mut Sandbox, endpoint: &ModelEndpoint) {
         }
         AgentCli::Codex => {
             sb.set_env("OPENAI_API_KEY", "sk-test");
+            // Under `cargo llvm-cov`, the `maestro` commands Codex runs in its sandbox may not
+            // write their profiles beside the report (a read-only file system to them, and an
+            // error line in their output): they write them to the temporary folder instead.
+            if std::env::var_os("LLVM_PROFILE_FILE").is_some() {
+                sb.set_env("LLVM_PROFILE_FILE", "%t/maestro-codex-%p.profraw");
+            }
             let dir = home.join(".codex");
             std::fs::create_dir_all(&dir).unwrap();
             // A model Codex knows (its bundled catalog), so it offers its shell and patch
