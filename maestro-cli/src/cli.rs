@@ -872,7 +872,7 @@ Examples:
 
 Speaks MCP over stdin/stdout (one JSON-RPC message per line); logs nothing on stdout.
 Worker tools: status, ready, claim, get_task, progress, subtask, complete, block.
-Orchestrator tools add: list_tasks, create_task, update_task, spawn, sessions.
+Orchestrator tools add: list_tasks, create_task, update_task, spawn, sessions, merge_status.
 All adds: timeline, cancel_task. The store, project and session come from the same flags
 and environment as every command (--db, --server, MAESTRO_SESSION_ID, MAESTRO_TASK_IDS).")]
 pub struct McpArgs {

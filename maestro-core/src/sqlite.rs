@@ -1321,7 +1321,9 @@ mod full_disk_tests {
         assert!(!disk_is_full(&db));
         let io = Error::storage("storage error: disk I/O error");
         assert_eq!(explain_full_disk(&db, io.clone()).to_json(), io.to_json());
-        let busy = Error::storage("storage error: database or disk is full").with_retryable(true);
+        let busy = Error::storage("storage error: database or disk is full")
+            .with_retryable(true)
+            .with_details(serde_json::json!({ "reason": "busy" }));
         assert_eq!(
             explain_full_disk(&db, busy.clone()).to_json(),
             busy.to_json()

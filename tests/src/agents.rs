@@ -55,10 +55,40 @@ pub fn agent_bin_dir() -> PathBuf {
 
 /// A sandbox outside /tmp (under `target/agent-e2e/`): Codex's sandbox lets commands write
 /// to the temporary directory, so only a tree elsewhere shows what it refuses.
+///
+/// The sandbox is a git repository of its own (one commit), so the worktrees its hosts make
+/// for tasks belong to it, never to the repository the tests run in.
 pub fn sandbox_outside_tmp(bin: &str) -> Sandbox {
     let base = target_dir().join("agent-e2e");
     std::fs::create_dir_all(&base).expect("create target/agent-e2e");
-    Sandbox::with_bin_in(bin, &base)
+    let sb = Sandbox::with_bin_in(bin, &base);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Maestro tests",
+                "-c",
+                "user.email=tests@maestro.invalid",
+            ])
+            .args(args)
+            .current_dir(sb.path())
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(
+        sb.path().join(".gitignore"),
+        "home/\nmaestro-home/\nwork/.maestro/\n*.db*\n",
+    )
+    .unwrap();
+    git(&["add", ".gitignore"]);
+    git(&["commit", "-q", "-m", "sandbox"]);
+    sb
 }
 
 /// Sets up `sb` so that `cli`, started with its built-in profile by a host running in `sb`,

@@ -116,8 +116,25 @@ fn run_worker_on(cli: AgentCli, mut sb: Sandbox, remote: bool) {
     assert_eq!(progress.len(), 1, "{task}");
     assert_eq!(progress[0]["message"], "NOTES.md written, completing next");
     assert_eq!(progress[0]["actorSessionId"], s.as_str());
+    // The agent worked in the task's own worktree (the sandbox is a repository), and the
+    // host committed what it left there on the task's branch.
+    let worktree = task["worktree"]["path"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("the task records its worktree: {task}\n{context}"));
     assert_eq!(
-        std::fs::read_to_string(tree.join("NOTES.md")).unwrap_or_default(),
+        std::fs::read_to_string(worktree.join("NOTES.md")).unwrap_or_default(),
+        NOTES,
+        "{context}"
+    );
+    let branch = task["worktree"]["branch"].as_str().unwrap();
+    let committed = std::process::Command::new("git")
+        .args(["show", &format!("{branch}:NOTES.md")])
+        .current_dir(&tree)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&committed.stdout),
         NOTES,
         "{context}"
     );

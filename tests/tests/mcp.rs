@@ -15,6 +15,7 @@ const ORCHESTRATOR_EXTRA: &[&str] = &[
     "update_task",
     "spawn",
     "sessions",
+    "merge_status",
 ];
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -157,6 +158,9 @@ fn orchestrator_flow(sb: &Sandbox) {
             .any(|s| s["id"] == spawned["id"]),
         "{sessions}"
     );
+    // Nothing queued yet: no queues.
+    let merges = c.ok("merge_status", json!({}));
+    assert_eq!(merges["items"], json!([]), "{merges}");
     let timeline = c.ok("timeline", json!({"taskId": design["id"]}));
     assert!(!timeline["items"].as_array().unwrap().is_empty());
     let cancelled = c.ok("cancel_task", json!({"taskId": build["id"]}));

@@ -3,8 +3,8 @@
 use crate::cli::{ConfigArgs, ConfigCmd};
 use crate::context::Ctx;
 use crate::output::table;
+use maestro_core::config::ConfigFile;
 use maestro_core::config::keys::{self, Effective};
-use maestro_core::config::{ConfigFile, parse_value};
 use maestro_core::{Error, Result};
 use serde_json::{Value, json};
 
@@ -55,7 +55,7 @@ pub fn run(ctx: &mut Ctx, a: ConfigArgs) -> Result<()> {
             let global = global || a.global;
             let mut file = target(ctx, global)?;
             let other = other_file(ctx, global)?;
-            let value = parse_value(&value);
+            let value = keys::value_for(&key, &value);
             keys::check_set(&file, other.as_ref(), &key, &value)?;
             file.set(&key, value.clone())?;
             file.save()?;

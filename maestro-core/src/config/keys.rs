@@ -256,6 +256,19 @@ pub fn is_user_key(key: &str) -> bool {
     key.split('.').next() == Some(USER_NAMESPACE) && key.contains('.')
 }
 
+/// The value `config set key text` stores: `text` read as JSON when it is JSON, else as
+/// text; a key that takes text keeps the words as typed (`merge.gate true` is the command
+/// `true`, not a boolean).
+pub fn value_for(key: &str, text: &str) -> Value {
+    let parsed = super::parse_value(text);
+    match find(key) {
+        Some(spec) if matches!(spec.form, Form::Text) && !parsed.is_string() => {
+            Value::String(text.to_string())
+        }
+        _ => parsed,
+    }
+}
+
 /// Checks that `value` may be stored at `key` of `file`, read with `others` (the other config
 /// file): a known key with a value of its form that its reader accepts, or a user key.
 pub fn check_set(
@@ -444,6 +457,20 @@ pub struct Effective {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_keys_keep_the_words_as_typed() {
+        assert_eq!(
+            value_for("merge.gate", "true"),
+            Value::String("true".into())
+        );
+        assert_eq!(
+            value_for("merge.gate", "cargo test"),
+            Value::String("cargo test".into())
+        );
+        assert_eq!(value_for("merge.auto", "true"), Value::Bool(true));
+        assert_eq!(value_for("leaseSeconds", "-5"), serde_json::json!(-5));
+    }
 
     fn empty() -> ConfigFile {
         ConfigFile {

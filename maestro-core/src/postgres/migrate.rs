@@ -37,7 +37,7 @@ pub async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
         return Err(Error::storage(format!(
             "the database has schema version {current}, newer than this maestro ({LATEST_VERSION})"
         ))
-        .with_suggestion("Upgrade maestro to a version that knows this database"));
+        .with_suggestion("Run a newer Maestro release, one that knows this database"));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.batch_execute(sql).await.map_err(|e| {

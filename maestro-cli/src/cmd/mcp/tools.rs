@@ -339,6 +339,12 @@ const DEFS: &[Def] = &[
         tool::<SessionsArgs>,
     ),
     def(
+        "merge_status",
+        "The project's merge queues: per target branch, each queued task and its state.",
+        Level::Orchestrator,
+        tool::<NoArgs>,
+    ),
+    def(
         "timeline",
         "A task's whole timeline, oldest first; paged.",
         Level::All,
@@ -542,6 +548,12 @@ pub async fn call(cx: &CallContext, name: &str, raw: Map<String, Value>) -> Resu
             };
             let page = m.list_sessions_as(op, filter).await?;
             items(&page.items, page.next_cursor.as_deref())
+        }
+        "merge_status" => {
+            args::<NoArgs>(name, raw)?;
+            cx.refresh().await?;
+            let project_id = m.project(project).await?.id;
+            items(&m.merge_queues(Some(&project_id)).await?, None)
         }
         "timeline" => {
             let a: TimelineArgs = args(name, raw)?;
