@@ -2,6 +2,7 @@
 // paged timeline, projects and the subscription's default start. Most run on a local store and
 // through an embedded server.
 import assert from 'node:assert/strict'
+import { realpathSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { MaestroError, connect, open, serve } from '../index.js'
@@ -145,8 +146,13 @@ bothModes(test, 'spawn requests are checked at once', async ({ client, db }) => 
   const a = await client.createTask('a')
   const b = await client.createTask('b', { dependsOn: [a.id] })
   assert.equal((await client.spawnSession(b.id)).status, 'waiting')
-  const spawned = await client.spawnSession(a.id, { agent: 'claude', cwd: db.dir })
+  // A folder under the spawn roots (by default the project's directory) is accepted...
+  const spawned = await client.spawnSession(a.id, { agent: 'claude', cwd: process.cwd() })
   assert.equal(spawned.status, 'spawning')
+  // ...and one outside them is refused at once, naming the roots.
+  const outside = await rejection(client.spawnSession(a.id, { cwd: db.dir, force: true }))
+  assert.equal(outside.code, 'invalid_argument')
+  assert.deepEqual(outside.details.spawnRoots, [realpathSync(process.cwd())])
   const twice = await rejection(client.spawnSession(a.id))
   assert.equal(twice.code, 'task_claimed')
   assert.deepEqual(twice.details.sessionIds, [spawned.id])
