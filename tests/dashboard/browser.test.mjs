@@ -320,7 +320,11 @@ test('creating, starting, blocking, completing and spawning from the page', asyn
   await page.click('#nav a[data-view="board"]');
   await page.click(card(waits.id));
   await page.click('.actions button:has-text("Start")');
-  await page.waitForSelector('#toast:not([hidden])');
+  // (The spawn's confirmation may still be showing: wait for the refusal's own message.)
+  await page.waitForFunction(() => {
+    const t = document.querySelector('#toast');
+    return t && !t.hidden && /depend/i.test(t.textContent);
+  });
   assert.match(await page.textContent('#toast'), /depend/i);
   assert.equal(await page.textContent('#task-status'), 'Pending');
   await done();
