@@ -443,6 +443,41 @@ pub struct Session {
     pub no_worktree: bool,
 }
 
+#[cfg(test)]
+impl Session {
+    /// A session for unit tests: `id` (also its name) in project `p-1`, created and last seen
+    /// at the start of 2026, nothing else set.
+    pub(crate) fn fixture(id: &str, role: Role, status: SessionStatus) -> Session {
+        let t = "2026-01-01T00:00:00Z".parse().unwrap();
+        Session {
+            id: id.into(),
+            project_id: "p-1".into(),
+            name: id.into(),
+            role,
+            skill: None,
+            agent: None,
+            task_ids: vec![],
+            status,
+            spawned_by: None,
+            pid: None,
+            host: None,
+            cwd: None,
+            exit_code: None,
+            reason: None,
+            created_at: t,
+            started_at: None,
+            ended_at: None,
+            last_seen: t,
+            agent_session_id: None,
+            usage: None,
+            result: None,
+            budget: None,
+            resume_of: None,
+            no_worktree: false,
+        }
+    }
+}
+
 /// What an agent's run may spend before its host stops it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -184,33 +184,7 @@ mod tests {
     use super::*;
 
     fn session(id: &str, role: Role) -> Session {
-        let t = "2026-01-01T00:00:00Z".parse().unwrap();
-        Session {
-            id: id.into(),
-            project_id: "p-1".into(),
-            name: id.into(),
-            role,
-            skill: None,
-            agent: None,
-            task_ids: vec![],
-            status: crate::SessionStatus::Active,
-            spawned_by: None,
-            pid: None,
-            host: None,
-            cwd: None,
-            exit_code: None,
-            reason: None,
-            created_at: t,
-            started_at: None,
-            ended_at: None,
-            last_seen: t,
-            agent_session_id: None,
-            usage: None,
-            result: None,
-            budget: None,
-            resume_of: None,
-            no_worktree: false,
-        }
+        Session::fixture(id, role, crate::SessionStatus::Active)
     }
 
     fn task(status: TaskStatus, owners: &[&str], epoch: i64) -> Task {

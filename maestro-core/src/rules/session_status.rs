@@ -121,32 +121,9 @@ mod tests {
     use SessionStatus::*;
 
     fn session(status: SessionStatus) -> Session {
-        let t = "2026-01-01T00:00:00Z".parse().unwrap();
         Session {
-            id: "s-1".into(),
-            project_id: "p-1".into(),
             name: "w".into(),
-            role: crate::Role::Worker,
-            skill: None,
-            agent: None,
-            task_ids: vec![],
-            status,
-            spawned_by: None,
-            pid: None,
-            host: None,
-            cwd: None,
-            exit_code: None,
-            reason: None,
-            created_at: t,
-            started_at: None,
-            ended_at: None,
-            last_seen: t,
-            agent_session_id: None,
-            usage: None,
-            result: None,
-            budget: None,
-            resume_of: None,
-            no_worktree: false,
+            ..Session::fixture("s-1", crate::Role::Worker, status)
         }
     }
 
