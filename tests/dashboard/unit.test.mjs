@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { DEFAULT_OPTIONS, edgePath, layout } from '../../maestro-core/src/server/dashboard/layout.js';
 import { Model, compareIn } from '../../maestro-core/src/server/dashboard/model.js';
 import { DEFAULTS, Tracker, backoffDelay } from '../../maestro-core/src/server/dashboard/sync.js';
-import { timelineText } from '../../maestro-core/src/server/dashboard/format.js';
+import { mergeStateText, mergeStepText, timelineText } from '../../maestro-core/src/server/dashboard/format.js';
 
 test('merge entries read as what happened to the branch', () => {
   assert.equal(
@@ -22,6 +22,37 @@ test('merge entries read as what happened to the branch', () => {
     'blocked: the merge gate failed on main (exit 3)',
   );
   assert.equal(timelineText({ type: 'blocked', reason: 'waiting on design' }), 'blocked: waiting on design');
+});
+
+test('the merge queues follow merge:updated and merge:step events of the project', () => {
+  const m = new Model();
+  m.projectId = 'p-1';
+  m.loadSnapshot({ tasks: [], sessions: [], merges: [{ projectId: 'p-1', target: 'main', entries: [{ taskId: 't-1', branch: 'b1', state: 'merged', commit: 'c'.repeat(40), runs: 1 }] }] });
+  const queue = (entries) => ({ type: 'merge:updated', projectId: 'p-1', data: { projectId: 'p-1', taskId: 't-3', action: 'queued', target: 'main', entries } });
+  m.receive(queue([
+    { taskId: 't-1', branch: 'b1', state: 'merged', commit: 'c'.repeat(40), runs: 1 },
+    { taskId: 't-2', branch: 'b2', state: 'merging', runs: 1 },
+    { taskId: 't-3', branch: 'b3', state: 'queued', runs: 0 },
+  ]));
+  assert.deepEqual(m.mergeEntries('t-3').map((x) => [x.target, x.position]), [['main', 2]]);
+  assert.deepEqual(m.mergeEntries('t-1').map((x) => x.position), [null], 'a finished entry has no place in line');
+  m.receive({ type: 'merge:step', projectId: 'p-1', ts: 'now', data: { projectId: 'p-1', taskId: 't-2', target: 'main', step: { step: 'gate_started', command: 'cargo test' } } });
+  assert.equal(mergeStepText(m.mergeSteps.get('t-2').step), 'running the gate: cargo test');
+  // Another project's queue changes nothing here.
+  m.receive({ type: 'merge:updated', projectId: 'p-2', data: { projectId: 'p-2', taskId: 't-9', action: 'queued', target: 'main', entries: [] } });
+  assert.equal(m.merges.get('main').entries.length, 3);
+  // The merge ends: its step is forgotten with the state it left.
+  m.receive(queue([
+    { taskId: 't-1', branch: 'b1', state: 'merged', commit: 'c'.repeat(40), runs: 1 },
+    { taskId: 't-2', branch: 'b2', state: 'conflict', paths: ['src/a.rs'], runs: 1 },
+    { taskId: 't-3', branch: 'b3', state: 'queued', runs: 0 },
+  ]));
+  assert.equal(m.mergeSteps.has('t-2'), false);
+  assert.deepEqual(m.mergeEntries('t-3').map((x) => x.position), [1]);
+  assert.equal(mergeStateText(m.merges.get('main').entries[1]), 'conflict in src/a.rs');
+  assert.equal(mergeStateText({ state: 'waiting', reason: 'the checkout of main has uncommitted changes' }), 'waiting: the checkout of main has uncommitted changes');
+  assert.equal(mergeStateText({ state: 'failed', code: 'not_found', message: 'no branch b9' }), 'failed (not_found): no branch b9');
+  assert.equal(mergeStepText({ step: 'target_moved', now: 'd'.repeat(40), attempt: 2 }), `the target moved to ${'d'.repeat(12)}: building again (attempt 2)`);
 });
 
 test('backoff doubles from 200 ms up to 5 s, jitter takes up to half', () => {

@@ -59,6 +59,7 @@ const ASSETS: &[Asset] = assets! {
     "board.js" => JS,
     "task.js" => JS,
     "sessions.js" => JS,
+    "merges.js" => JS,
     "graph.js" => JS,
     "layout.js" => JS,
     "activity.js" => JS,

@@ -6,6 +6,7 @@ import { Board } from './board.js';
 import * as dialogs from './dialogs.js';
 import { $, h } from './dom.js';
 import { GraphView } from './graph.js';
+import { MergesView } from './merges.js';
 import { Model } from './model.js';
 import { SessionsView } from './sessions.js';
 import { Fatal, SyncClient } from './sync.js';
@@ -32,6 +33,7 @@ const views = {
   task: new TaskView(model, ui, actions),
   sessions: new SessionsView(model, ui),
   graph: new GraphView(model, ui),
+  merges: new MergesView(model),
   activity: new ActivityView(model),
 };
 let shownView = null;
@@ -67,13 +69,16 @@ function render() {
       break;
     }
     case 'task':
-      if (fresh || d.has('detail') || d.has('tasks') || d.has('sessions')) views.task.render();
+      if (fresh || d.has('detail') || d.has('tasks') || d.has('sessions') || d.has('merges')) views.task.render();
       break;
     case 'sessions':
       if (fresh || d.has('sessions') || d.has('tasks') || d.has('filter') || d.has('clock')) views.sessions.render();
       break;
     case 'graph':
       if (fresh || d.has('tasks') || d.has('filter')) views.graph.render();
+      break;
+    case 'merges':
+      if (fresh || d.has('merges') || d.has('tasks') || d.has('clock')) views.merges.render();
       break;
     case 'activity':
       if (fresh || d.has('feed')) views.activity.render(fresh);
@@ -121,14 +126,14 @@ function toast(e) {
 
 // ---- routing -----------------------------------------------------------------------------
 
-/** `#/`, `#/task/<id>`, `#/sessions?focus=<id>`, `#/graph`, `#/activity`; `?project=` on any. */
+/** `#/`, `#/task/<id>`, `#/sessions?focus=<id>`, `#/graph`, `#/merges`, `#/activity`; `?project=` on any. */
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, qs] = raw.split('?');
   const params = new URLSearchParams(qs ?? '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (parts[0] === 'task' && parts[1]) return { view: 'task', id: parts[1], params };
-  if (['sessions', 'graph', 'activity'].includes(parts[0])) return { view: parts[0], params };
+  if (['sessions', 'graph', 'merges', 'activity'].includes(parts[0])) return { view: parts[0], params };
   return { view: 'board', params };
 }
 
@@ -146,7 +151,7 @@ function onRoute() {
 
 let loading = null;
 
-/** Loads the projects, tasks and sessions; events received meanwhile are applied after. */
+/** Loads the projects, tasks, sessions and merge queues; events received meanwhile are applied after. */
 function reload() {
   model.beginLoad();
   const run = (async () => {
@@ -158,12 +163,13 @@ function reload() {
       model.beginLoad();
     }
     const projectId = model.projectId;
-    const [tasks, sessions] = await Promise.all([
+    const [tasks, sessions, merges] = await Promise.all([
       api.all('/api/tasks', { projectId }),
       api.all('/api/sessions', { projectId }),
+      api.get('/api/merges' + api.query({ projectId })),
     ]);
     if (model.projectId !== projectId) return; // switched meanwhile: that load wins
-    model.loadSnapshot({ projects, tasks, sessions });
+    model.loadSnapshot({ projects, tasks, sessions, merges });
     if (model.detail && !model.detail.loaded) views.task.open(model.detail.requested);
     schedule();
   })();
@@ -357,7 +363,7 @@ $('#logout').addEventListener('click', () => {
 window.addEventListener('hashchange', onRoute);
 // Relative times ("5 s ago") move on.
 setInterval(() => {
-  if (ui.route.view === 'sessions' || ui.route.view === 'task') {
+  if (['sessions', 'task', 'merges'].includes(ui.route.view)) {
     model.touch(ui.route.view === 'task' ? 'detail' : 'clock');
     schedule();
   }

@@ -71,3 +71,33 @@ export function timelineText(e, names = {}) {
     default: return e.type;
   }
 }
+
+/** What a queue entry's state says, in words: `merged at 1a2b3c4d5e6f`, `conflict in a.rs`. */
+export function mergeStateText(e) {
+  switch (e.state) {
+    case 'queued': return 'queued';
+    case 'merging': return 'merging';
+    case 'waiting': return `waiting: ${e.reason}`;
+    case 'merged': return `merged at ${String(e.commit).slice(0, 12)}`;
+    case 'conflict': return `conflict in ${(e.paths ?? []).join(', ') || 'the tree'}`;
+    case 'gate_failed': return 'the merge gate failed';
+    case 'failed': return `failed (${e.code}): ${e.message}`;
+    default: return e.state;
+  }
+}
+
+/** A step of a running merge (a `merge:step` event's `step`), in words. */
+export function mergeStepText(s) {
+  const short = (c) => String(c ?? '').slice(0, 12);
+  switch (s.step) {
+    case 'prepared': return `preparing (attempt ${s.attempt}) on ${short(s.targetCommit)}`;
+    case 'built': return `built ${short(s.commit)}`;
+    case 'gate_started': return `running the gate: ${s.command}`;
+    case 'gate_passed': return `the gate passed in ${(s.millis / 1000).toFixed(1)} s`;
+    case 'advancing': return `moving the target to ${short(s.to)}`;
+    case 'advanced': return `target moved to ${short(s.to)}`;
+    case 'tree_synced': return `checkout updated at ${s.path}`;
+    case 'target_moved': return `the target moved to ${short(s.now)}: building again (attempt ${s.attempt})`;
+    default: return s.step;
+  }
+}

@@ -5,7 +5,7 @@
 // on top of it; a task event older than the task already held (by `version`) is skipped, so
 // an event the snapshot already contains changes nothing.
 
-import { PRIORITY_RANK, STATUS_LABEL, timelineText } from './format.js';
+import { PRIORITY_RANK, STATUS_LABEL, mergeStateText, mergeStepText, timelineText } from './format.js';
 
 const FEED_MAX = 500;
 
@@ -15,6 +15,10 @@ export class Model {
     this.projects = new Map();
     this.tasks = new Map();
     this.sessions = new Map();
+    /** target branch → its merge queue ({target, entries}), for the current project. */
+    this.merges = new Map();
+    /** taskId → the last step of its running merge ({target, step, ts}). */
+    this.mergeSteps = new Map();
     /** taskId → the newest progress entry seen live. */
     this.progress = new Map();
     /** The newest events, oldest first. */
@@ -23,7 +27,7 @@ export class Model {
     this.pending = null;
     /** The open task, see openDetail. */
     this.detail = null;
-    /** What changed since the last render: 'tasks', 'sessions', 'projects', 'feed', 'detail'. */
+    /** What changed since the last render: 'tasks', 'sessions', 'merges', 'projects', 'feed', 'detail'. */
     this.dirty = new Set();
     /** Ids of tasks changed since the last render. */
     this.changedTasks = new Set();
@@ -42,17 +46,19 @@ export class Model {
   }
 
   /** Replaces the mirrored state with a snapshot, then applies the events that waited. */
-  loadSnapshot({ projects, tasks, sessions }) {
+  loadSnapshot({ projects, tasks, sessions, merges = [] }) {
     if (projects) this.projects = new Map(projects.map((p) => [p.id, p]));
     this.tasks = new Map();
     for (const t of tasks) this.tasks.set(t.id, t);
     this.sessions = new Map(sessions.map((s) => [s.id, s]));
+    this.merges = new Map(merges.map((q) => [q.target, { target: q.target, entries: q.entries }]));
+    this.mergeSteps.clear();
     const waiting = this.pending ?? [];
     this.pending = null;
     for (const ev of waiting) this.apply(ev);
     this.loaded = true;
     this.changedTasks = new Set(this.tasks.keys());
-    this.touch('tasks', 'sessions', 'projects', 'detail');
+    this.touch('tasks', 'sessions', 'merges', 'projects', 'detail');
   }
 
   /** Whether an event concerns the current project (project events always do). */
@@ -139,9 +145,39 @@ export class Model {
         for (const id of d.taskIds ?? []) this.changedTasks.add(id);
         this.touch('tasks');
         break;
+      case 'merge:updated': {
+        if (d.projectId !== this.projectId) break;
+        // Each event carries the whole queue as it is after the change.
+        this.merges.set(d.target, { target: d.target, entries: d.entries ?? [] });
+        for (const e of d.entries ?? []) {
+          if (e.state !== 'merging') this.mergeSteps.delete(e.taskId);
+        }
+        this.touch('merges');
+        if (this.detail?.id === d.taskId) this.touch('detail');
+        break;
+      }
+      case 'merge:step':
+        if (d.projectId !== this.projectId) break;
+        this.mergeSteps.set(d.taskId, { target: d.target, step: d.step, ts: ev.ts });
+        this.touch('merges');
+        if (this.detail?.id === d.taskId) this.touch('detail');
+        break;
       default:
         break;
     }
+  }
+
+  /** Where a task stands in the merge queues: `[{target, position, entry}]` (position from 1, pending only). */
+  mergeEntries(taskId) {
+    const out = [];
+    for (const q of this.merges.values()) {
+      let position = 0;
+      for (const e of q.entries) {
+        if (isPendingMerge(e)) position += 1;
+        if (e.taskId === taskId) out.push({ target: q.target, position: isPendingMerge(e) ? position : null, entry: e });
+      }
+    }
+    return out;
   }
 
   /** Opens a task: its detail is loaded by the caller and merged with `fillDetail`. */
@@ -249,6 +285,11 @@ export class Model {
   }
 }
 
+/** Still to be merged, or being merged (the rule of QueueState::is_pending). */
+export function isPendingMerge(e) {
+  return e.state === 'queued' || e.state === 'merging' || e.state === 'waiting';
+}
+
 function putNewer(map, item) {
   const cur = map.get(item.id);
   if (!cur || !cur.updatedAt || !item.updatedAt || item.updatedAt >= cur.updatedAt) map.set(item.id, item);
@@ -292,6 +333,16 @@ function feedEntry(ev, model) {
     case 'project':
       text = d.name ?? d.id;
       break;
+    case 'merge': {
+      taskId = d.taskId;
+      const title = model.tasks.get(d.taskId)?.title ?? d.taskId;
+      if (ev.type === 'merge:step') text = `${title}: ${mergeStepText(d.step ?? {})}`;
+      else {
+        const e = (d.entries ?? []).find((x) => x.taskId === d.taskId);
+        text = `${title} → ${d.target}: ${d.action}${e ? ` (${mergeStateText(e)})` : ''}`;
+      }
+      break;
+    }
     default:
       text = d.id ?? '';
   }

@@ -1,9 +1,9 @@
-// The task view: description, subtasks, dependencies, owners, worktree, block reason, the
-// timeline (paged) and the actions a person can take.
+// The task view: description, subtasks, dependencies, owners, worktree, merge, block reason,
+// the timeline (paged) and the actions a person can take.
 
 import * as api from './api.js';
 import { fill, h } from './dom.js';
-import { STATUS_LABEL, ago, timelineText, when } from './format.js';
+import { STATUS_LABEL, ago, mergeStateText, mergeStepText, timelineText, when } from './format.js';
 
 
 export class TaskView {
@@ -89,6 +89,7 @@ export class TaskView {
       st !== 'completed' && st !== 'cancelled' ? button('Spawn worker…', () => a.spawn(t)) : null,
     ];
     const usage = m.taskUsage(t.id);
+    const merges = m.mergeEntries(t.id);
     fill(this.el, 
       h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Board'), ' / ', h('span', { class: 'id' }, t.id)),
       det.deleted ? h('p', { class: 'warn' }, 'This task was deleted.') : null,
@@ -164,6 +165,24 @@ export class TaskView {
             ? [
                 h('h3', null, 'Worktree'),
                 h('dl', { class: 'kv', id: 'worktree' }, kv('branch', t.worktree.branch), kv('base', t.worktree.base), kv('path', t.worktree.path)),
+              ]
+            : null,
+          merges.length
+            ? [
+                h('h3', null, 'Merge'),
+                h(
+                  'ul',
+                  { class: 'refs', id: 'task-merge' },
+                  merges.map(({ target, position, entry }) => {
+                    const step = entry.state === 'merging' ? m.mergeSteps.get(t.id) : null;
+                    return h(
+                      'li',
+                      null,
+                      h('a', { href: '#/merges' }, `into ${target}`),
+                      h('span', { class: 'mtext' }, position ? `${mergeStateText(entry)} (#${position})` : mergeStateText(entry), step ? ` — ${mergeStepText(step.step)}` : ''),
+                    );
+                  }),
+                ),
               ]
             : null,
           usage ? [h('h3', null, usage.sessions > 1 ? `Usage (${usage.sessions} sessions)` : 'Usage'), usageList(usage)] : null,
