@@ -582,3 +582,151 @@ fn two_hosts_share_the_queue_and_every_task_is_merged_once() {
     let commits = git(&repo, &["rev-list", "--count", "main"]);
     assert_eq!(commits, "5", "one commit per task on top of the first");
 }
+
+/// The folders git knows as worktrees of `repo`, but its main work tree.
+fn linked_worktrees(repo: &Path) -> Vec<String> {
+    let main = std::fs::canonicalize(repo).unwrap();
+    git(repo, &["worktree", "list", "--porcelain"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("worktree "))
+        .filter(|p| Path::new(p) != main)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_host_killed_while_agents_work_in_worktrees_leaves_no_orphan_worktree() {
+    let mut sb = sandbox!();
+    let repo = setup(&mut sb);
+    for (name, file, check) in [("hang_a", "a.txt", ""), ("hang_b", "b.txt", "")]
+        .into_iter()
+        .chain([
+            ("finish_a", "a2.txt", "a.txt"),
+            ("finish_b", "b2.txt", "b.txt"),
+        ])
+    {
+        let mut env = vec![("FILE", file), ("CONTENT", name)];
+        if check.is_empty() {
+            env.push(("HANG", "1"));
+        } else {
+            env.push(("CHECK", check));
+        }
+        agent(&sb, name, &env);
+    }
+    let tasks = [sb.task("Job a", &[]), sb.task("Job b", &[])];
+    let host_a = host(&sb);
+    let sessions: Vec<String> = tasks
+        .iter()
+        .zip(["hang_a", "hang_b"])
+        .map(|(t, a)| spawn(&sb, t, a, &repo))
+        .collect();
+    assert!(
+        until(300, || tasks.iter().all(|t| timeline(&sb, t).iter().any(
+            |e| e["message"].as_str().unwrap_or("").starts_with("wrote")
+        ))),
+        "both agents wrote their file"
+    );
+    let recorded: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            task(&sb, t)["worktree"]["path"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+
+    // The host dies at once: nobody commits for its agents, nobody watches them.
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &host_a.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    maestro_tests::wait(host_a);
+    let host_b = host(&sb);
+    assert!(
+        until(300, || sessions
+            .iter()
+            .all(|s| sb.ok(&["session", "get", s])["status"] == "lost")
+            && tasks.iter().all(|t| task(&sb, t)["status"] == "pending")),
+        "the next host recovered the sessions"
+    );
+
+    // Every worktree on disk and in git is one a task records, with the work left in it.
+    let listed = sb.ok(&["worktree", "list"]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for w in listed {
+        assert_eq!(w["state"], "active", "{w}");
+        assert_eq!(w["registered"], true, "{w}");
+        assert_eq!(w["onDisk"], true, "{w}");
+        assert!(
+            recorded.contains(&w["path"].as_str().unwrap().to_string()),
+            "{w}"
+        );
+    }
+    let mut linked = linked_worktrees(&repo);
+    linked.sort();
+    let mut want: Vec<String> = recorded
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap().display().to_string())
+        .collect();
+    want.sort();
+    assert_eq!(linked, want, "git knows exactly the recorded worktrees");
+    assert_eq!(git(&repo, &["worktree", "prune", "--dry-run", "-v"]), "");
+    for (path, file) in recorded.iter().zip(["a.txt", "b.txt"]) {
+        assert!(Path::new(path).join(file).is_file(), "{path}/{file} kept");
+    }
+
+    // The next workers get the same worktrees, see the work, and the merges land; then gc
+    // leaves nothing behind.
+    for (t, a) in tasks.iter().zip(["finish_a", "finish_b"]) {
+        spawn(&sb, t, a, &repo);
+    }
+    assert!(
+        until(600, || tasks
+            .iter()
+            .all(|t| merged_commit(&sb, t).is_some())),
+        "both merged"
+    );
+    stop(host_b);
+    for (t, (path, file)) in tasks.iter().zip(recorded.iter().zip(["a.txt", "b.txt"])) {
+        assert_eq!(task(&sb, t)["worktree"]["path"], path.as_str(), "reused");
+        assert!(
+            timeline(&sb, t).iter().any(|e| e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("found {file}"))),
+            "{t} saw the work of its killed agent"
+        );
+    }
+    let gc = sb.ok(&["worktree", "gc"]);
+    // What is listed now is only what the tasks remember: no folder, no git worktree.
+    let left = sb.ok(&["worktree", "list"]);
+    assert!(
+        left.as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["onDisk"] == false && w["registered"] == false),
+        "{gc}\n{left}"
+    );
+    for path in &recorded {
+        assert!(!Path::new(path).exists(), "{path} removed");
+    }
+    // Only the merge queue's own pooled worktree stays, to build the next merge in.
+    let linked = linked_worktrees(&repo);
+    assert!(
+        linked.iter().all(|p| p.contains("/merges/pool/")),
+        "{linked:?}"
+    );
+    let branches = git(&repo, &["branch", "--format=%(refname:short)"]);
+    assert!(!branches.contains("maestro/"), "{branches}");
+    for file in ["a.txt", "b.txt", "a2.txt", "b2.txt"] {
+        assert!(
+            repo.join(file).is_file(),
+            "{file} merged into main's checkout"
+        );
+    }
+}
