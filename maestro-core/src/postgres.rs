@@ -183,12 +183,6 @@ impl PgStore {
         redacted(&self.inner.url)
     }
 
-    /// Connections of the pool: `(open, idle, max)`.
-    pub fn pool_status(&self) -> (usize, usize, usize) {
-        let s = self.inner.pool.status();
-        (s.size, s.available, s.max_size)
-    }
-
     /// A pooled connection to a migrated database.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         let client = self
@@ -409,6 +403,16 @@ pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
 impl Backend for PgStore {
     fn location(&self) -> String {
         self.url()
+    }
+
+    fn pool_status(&self) -> Option<crate::store::PoolStatus> {
+        let s = self.inner.pool.status();
+        Some(crate::store::PoolStatus {
+            max: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        })
     }
 
     async fn read<Q: ReadOp>(&self, q: Q) -> Result<Q::Output> {
