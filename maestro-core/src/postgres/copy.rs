@@ -52,8 +52,9 @@ pub const TABLES: &[(&str, &str, &str)] = &[
     ("ops", "key, op, fingerprint, result, created_at", "key"),
 ];
 
-/// SQLite tables the store derives from the others (kept by triggers): not copied, since
-/// the PostgreSQL store computes the same from the tasks.
+/// Tables the store derives from the others (kept by triggers in both stores): not
+/// copied, since the target's triggers fill them as the tasks go in; the copy checks them
+/// against the tasks before it commits.
 pub const DERIVED: &[&str] = &["task_counts"];
 
 /// What a copy moved.
@@ -128,6 +129,35 @@ pub async fn from_sqlite(from: &std::path::Path, to: &PgStore) -> Result<CopyRep
             )));
         }
         tables.push((table.to_string(), copied));
+    }
+    let astray: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM (
+                 SELECT project_id, status, priority, ready, n FROM task_counts WHERE n <> 0
+                 EXCEPT ALL
+                 SELECT project_id, status, priority, status = 'pending' AND open_deps = 0, COUNT(*)
+                   FROM tasks GROUP BY 1, 2, 3, 4
+             ) astray",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let groups: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks GROUP BY project_id, status, priority,
+                 status = 'pending' AND open_deps = 0) g",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let kept: i64 = tx
+        .query_one("SELECT COUNT(*) FROM task_counts WHERE n <> 0", &[])
+        .await?
+        .try_get(0)?;
+    if astray != 0 || kept != groups {
+        return Err(Error::storage(
+            "the copy's task counts disagree with its tasks; nothing was committed",
+        ));
     }
     tx.execute("UPDATE event_counter SET seq = $1 WHERE id = 1", &[&used])
         .await?;
