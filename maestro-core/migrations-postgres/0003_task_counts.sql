@@ -10,7 +10,8 @@
 -- writers never move counts at once; the triggers add no lock a write does not hold, only
 -- the rows of the counts it moves, each moved by one `INSERT … ON CONFLICT DO UPDATE` (a
 -- decrement by `UPDATE`, since the row of a counted task exists). A copy (`maestro
--- migrate`) inserts the tasks and so fills the counts as it goes.
+-- migrate`), which inserts thousands of tasks in one transaction, turns the insert trigger
+-- off in it and counts once at the end.
 --
 -- The table is locked first, so no task is written between the count below and the
 -- triggers that keep it.
@@ -30,30 +31,23 @@ INSERT INTO task_counts (project_id, status, priority, ready, n)
 SELECT project_id, status, priority, status = 'pending' AND open_deps = 0, COUNT(*)
   FROM tasks GROUP BY 1, 2, 3, 4;
 
--- Adds one task to the count of its (project, status, priority, ready).
-CREATE FUNCTION task_counts_add(p TEXT, s TEXT, pr TEXT, r BOOLEAN) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO task_counts (project_id, status, priority, ready, n) VALUES (p, s, pr, r, 1)
-    ON CONFLICT (project_id, status, priority, ready) DO UPDATE SET n = task_counts.n + 1;
-$$;
-
--- Takes one task from it (the row is gone only when its project is being deleted).
-CREATE FUNCTION task_counts_take(p TEXT, s TEXT, pr TEXT, r BOOLEAN) RETURNS void
-LANGUAGE sql AS $$
-    UPDATE task_counts SET n = n - 1
-     WHERE project_id = p AND status = s AND priority = pr AND ready = r;
-$$;
-
+-- Moves a task between counts: out of OLD's (an UPDATE, since the row of a counted task
+-- exists; it is gone only while its project is being deleted), into NEW's.
 CREATE FUNCTION task_counts_follow() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM task_counts_take(OLD.project_id, OLD.status, OLD.priority,
-            OLD.status = 'pending' AND OLD.open_deps = 0);
+        UPDATE task_counts SET n = n - 1
+         WHERE project_id = OLD.project_id AND status = OLD.status
+           AND priority = OLD.priority
+           AND ready = (OLD.status = 'pending' AND OLD.open_deps = 0);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        PERFORM task_counts_add(NEW.project_id, NEW.status, NEW.priority,
-            NEW.status = 'pending' AND NEW.open_deps = 0);
+        INSERT INTO task_counts (project_id, status, priority, ready, n)
+        VALUES (NEW.project_id, NEW.status, NEW.priority,
+                NEW.status = 'pending' AND NEW.open_deps = 0, 1)
+        ON CONFLICT (project_id, status, priority, ready)
+        DO UPDATE SET n = task_counts.n + 1;
     END IF;
     RETURN NULL;
 END;

@@ -272,8 +272,7 @@ async fn the_counts_migration_counts_the_tasks_already_there() {
     // Back to version 2, as a database written by the release before this one.
     backing.pg.psql(
         "maestro",
-        "DROP FUNCTION task_counts_follow CASCADE; DROP FUNCTION task_counts_add, task_counts_take;
-         DROP TABLE task_counts;
+        "DROP FUNCTION task_counts_follow CASCADE; DROP TABLE task_counts;
          UPDATE maestro_schema SET version = 2",
     );
     let m = backing.client();
