@@ -74,7 +74,7 @@ fn two_replicas_claim_exclusively_and_every_subscriber_sees_every_event_in_order
         assert_eq!(health["database"]["kind"], "postgres");
         assert_eq!(health["database"]["location"], db.as_str());
         // The replica's pool, as its settings size it: the health check's read opened a
-        // connection and gave it back.
+        // connection (idle again, or taken by the replica's own tailer meanwhile).
         let pool = &health["database"]["pool"];
         assert_eq!(pool["max"], 6, "{body}");
         let n = |k: &str| {
@@ -83,7 +83,7 @@ fn two_replicas_claim_exclusively_and_every_subscriber_sees_every_event_in_order
                 .unwrap_or_else(|| panic!("pool.{k}: {body}"))
         };
         assert!((1..=6).contains(&n("size")), "{body}");
-        assert!((1..=n("size")).contains(&n("available")), "{body}");
+        assert!(n("available") <= n("size"), "{body}");
         assert_eq!(n("waiting"), 0, "{body}");
     }
     let rt = runtime();
