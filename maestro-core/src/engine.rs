@@ -448,6 +448,10 @@ pub trait Backend: Send + Sync + 'static {
     fn write_failure(&self) -> Option<Error> {
         None
     }
+    /// See [`Store::pool_status`].
+    fn pool_status(&self) -> Option<crate::store::PoolStatus> {
+        None
+    }
 }
 
 #[async_trait]
@@ -463,6 +467,9 @@ impl<B: Backend> Store for B {
     }
     fn write_failure(&self) -> Option<Error> {
         Backend::write_failure(self)
+    }
+    fn pool_status(&self) -> Option<crate::store::PoolStatus> {
+        Backend::pool_status(self)
     }
     fn commit_notifications(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Backend::commit_notifications(self)

@@ -223,6 +223,11 @@ impl Maestro {
         self.store.location()
     }
 
+    /// The store's pool of database connections (see [`Store::pool_status`]).
+    pub fn pool_status(&self) -> Option<crate::store::PoolStatus> {
+        self.store.pool_status()
+    }
+
     // ---- leases ----
 
     /// Lazily declares lost the sessions past their lease, at most once per

@@ -21,6 +21,7 @@
 pub mod copy;
 mod migrate;
 mod rows;
+mod tls;
 
 pub use migrate::{LATEST_VERSION, MIGRATIONS};
 
@@ -32,8 +33,8 @@ use rows::PgRows;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio_postgres::config::SslMode;
-use tokio_postgres::{IsolationLevel, NoTls};
+use tokio_postgres::IsolationLevel;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The channel commits are announced on (payload: the latest seq).
 pub const CHANNEL: &str = "maestro_events";
@@ -53,8 +54,12 @@ pub struct PgOptions {
     pub statement_timeout: Option<Duration>,
     /// How long a call waits for a free connection or for a new one to open.
     pub connect_timeout: Duration,
-    /// Overrides the URL's `sslmode`.
+    /// Overrides the URL's `sslmode`: `disable`, `prefer` (the default), `require`,
+    /// `verify-ca` or `verify-full` (see `tls.rs`).
     pub ssl_mode: Option<String>,
+    /// Overrides the URL's `sslrootcert`: the PEM file of the CA the server's certificate
+    /// must chain to; given, every mode but `disable` verifies the server.
+    pub ssl_root_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -64,6 +69,7 @@ impl Default for PgOptions {
             statement_timeout: Some(Duration::from_secs(30)),
             connect_timeout: Duration::from_secs(10),
             ssl_mode: None,
+            ssl_root_cert: None,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct PgStore {
 struct Inner {
     url: String,
     config: tokio_postgres::Config,
+    /// TLS as `sslmode` and the root certificate ask (unused with `disable`).
+    tls: MakeRustlsConnect,
     pool: Pool,
     /// The schema is migrated once per process, before the first operation.
     migrated: tokio::sync::OnceCell<()>,
@@ -119,25 +127,21 @@ impl PgStore {
     }
 
     pub fn open_with(url: &str, opts: PgOptions) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url.trim().parse().map_err(|e| {
+        let (bare, url_mode, url_root) = tls::split_url(url.trim());
+        let mut config: tokio_postgres::Config = bare.parse().map_err(|e| {
             Error::invalid_argument(format!(
                 "'{}' is not a valid PostgreSQL URL: {e}",
                 redacted(url)
             ))
             .with_suggestion("Use e.g. postgres://maestro:secret@db.internal:5432/maestro")
         })?;
-        if let Some(mode) = &opts.ssl_mode {
-            config.ssl_mode(parse_ssl_mode(mode)?);
-        }
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(Error::invalid_argument(
-                "sslmode=require asks for TLS, which this build of maestro cannot speak to PostgreSQL",
-            )
-            .with_details(serde_json::json!({ "db": redacted(url), "sslmode": "require" }))
-            .with_suggestion(
-                "Reach the database over a trusted network or a TLS tunnel (stunnel, a service mesh) with sslmode=disable or prefer",
-            ));
-        }
+        let mode = match opts.ssl_mode.as_deref().or(url_mode.as_deref()) {
+            Some(mode) => tls::Mode::parse(mode)?,
+            None => tls::Mode::Prefer,
+        };
+        config.ssl_mode(mode.negotiation());
+        let root_cert = opts.ssl_root_cert.clone().or(url_root);
+        let tls = tls::connector(mode, root_cert.as_deref())?;
         if let Some(t) = opts.statement_timeout {
             let options = config.get_options().unwrap_or("").to_string();
             config.options(format!("{options} -c statement_timeout={}", t.as_millis()).trim());
@@ -148,7 +152,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -165,6 +169,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 url: url.trim().to_string(),
                 config,
+                tls,
                 pool,
                 migrated: tokio::sync::OnceCell::new(),
                 commits,
@@ -176,12 +181,6 @@ impl PgStore {
     /// The URL, password hidden.
     pub fn url(&self) -> String {
         redacted(&self.inner.url)
-    }
-
-    /// Connections of the pool: `(open, idle, max)`.
-    pub fn pool_status(&self) -> (usize, usize, usize) {
-        let s = self.inner.pool.status();
-        (s.size, s.available, s.max_size)
     }
 
     /// A pooled connection to a migrated database.
@@ -208,13 +207,15 @@ impl PgStore {
             deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
             other => other.to_string(),
         };
-        Error::storage(format!(
-            "cannot reach the database {}: {cause}",
-            self.url()
-        ))
-        .with_retryable(true)
-        .with_details(serde_json::json!({ "db": self.url() }))
-        .with_suggestion("Check that PostgreSQL runs and that the URL given with --db or MAESTRO_DB is right (host, port, user, password, database)")
+        let suggestion = if cause.contains("TLS") {
+            "Check the TLS settings: the server must offer TLS for sslmode=require (ssl=on), and its certificate must chain to the root certificate given (sslrootcert= or MAESTRO_PG_SSLROOTCERT) and, for verify-full, name the host"
+        } else {
+            "Check that PostgreSQL runs and that the URL given with --db or MAESTRO_DB is right (host, port, user, password, database)"
+        };
+        Error::storage(format!("cannot reach the database {}: {cause}", self.url()))
+            .with_retryable(true)
+            .with_details(serde_json::json!({ "db": self.url() }))
+            .with_suggestion(suggestion)
     }
 
     /// One attempt of mutation `w`, in one transaction that holds the event counter's lock.
@@ -309,10 +310,10 @@ async fn listen(store: Weak<Inner>) {
     use futures_util::StreamExt;
     let mut pause = Duration::from_millis(100);
     loop {
-        let Some(config) = store.upgrade().map(|s| s.config.clone()) else {
+        let Some((config, tls)) = store.upgrade().map(|s| (s.config.clone(), s.tls.clone())) else {
             return;
         };
-        match config.connect(NoTls).await {
+        match config.connect(tls).await {
             Ok((client, mut conn)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<i64>>();
                 let driver = tokio::spawn(async move {
@@ -370,24 +371,23 @@ async fn listen(store: Weak<Inner>) {
     }
 }
 
-fn parse_ssl_mode(mode: &str) -> Result<SslMode> {
-    match mode.trim().to_ascii_lowercase().as_str() {
-        "disable" => Ok(SslMode::Disable),
-        "prefer" => Ok(SslMode::Prefer),
-        "require" => Ok(SslMode::Require),
-        other => Err(Error::invalid_argument(format!(
-            "'{other}' is not an sslmode this store knows"
-        ))
-        .with_details(serde_json::json!({ "field": "sslmode", "value": other }))
-        .with_suggestion("Use disable or prefer, e.g. MAESTRO_PG_SSLMODE=disable")),
-    }
-}
-
 /// The database's own message of an error, when it sent one.
 pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // The cause (why a TLS handshake failed, say) is in the source chain.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let more = c.to_string();
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                cause = c.source();
+            }
+            text
+        }
     }
 }
 
@@ -403,6 +403,16 @@ pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
 impl Backend for PgStore {
     fn location(&self) -> String {
         self.url()
+    }
+
+    fn pool_status(&self) -> Option<crate::store::PoolStatus> {
+        let s = self.inner.pool.status();
+        Some(crate::store::PoolStatus {
+            max: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        })
     }
 
     async fn read<Q: ReadOp>(&self, q: Q) -> Result<Q::Output> {
@@ -473,10 +483,19 @@ mod tests {
         };
         let e = PgStore::open_with("postgres://u@h/db", opts).err().unwrap();
         assert!(e.message().contains("sometimes"), "{}", e.message());
-        let e = PgStore::open("postgres://u@h/db?sslmode=require")
+        assert!(PgStore::open("postgres://u@h/db?sslmode=require").is_ok());
+        let e = PgStore::open("postgres://u@h/db?sslmode=verify-full")
             .err()
             .unwrap();
-        assert!(e.message().contains("TLS"), "{}", e.message());
+        assert!(e.message().contains("root certificate"), "{}", e.message());
+        let e = PgStore::open("postgres://u@h/db?sslrootcert=/nonexistent/root.crt")
+            .err()
+            .unwrap();
+        assert!(
+            e.message().contains("/nonexistent/root.crt"),
+            "{}",
+            e.message()
+        );
         assert!(PgStore::open("postgres://u:pw@h/db").is_ok());
     }
 }

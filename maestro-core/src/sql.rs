@@ -21,6 +21,15 @@ pub const READY_CONDITION: &str = "t.status = 'pending' AND t.open_deps = 0";
 /// A session that has not ended.
 pub const NOT_ENDED: &str = "status NOT IN ('completed', 'failed', 'stopped', 'lost')";
 
+/// Adds `n` to the count of `key` in a tally's `(key, count)` list (the rows of
+/// `task_counts`, which both stores keep).
+pub fn add<K: PartialEq>(counts: &mut Vec<(K, i64)>, key: K, n: i64) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, c)) => *c += n,
+        None => counts.push((key, n)),
+    }
+}
+
 pub fn opt_ms(t: &Option<Timestamp>) -> Option<i64> {
     t.as_ref().map(ms)
 }

@@ -698,6 +698,18 @@ impl Backend for SqliteStore {
         self.note_write(out.map_err(|e| self.explain(e)))
     }
 
+    /// The reader/writer connections of this process (the process's writes take one of
+    /// them too, one at a time).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        Some(PoolStatus {
+            max: self.inner.opts.max_connections.max(1),
+            size: pool.open,
+            available: pool.idle.len(),
+            waiting: pool.waiting,
+        })
+    }
+
     /// A full disk, seen now; else the storage error the last write failed with, until a
     /// write succeeds.
     fn write_failure(&self) -> Option<Error> {

@@ -59,6 +59,19 @@ pub struct ServerInfo {
     pub token: Option<String>,
 }
 
+/// The connections a store keeps to its database, as `/health` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections idle now.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// A project to create.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -347,6 +360,11 @@ pub trait Store: Send + Sync + 'static {
     /// The storage error writes fail with at the moment (a full disk, say), if they do:
     /// what a server's `/health` reports as degraded.
     fn write_failure(&self) -> Option<crate::error::Error> {
+        None
+    }
+    /// The store's pool of database connections, when it keeps one (a client of a server
+    /// keeps none).
+    fn pool_status(&self) -> Option<PoolStatus> {
         None
     }
     /// The clock the store stamps rows with.

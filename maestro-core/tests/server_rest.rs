@@ -19,6 +19,16 @@ async fn every_route_answers_and_fails_with_the_right_status() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["db"], "ok");
     assert_eq!(body["database"]["kind"], "sqlite");
+    // The store's connections: the check above returned the one it used.
+    let pool = &body["database"]["pool"];
+    let n = |k: &str| {
+        pool[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("pool.{k}: {body}"))
+    };
+    assert!(n("max") >= 1 && n("size") <= n("max"), "{body}");
+    assert!(n("available") <= n("size"), "{body}");
+    assert_eq!(n("waiting"), 0, "{body}");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["ws_clients"], 0);
     assert!(body["uptime_s"].is_u64());

@@ -15,6 +15,17 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// With [`Tls::On`]: the certificate of the CA that signed the server's.
+    root_cert: Option<PathBuf>,
+}
+
+/// Whether the server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    Off,
+    /// `ssl=on` with a certificate for `localhost` (not for `127.0.0.1`), signed by a CA made
+    /// for this server ([`Postgres::root_cert`]); plain connections are still accepted.
+    On,
 }
 
 /// How a server of the tests runs.
@@ -37,6 +48,15 @@ impl Postgres {
     }
 
     pub fn start_with(durability: Durability) -> Postgres {
+        Self::launch(durability, Tls::Off)
+    }
+
+    /// A fresh cluster for tests that speaks TLS too (see [`Tls::On`]).
+    pub fn start_tls() -> Postgres {
+        Self::launch(Durability::Tests, Tls::On)
+    }
+
+    fn launch(durability: Durability, tls: Tls) -> Postgres {
         let bin = bin_dir();
         let template = template(&bin);
         let dir = tempfile::Builder::new()
@@ -45,6 +65,13 @@ impl Postgres {
             .expect("tempdir");
         let data = dir.path().join("data");
         run(Command::new("cp").arg("-a").arg(&template).arg(&data));
+        let root_cert = (tls == Tls::On).then(|| {
+            let certs = dir.path().join("certs");
+            std::fs::create_dir_all(&certs).expect("certs folder");
+            let (ca, ca_key) = certificate_authority(&certs, "ca");
+            server_certificate(&certs, &ca, &ca_key);
+            ca
+        });
         give_to_server_user(dir.path());
         let mut last = String::new();
         for _ in 0..5 {
@@ -59,6 +86,14 @@ impl Postgres {
                 }
                 Durability::AsSqlite => " -c synchronous_commit=off",
             });
+            if tls == Tls::On {
+                let certs = dir.path().join("certs");
+                opts.push_str(&format!(
+                    " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    certs.join("server.crt").display(),
+                    certs.join("server.key").display()
+                ));
+            }
             let log = dir.path().join("server.log");
             let out = as_server_user(&bin.join("pg_ctl"))
                 .arg("start")
@@ -73,7 +108,12 @@ impl Postgres {
                 .output()
                 .expect("run pg_ctl");
             if out.status.success() {
-                return Postgres { dir, bin, port };
+                return Postgres {
+                    dir,
+                    bin,
+                    port,
+                    root_cert,
+                };
             }
             last = std::fs::read_to_string(&log).unwrap_or_default();
         }
@@ -129,6 +169,87 @@ impl Postgres {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The certificate of the CA that signed the server's, when it speaks TLS.
+    pub fn root_cert(&self) -> Option<&Path> {
+        self.root_cert.as_deref()
+    }
+}
+
+/// A new self-signed CA in `dir`: its certificate and key files (`{name}.crt`,
+/// `{name}.key`), made with the `openssl` command.
+pub fn certificate_authority(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    run(openssl()
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "30", "-subj"])
+        .arg(format!("/CN=maestro test {name}"))
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
+    (crt, key)
+}
+
+/// `server.crt` and `server.key` in `dir`: a certificate for `localhost`, signed by the CA.
+fn server_certificate(dir: &Path, ca: &Path, ca_key: &Path) {
+    let (crt, key, csr, ext) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.ext"),
+    );
+    run(openssl()
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr));
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions");
+    run(openssl()
+        .args(["x509", "-req", "-days", "30", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(ca)
+        .arg("-CAkey")
+        .arg(ca_key)
+        .arg("-CAcreateserial")
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&crt));
+    // PostgreSQL refuses a key others may read.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+}
+
+fn openssl() -> Command {
+    let mut c = Command::new("openssl");
+    c.stdin(Stdio::null());
+    c
 }
 
 impl Drop for Postgres {

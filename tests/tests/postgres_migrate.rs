@@ -82,6 +82,22 @@ fn a_populated_sqlite_store_is_copied_whole_and_a_second_copy_is_refused() {
     let copied = sb.ok(&["migrate", "--from", db_arg, "--to", &url]);
     assert_eq!(copied["tables"]["tasks"], 33, "{copied}");
     assert_eq!(copied["tables"]["subtasks"], 2);
+    // The target's task counts (kept by triggers, not copied) were filled as the tasks went in.
+    assert_eq!(
+        pg.count("team", "SELECT SUM(n) FROM task_counts"),
+        33,
+        "task_counts"
+    );
+    assert_eq!(
+        pg.count(
+            "team",
+            "SELECT SUM(n) FROM task_counts WHERE ready AND status = 'pending'"
+        ),
+        pg.count(
+            "team",
+            "SELECT COUNT(*) FROM tasks WHERE status = 'pending' AND open_deps = 0"
+        )
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -118,6 +134,7 @@ fn a_populated_sqlite_store_is_copied_whole_and_a_second_copy_is_refused() {
     );
     assert!(e["message"].as_str().unwrap().contains("not empty"), "{e}");
     assert_eq!(pg.count("team", "SELECT COUNT(*) FROM tasks"), 34);
+    assert_eq!(pg.count("team", "SELECT SUM(n) FROM task_counts"), 34);
     // --to must be a PostgreSQL URL.
     sb.fails(
         &["migrate", "--from", db_arg, "--to", "/tmp/x.db"],

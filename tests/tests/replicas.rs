@@ -56,7 +56,8 @@ fn assert_every_seq_once_in_order(seqs: &[i64], latest: i64, who: &str) {
 #[test]
 fn two_replicas_claim_exclusively_and_every_subscriber_sees_every_event_in_order() {
     let pg = Postgres::start();
-    let sb = sandbox!();
+    let mut sb = sandbox!();
+    sb.set_env("MAESTRO_PG_POOL_SIZE", "6");
     let db = database(&sb, &pg);
     let mut tasks = HashSet::new();
     for i in 0..40 {
@@ -72,6 +73,18 @@ fn two_replicas_claim_exclusively_and_every_subscriber_sees_every_event_in_order
         assert_eq!(health["db"], "ok");
         assert_eq!(health["database"]["kind"], "postgres");
         assert_eq!(health["database"]["location"], db.as_str());
+        // The replica's pool, as its settings size it: the health check's read opened a
+        // connection (idle again, or taken by the replica's own tailer meanwhile).
+        let pool = &health["database"]["pool"];
+        assert_eq!(pool["max"], 6, "{body}");
+        let n = |k: &str| {
+            pool[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("pool.{k}: {body}"))
+        };
+        assert!((1..=6).contains(&n("size")), "{body}");
+        assert!(n("available") <= n("size"), "{body}");
+        assert_eq!(n("waiting"), 0, "{body}");
     }
     let rt = runtime();
     let (mut on_a, mut on_b) =

@@ -336,7 +336,9 @@ impl Settings {
     /// The options of a PostgreSQL store: connections in the pool
     /// (`MAESTRO_PG_POOL_SIZE` > config `pgPoolSize` > 16), the limit of one statement
     /// (`MAESTRO_PG_STATEMENT_TIMEOUT` > config `pgStatementTimeout`, seconds, 0 for none >
-    /// 30 s), TLS (`MAESTRO_PG_SSLMODE` > config `pgSslmode` > the URL's `sslmode`).
+    /// 30 s), TLS (`MAESTRO_PG_SSLMODE` > config `pgSslmode` > the URL's `sslmode`) and the
+    /// root certificate the server is verified with (`MAESTRO_PG_SSLROOTCERT` > config
+    /// `pgSslrootcert` > the URL's `sslrootcert`).
     #[cfg(feature = "postgres")]
     pub fn pg_options(&self) -> Result<crate::postgres::PgOptions> {
         let mut opts = crate::postgres::PgOptions::default();
@@ -372,6 +374,10 @@ impl Settings {
             };
         }
         opts.ssl_mode = self.pick(None, "MAESTRO_PG_SSLMODE", "pgSslmode")?;
+        opts.ssl_root_cert = self
+            .pick(None, "MAESTRO_PG_SSLROOTCERT", "pgSslrootcert")?
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| self.env.absolute(Path::new(p.trim())));
         Ok(opts)
     }
 
@@ -620,9 +626,14 @@ mod tests {
             ("MAESTRO_PG_POOL_SIZE", "4"),
             ("MAESTRO_PG_STATEMENT_TIMEOUT", "0"),
             ("MAESTRO_PG_SSLMODE", "disable"),
+            ("MAESTRO_PG_SSLROOTCERT", "/etc/maestro/root.crt"),
         ])
         .pg_options()
         .unwrap();
+        assert_eq!(
+            o.ssl_root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/maestro/root.crt"))
+        );
         assert_eq!(o.pool_size, 4);
         assert_eq!(o.statement_timeout, None);
         assert_eq!(o.ssl_mode.as_deref(), Some("disable"));

@@ -52,8 +52,9 @@ pub const TABLES: &[(&str, &str, &str)] = &[
     ("ops", "key, op, fingerprint, result, created_at", "key"),
 ];
 
-/// SQLite tables the store derives from the others (kept by triggers): not copied, since
-/// the PostgreSQL store computes the same from the tasks.
+/// Tables the store derives from the others (kept by triggers in both stores): not
+/// copied; the copy counts the tasks it copied into them, and checks them against the tasks
+/// before it commits.
 pub const DERIVED: &[&str] = &["task_counts"];
 
 /// What a copy moved.
@@ -94,6 +95,12 @@ pub async fn from_sqlite(from: &std::path::Path, to: &PgStore) -> Result<CopyRep
             .with_suggestion("Point --to at a new, empty database (CREATE DATABASE maestro_new)"));
         }
     }
+    // The counts are made once at the end: kept row by row, the copy's thousands of tasks
+    // would update the same few count rows thousands of times in one transaction (each
+    // update a new version of the row), several times slower than the copy itself. Other
+    // sessions never see the trigger off (ALTER TABLE is transactional, and locks tasks).
+    tx.batch_execute("ALTER TABLE tasks DISABLE TRIGGER task_counts_insert")
+        .await?;
     let mut tables = Vec::new();
     for ((table, cols, _), rows) in TABLES.iter().zip(source) {
         let n = cols.split(',').count();
@@ -128,6 +135,42 @@ pub async fn from_sqlite(from: &std::path::Path, to: &PgStore) -> Result<CopyRep
             )));
         }
         tables.push((table.to_string(), copied));
+    }
+    tx.batch_execute(
+        "INSERT INTO task_counts (project_id, status, priority, ready, n)
+         SELECT project_id, status, priority, status = 'pending' AND open_deps = 0, COUNT(*)
+           FROM tasks GROUP BY 1, 2, 3, 4;
+         ALTER TABLE tasks ENABLE TRIGGER task_counts_insert",
+    )
+    .await?;
+    let astray: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM (
+                 SELECT project_id, status, priority, ready, n FROM task_counts WHERE n <> 0
+                 EXCEPT ALL
+                 SELECT project_id, status, priority, status = 'pending' AND open_deps = 0, COUNT(*)
+                   FROM tasks GROUP BY 1, 2, 3, 4
+             ) astray",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let groups: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tasks GROUP BY project_id, status, priority,
+                 status = 'pending' AND open_deps = 0) g",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let kept: i64 = tx
+        .query_one("SELECT COUNT(*) FROM task_counts WHERE n <> 0", &[])
+        .await?
+        .try_get(0)?;
+    if astray != 0 || kept != groups {
+        return Err(Error::storage(
+            "the copy's task counts disagree with its tasks; nothing was committed",
+        ));
     }
     tx.execute("UPDATE event_counter SET seq = $1 WHERE id = 1", &[&used])
         .await?;

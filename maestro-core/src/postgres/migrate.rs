@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations-postgres/0001_init.sql"),
     include_str!("../../migrations-postgres/0002_worktrees.sql"),
+    include_str!("../../migrations-postgres/0003_task_counts.sql"),
 ];
 
 /// The schema version this code writes.

@@ -8,8 +8,8 @@ use crate::model::*;
 use crate::rules::effects::Claim;
 use crate::rules::idempotency::OpRecord;
 use crate::sql::{
-    NOT_ENDED, READY_CONDITION, SESSION_COLS, SESSION_COLS_LEN, SUBTASK_COLS, opt_json, opt_ms,
-    sorted,
+    NOT_ENDED, READY_CONDITION, SESSION_COLS, SESSION_COLS_LEN, SUBTASK_COLS, add, opt_json,
+    opt_ms, sorted,
 };
 use crate::store::{SessionFilter, TaskFilter};
 use deadpool_postgres::Transaction;
@@ -439,34 +439,25 @@ impl Rows for PgRows<'_> {
         .await
     }
 
+    /// From `task_counts`, which triggers keep exact (migration 0003): a few rows per
+    /// project instead of three passes over its tasks.
     async fn tally_tasks(&mut self, project_id: &str) -> Result<TaskTally> {
-        let by_status = self
-            .map(
-                "SELECT status, COUNT(*) FROM tasks WHERE project_id = $1 GROUP BY status",
-                &[&project_id],
-                |r| Ok((parsed(r, 0)?, r.try_get(1)?)),
+        let stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT status, priority, ready, n FROM task_counts WHERE project_id = $1 AND n <> 0",
             )
             .await?;
-        let by_priority = self
-            .map(
-                "SELECT priority, COUNT(*) FROM tasks WHERE project_id = $1 GROUP BY priority",
-                &[&project_id],
-                |r| Ok((parsed(r, 0)?, r.try_get(1)?)),
-            )
-            .await?;
-        let ready = self
-            .int(
-                &format!(
-                    "SELECT COUNT(*) FROM tasks t WHERE t.project_id = $1 AND {READY_CONDITION}"
-                ),
-                &[&project_id],
-            )
-            .await?;
-        Ok(TaskTally {
-            by_status,
-            by_priority,
-            ready,
-        })
+        let mut tally = TaskTally::default();
+        for r in self.tx.query(&stmt, &[&project_id]).await? {
+            let n: i64 = r.try_get(3)?;
+            add(&mut tally.by_status, parsed(&r, 0)?, n);
+            add(&mut tally.by_priority, parsed(&r, 1)?, n);
+            if r.try_get::<_, bool>(2)? {
+                tally.ready += n;
+            }
+        }
+        Ok(tally)
     }
 
     // ---- dependencies ----

@@ -98,7 +98,7 @@ async fn health(State(s): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": s.started.elapsed().as_secs(),
         "db": db,
-        "database": database(&s.maestro.location()),
+        "database": database(&s.maestro.location(), s.maestro.pool_status()),
         "ws_clients": s.metrics.ws_clients(),
     });
     if let Some(e) = error {
@@ -107,15 +107,19 @@ async fn health(State(s): State<AppState>) -> Response {
     api::json_response(code, &body)
 }
 
-/// What `/health` tells of the database: its kind and where it is (a URL without its
-/// password).
-fn database(location: &str) -> serde_json::Value {
+/// What `/health` tells of the database: its kind, where it is (a URL without its
+/// password) and the store's pool of connections, when it keeps one.
+fn database(location: &str, pool: Option<crate::store::PoolStatus>) -> serde_json::Value {
     let kind = if crate::config::is_database_url(std::path::Path::new(location)) {
         "postgres"
     } else {
         "sqlite"
     };
-    json!({ "kind": kind, "location": location })
+    let mut db = json!({ "kind": kind, "location": location });
+    if let Some(pool) = pool {
+        db["pool"] = json!(pool);
+    }
+    db
 }
 
 // ---- projects ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use crate::id::{self, IdKind};
 use crate::model::*;
 use crate::rules::effects::Claim;
 use crate::rules::idempotency::OpRecord;
-use crate::sql::{NOT_ENDED, READY_CONDITION, opt_json, opt_ms, sorted};
+use crate::sql::{NOT_ENDED, READY_CONDITION, add, opt_json, opt_ms, sorted};
 use crate::store::{SessionFilter, TaskFilter};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -37,14 +37,6 @@ fn statuses_json(statuses: &[SessionStatus]) -> Result<String> {
     Ok(serde_json::to_string(
         &statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
     )?)
-}
-
-/// Adds `n` to the count of `key` in a tally's `(key, count)` list.
-fn add<K: PartialEq>(counts: &mut Vec<(K, i64)>, key: K, n: i64) {
-    match counts.iter_mut().find(|(k, _)| *k == key) {
-        Some((_, c)) => *c += n,
-        None => counts.push((key, n)),
-    }
 }
 
 impl SqliteRows<'_> {
