@@ -17,6 +17,8 @@ pub const USER_NAMESPACE: &str = "x";
 pub enum Form {
     /// A number above zero (or such a number as text).
     PositiveNumber,
+    /// A number of zero or more (or such a number as text).
+    NonNegativeNumber,
     /// An http(s) server URL.
     Url,
     /// Non-empty text.
@@ -120,6 +122,38 @@ pub const KEYS: &[Key] = &[
         Form::List,
         "a web origin or a list of them",
         "[\"https://maestro.example.com\"]",
+    ),
+    key(
+        "pgPoolSize",
+        Some("MAESTRO_PG_POOL_SIZE"),
+        Some("16"),
+        Form::PositiveNumber,
+        "a positive number of connections to PostgreSQL",
+        "16",
+    ),
+    key(
+        "pgStatementTimeout",
+        Some("MAESTRO_PG_STATEMENT_TIMEOUT"),
+        Some("30"),
+        Form::NonNegativeNumber,
+        "a number of seconds one PostgreSQL statement may take (0 for no limit)",
+        "30",
+    ),
+    key(
+        "pgSslmode",
+        Some("MAESTRO_PG_SSLMODE"),
+        None,
+        Form::Text,
+        "disable, prefer, require, verify-ca or verify-full",
+        "require",
+    ),
+    key(
+        "pgSslrootcert",
+        Some("MAESTRO_PG_SSLROOTCERT"),
+        None,
+        Form::Text,
+        "the PEM file of the certificate authority that signed the PostgreSQL server's certificate",
+        "/etc/maestro/db-ca.pem",
     ),
     key(
         "defaultAgent",
@@ -313,6 +347,11 @@ fn check_form(spec: &Key, value: &Value) -> std::result::Result<(), String> {
             Some(n) => Err(format!("{n} is not above zero")),
             None => Err(format!("{} is not a number", shown(value))),
         },
+        Form::NonNegativeNumber => match number {
+            Some(n) if n >= 0.0 && n.is_finite() => Ok(()),
+            Some(n) => Err(format!("{n} is below zero")),
+            None => Err(format!("{} is not a number", shown(value))),
+        },
         Form::Url => match value.as_str() {
             Some(s) => check_url(s),
             None => Err(format!("{} is not text", shown(value))),
@@ -504,6 +543,14 @@ mod tests {
         set("merge.strategy", json!("octopus")).unwrap_err();
         set("worktree.enabled", json!(false)).unwrap();
         set("budget.maxTokens", json!(-1)).unwrap_err();
+        // The PostgreSQL store's settings: a statement timeout of 0 means none.
+        set("pgPoolSize", json!(8)).unwrap();
+        set("pgPoolSize", json!(0)).unwrap_err();
+        set("pgStatementTimeout", json!(0)).unwrap();
+        set("pgStatementTimeout", json!("2.5")).unwrap();
+        set("pgStatementTimeout", json!(-1)).unwrap_err();
+        set("pgSslmode", json!("require")).unwrap();
+        set("pgSslrootcert", json!("")).unwrap_err();
     }
 
     #[test]
