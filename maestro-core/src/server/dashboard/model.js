@@ -27,7 +27,8 @@ export class Model {
     this.pending = null;
     /** The open task, see openDetail. */
     this.detail = null;
-    /** What changed since the last render: 'tasks', 'sessions', 'merges', 'projects', 'feed', 'detail'. */
+    /** What changed since the last render: 'tasks', 'sessions', 'merges', 'projects', 'feed', 'detail'
+     * (the task view draws again on 'merges' too: a merge elsewhere moves its place in line). */
     this.dirty = new Set();
     /** Ids of tasks changed since the last render. */
     this.changedTasks = new Set();
@@ -153,14 +154,12 @@ export class Model {
           if (e.state !== 'merging') this.mergeSteps.delete(e.taskId);
         }
         this.touch('merges');
-        if (this.detail?.id === d.taskId) this.touch('detail');
         break;
       }
       case 'merge:step':
         if (d.projectId !== this.projectId) break;
         this.mergeSteps.set(d.taskId, { target: d.target, step: d.step, ts: ev.ts });
         this.touch('merges');
-        if (this.detail?.id === d.taskId) this.touch('detail');
         break;
       default:
         break;
