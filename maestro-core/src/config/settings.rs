@@ -622,6 +622,13 @@ mod tests {
         assert_eq!(d.pool_size, 16);
         assert_eq!(d.statement_timeout, Some(Duration::from_secs(30)));
         assert_eq!(d.ssl_mode, None);
+        // `config list` shows the defaults the store uses.
+        let shown = |k: &str| keys::find(k).unwrap().default.unwrap();
+        assert_eq!(shown("pgPoolSize"), d.pool_size.to_string());
+        assert_eq!(
+            shown("pgStatementTimeout"),
+            d.statement_timeout.unwrap().as_secs().to_string()
+        );
         let o = at(&[
             ("MAESTRO_PG_POOL_SIZE", "4"),
             ("MAESTRO_PG_STATEMENT_TIMEOUT", "0"),
